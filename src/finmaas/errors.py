@@ -1,0 +1,75 @@
+"""Typed errors raised by domain code.
+
+No module here knows about HTTP: each protocol maps these classes to its own
+status codes in one place, and the CLI prints ``error: <message>``.
+
+    FinmaasError
+     ├── Invalid                 the caller sent something that breaks a rule
+     │    ├── InvalidName        a model or alias name that is not a safe slug
+     │    ├── InvalidSignature   a signature document that is not well formed
+     │    ├── SchemaMismatch     records or arrays that do not fit a signature
+     │    └── FormatMismatch     an artifact that is not in the format it claims
+     ├── NotFound                no such model, version or alias
+     ├── Conflict                the request contradicts the registry's state
+     ├── Forbidden               the principal may not do this (e.g. upload pickle)
+     ├── ArtifactCorrupted       stored bytes no longer match their sha256 digest
+     ├── PredictorFailed         a runtime raised while loading or predicting
+     └── Unavailable             a dependency (the database) cannot be used now
+"""
+
+from __future__ import annotations
+
+
+class FinmaasError(Exception):
+    """Base of every error finmaas raises on purpose; ``str(err)`` is user-facing."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Invalid(FinmaasError):
+    """Input that breaks a rule; the message names the field, the rule and the value."""
+
+
+class InvalidName(Invalid):
+    pass
+
+
+class InvalidSignature(Invalid):
+    pass
+
+
+class SchemaMismatch(Invalid):
+    pass
+
+
+class FormatMismatch(Invalid):
+    pass
+
+
+class NotFound(FinmaasError):
+    pass
+
+
+class Conflict(FinmaasError):
+    pass
+
+
+class Forbidden(FinmaasError):
+    pass
+
+
+class ArtifactCorrupted(FinmaasError):
+    pass
+
+
+class PredictorFailed(FinmaasError):
+    pass
+
+
+class Unavailable(FinmaasError):
+    pass

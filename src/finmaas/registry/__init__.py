@@ -1,0 +1,18 @@
+"""Model registry: metadata (Registry) and artifact bytes (ArtifactStore)."""
+
+from finmaas.registry.artifacts import ArtifactStore, LocalArtifactStore, StoredArtifact
+from finmaas.registry.records import Alias, AliasEvent, Model, ModelVersion, NewModel, NewVersion
+from finmaas.registry.registry import Registry
+
+__all__ = [
+    "Alias",
+    "AliasEvent",
+    "ArtifactStore",
+    "LocalArtifactStore",
+    "Model",
+    "ModelVersion",
+    "NewModel",
+    "NewVersion",
+    "Registry",
+    "StoredArtifact",
+]

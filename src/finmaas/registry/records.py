@@ -1,0 +1,103 @@
+"""Immutable records the Registry returns; no I/O, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from finmaas.schema.signature import ModelSignature, signature_from_dict
+
+Status = Literal["active", "archived"]
+
+
+@dataclass(frozen=True)
+class Model:
+    id: int
+    name: str
+    description: str
+    owner: str
+    task: str
+    tags: dict[str, str]
+    status: Status
+    latest_version: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    model: str
+    version: int
+    status: Status
+    artifact_digest: str
+    artifact_format: str
+    artifact_size: int
+    signature_json: dict[str, Any]
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    tags: dict[str, str]
+    parent_version: int | None
+    lineage: dict[str, Any]
+    reference_profile: dict[str, Any] | None
+    model_card: str
+    created_by: str
+    created_at: datetime
+    archived_at: datetime | None
+    artifact_purged_at: datetime | None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def signature(self) -> ModelSignature:
+        return signature_from_dict(self.signature_json)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Alias:
+    model: str
+    name: str
+    version: int
+    updated_by: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    model: str
+    alias: str
+    action: Literal["set", "rollback", "delete"]
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class NewModel:
+    """Model-level fields used when a push creates the model."""
+
+    description: str = ""
+    owner: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """Everything a version is published with; the registry assigns the number."""
+
+    artifact_digest: str
+    artifact_format: str
+    artifact_size: int
+    signature: ModelSignature
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    parent_version: int | None = None
+    lineage: dict[str, Any] = field(default_factory=dict)
+    reference_profile: dict[str, Any] | None = None
+    model_card: str = ""

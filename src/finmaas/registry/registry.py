@@ -1,0 +1,570 @@
+"""The Registry: the only way finmaas reads or writes model metadata.
+
+Every write is one transaction. Writes that touch a model first lock its row
+(``SELECT … FOR UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE`` serialises writers
+on SQLite), so concurrent publishers get distinct version numbers and alias
+moves are never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from finmaas.config import Settings
+from finmaas.errors import Conflict, Invalid, NotFound
+from finmaas.registry import fields
+from finmaas.registry.database import WRITE, create_engine, database_errors
+from finmaas.registry.migrate import ensure_schema
+from finmaas.registry.names import check_alias_name, check_model_name
+from finmaas.registry.records import (
+    Alias,
+    AliasEvent,
+    Model,
+    ModelVersion,
+    NewModel,
+    NewVersion,
+)
+from finmaas.registry.tables import alias_events, aliases, model_versions, models
+
+Clock = Callable[[], datetime]
+_RETRIES = 3
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Registry:
+    """Metadata of models, versions and aliases.
+
+    Build it with :meth:`open` (which creates the schema in a fresh database)
+    or hand it an engine whose schema is current.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self._clock = clock
+
+    @classmethod
+    def open(cls, settings: Settings) -> Registry:
+        engine = create_engine(
+            settings.resolved_database_url,
+            busy_timeout=settings.db_busy_timeout,
+            connect_timeout=settings.db_connect_timeout,
+        )
+        ensure_schema(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with database_errors(self.engine), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with (
+            database_errors(self.engine),
+            self.engine.connect().execution_options(**{WRITE: True}) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    # -- models ---------------------------------------------------------------
+
+    def list_models(self, *, include_archived: bool = False) -> list[Model]:
+        query = sa.select(models).order_by(models.c.name)
+        if not include_archived:
+            query = query.where(models.c.status == "active")
+        with self._read() as conn:
+            return [_model(row) for row in conn.execute(query).mappings()]
+
+    def get_model(self, name: str) -> Model:
+        with self._read() as conn:
+            return _model(self._model_row(conn, name))
+
+    def create_model(self, name: str, *, task: str, actor: str, spec: NewModel | None = None) -> Model:
+        check_model_name(name)
+        spec = spec or NewModel()
+        for attempt in range(_RETRIES):
+            try:
+                with self._write() as conn:
+                    if conn.execute(_model_query(name)).first() is not None:
+                        raise Conflict(f"model {name!r} already exists")
+                    return _model(self._insert_model(conn, name, task, actor, spec))
+            except sa.exc.IntegrityError:
+                if attempt == _RETRIES - 1:
+                    raise Conflict(f"model {name!r} already exists") from None
+        raise AssertionError("unreachable")
+
+    def archive_model(self, name: str, *, actor: str) -> Model:
+        """Archive a model, all its versions and remove its aliases (artifacts stay)."""
+        now = self._clock()
+        with self._write() as conn:
+            row = self._model_row(conn, name, lock=True)
+            if row["status"] == "archived":
+                raise Conflict(f"model {name!r} is already archived")
+            for alias in conn.execute(
+                sa.select(aliases).where(aliases.c.model_id == row["id"])
+            ).mappings():
+                self._record_alias_event(
+                    conn, row["id"], alias["name"], "delete", alias["version"], None, actor
+                )
+            conn.execute(sa.delete(aliases).where(aliases.c.model_id == row["id"]))
+            conn.execute(
+                sa.update(model_versions)
+                .where(model_versions.c.model_id == row["id"], model_versions.c.status == "active")
+                .values(status="archived", archived_at=now)
+            )
+            conn.execute(
+                sa.update(models)
+                .where(models.c.id == row["id"])
+                .values(status="archived", updated_at=now)
+            )
+            return _model(self._model_row(conn, name))
+
+    # -- versions -------------------------------------------------------------
+
+    def publish_version(
+        self,
+        name: str,
+        new: NewVersion,
+        *,
+        actor: str,
+        model_spec: NewModel | None = None,
+    ) -> ModelVersion:
+        """Record a new immutable version; create the model on its first version.
+
+        The artifact must already be in the artifact store.
+        """
+        check_model_name(name)
+        values = self._version_values(new, actor)
+        for attempt in range(_RETRIES):
+            try:
+                with self._write() as conn:
+                    row = conn.execute(_model_query(name, lock=True)).mappings().first()
+                    if row is None:
+                        row = self._insert_model(
+                            conn, name, new.signature.task, actor, model_spec or NewModel()
+                        )
+                    self._check_publishable(conn, row, new)
+                    number = conn.execute(
+                        sa.update(models)
+                        .where(models.c.id == row["id"])
+                        .values(latest_version=models.c.latest_version + 1, updated_at=values["created_at"])
+                        .returning(models.c.latest_version)
+                    ).scalar_one()
+                    conn.execute(
+                        sa.insert(model_versions).values(model_id=row["id"], version=number, **values)
+                    )
+                    return self._version(conn, row, number)
+            except sa.exc.IntegrityError:
+                # A concurrent first push created the model; the retry sees it.
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _version_values(self, new: NewVersion, actor: str) -> dict[str, Any]:
+        if len(new.artifact_digest) != 64 or not all(c in "0123456789abcdef" for c in new.artifact_digest):
+            raise Invalid(f"artifact digest must be 64 lowercase hex characters, got {new.artifact_digest!r}")
+        if new.parent_version is not None and new.parent_version < 1:
+            raise Invalid(f"parent version must be ≥ 1, got {new.parent_version}")
+        return {
+            "status": "active",
+            "artifact_digest": new.artifact_digest,
+            "artifact_format": new.artifact_format,
+            "artifact_size": new.artifact_size,
+            "signature": new.signature.to_dict(),
+            "metrics": fields.check_metrics(new.metrics),
+            "params": fields.check_json("params", new.params, fields.MAX_PARAMS_BYTES),
+            "tags": fields.check_tags(new.tags),
+            "parent_version": new.parent_version,
+            "lineage": fields.check_json("lineage", new.lineage, fields.MAX_LINEAGE_BYTES),
+            "reference_profile": (
+                None
+                if new.reference_profile is None
+                else fields.check_json(
+                    "reference profile", new.reference_profile, fields.MAX_PROFILE_BYTES
+                )
+            ),
+            "model_card": fields.check_text("model card", new.model_card, fields.MAX_MODEL_CARD),
+            "created_by": fields.check_text("actor", actor, fields.MAX_ACTOR),
+            "created_at": self._clock(),
+        }
+
+    def _check_publishable(self, conn: Connection, model: RowMapping, new: NewVersion) -> None:
+        name = model["name"]
+        if model["status"] == "archived":
+            raise Conflict(f"model {name!r} is archived; it takes no new versions")
+        if model["task"] != new.signature.task:
+            raise Invalid(
+                f"model {name!r} is a {model['task']} model but the signature says {new.signature.task}"
+            )
+        if new.parent_version is not None and new.parent_version > model["latest_version"]:
+            raise NotFound(f"model {name!r} has no version {new.parent_version} to be the parent")
+
+    def get_version(self, name: str, ref: int | str) -> ModelVersion:
+        """Resolve ``ref`` (a version number, its digits, or an alias name) to a version."""
+        with self._read() as conn:
+            model = self._model_row(conn, name)
+            return self._version(conn, model, self._resolve(conn, model, ref))
+
+    def list_versions(self, name: str, *, include_archived: bool = True) -> list[ModelVersion]:
+        with self._read() as conn:
+            model = self._model_row(conn, name)
+            query = (
+                sa.select(model_versions)
+                .where(model_versions.c.model_id == model["id"])
+                .order_by(model_versions.c.version)
+            )
+            if not include_archived:
+                query = query.where(model_versions.c.status == "active")
+            by_version = self._aliases_by_version(conn, model["id"])
+            return [
+                _version(name, row, by_version.get(row["version"], ()))
+                for row in conn.execute(query).mappings()
+            ]
+
+    def archive_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
+        with self._write() as conn:
+            model = self._model_row(conn, name, lock=True)
+            current = self._version(conn, model, version)
+            if current.status == "archived":
+                raise Conflict(f"version {version} of model {name!r} is already archived")
+            if current.aliases:
+                raise Conflict(
+                    f"version {version} of model {name!r} is the target of alias "
+                    f"{current.aliases[0]!r}; move or delete the alias first"
+                )
+            conn.execute(
+                sa.update(model_versions)
+                .where(model_versions.c.model_id == model["id"], model_versions.c.version == version)
+                .values(status="archived", archived_at=self._clock())
+            )
+            return self._version(conn, model, version)
+
+    def versions_using_artifact(self, digest: str) -> list[ModelVersion]:
+        query = (
+            sa.select(model_versions, models.c.name)
+            .join(models, models.c.id == model_versions.c.model_id)
+            .where(model_versions.c.artifact_digest == digest)
+        )
+        with self._read() as conn:
+            return [_version(row["name"], row, ()) for row in conn.execute(query).mappings()]
+
+    def purgeable_artifacts(self) -> list[str]:
+        """Digests whose every version is archived and whose file was not purged yet."""
+        active = sa.select(model_versions.c.artifact_digest).where(
+            model_versions.c.status == "active"
+        )
+        query = (
+            sa.select(model_versions.c.artifact_digest)
+            .where(
+                model_versions.c.status == "archived",
+                model_versions.c.artifact_purged_at.is_(None),
+                model_versions.c.artifact_digest.not_in(active),
+            )
+            .distinct()
+            .order_by(model_versions.c.artifact_digest)
+        )
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def mark_artifact_purged(self, digest: str) -> bool:
+        """Record that ``digest``'s file may be deleted; False if an active version uses it."""
+        with self._write() as conn:
+            in_use = conn.execute(
+                sa.select(sa.func.count()).where(
+                    model_versions.c.artifact_digest == digest,
+                    model_versions.c.status == "active",
+                )
+            ).scalar_one()
+            if in_use:
+                return False
+            conn.execute(
+                sa.update(model_versions)
+                .where(model_versions.c.artifact_digest == digest)
+                .values(artifact_purged_at=self._clock())
+            )
+            return True
+
+    # -- aliases --------------------------------------------------------------
+
+    def list_aliases(self, name: str) -> list[Alias]:
+        with self._read() as conn:
+            model = self._model_row(conn, name)
+            rows = conn.execute(
+                sa.select(aliases).where(aliases.c.model_id == model["id"]).order_by(aliases.c.name)
+            ).mappings()
+            return [_alias(name, row) for row in rows]
+
+    def set_alias(self, name: str, alias: str, version: int, *, actor: str) -> Alias:
+        """Point ``alias`` at ``version`` (promote); recorded for rollback."""
+        check_alias_name(alias)
+        with self._write() as conn:
+            model = self._model_row(conn, name, lock=True)
+            target = self._version(conn, model, version)
+            if target.status == "archived":
+                raise Conflict(
+                    f"version {version} of model {name!r} is archived; alias {alias!r} cannot point to it"
+                )
+            current = self._alias_version(conn, model["id"], alias)
+            if current == version:
+                raise Conflict(f"alias {alias!r} of model {name!r} already points to version {version}")
+            return self._move_alias(conn, model, alias, current, version, "set", actor)
+
+    def rollback_alias(self, name: str, alias: str, *, actor: str) -> Alias:
+        """Move ``alias`` back to the version it pointed to before its last move."""
+        check_alias_name(alias)
+        with self._write() as conn:
+            model = self._model_row(conn, name, lock=True)
+            current = self._alias_version(conn, model["id"], alias)
+            if current is None:
+                raise NotFound(f"model {name!r} has no alias {alias!r}")
+            stack = self._alias_stack(conn, model["id"], alias)
+            if len(stack) < 2:
+                raise Conflict(
+                    f"alias {alias!r} of model {name!r} has no earlier version to roll back to"
+                )
+            target = stack[-2]
+            version = self._version(conn, model, target)
+            if version.status == "archived":
+                raise Conflict(
+                    f"cannot roll back alias {alias!r} of model {name!r} to version {target}: "
+                    "it is archived"
+                )
+            return self._move_alias(conn, model, alias, current, target, "rollback", actor)
+
+    def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
+        with self._write() as conn:
+            model = self._model_row(conn, name, lock=True)
+            current = self._alias_version(conn, model["id"], alias)
+            if current is None:
+                raise NotFound(f"model {name!r} has no alias {alias!r}")
+            conn.execute(
+                sa.delete(aliases).where(aliases.c.model_id == model["id"], aliases.c.name == alias)
+            )
+            self._record_alias_event(conn, model["id"], alias, "delete", current, None, actor)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        with self._read() as conn:
+            model = self._model_row(conn, name)
+            query = (
+                sa.select(alias_events)
+                .where(alias_events.c.model_id == model["id"])
+                .order_by(alias_events.c.id)
+            )
+            if alias is not None:
+                query = query.where(alias_events.c.alias == alias)
+            return [
+                AliasEvent(
+                    model=name,
+                    alias=row["alias"],
+                    action=row["action"],
+                    from_version=row["from_version"],
+                    to_version=row["to_version"],
+                    actor=row["actor"],
+                    at=_utc(row["at"]),
+                )
+                for row in conn.execute(query).mappings()
+            ]
+
+    # -- internals ------------------------------------------------------------
+
+    def _model_row(self, conn: Connection, name: str, *, lock: bool = False) -> RowMapping:
+        row = conn.execute(_model_query(name, lock=lock)).mappings().first()
+        if row is None:
+            raise NotFound(f"model {name!r} not found")
+        return row
+
+    def _insert_model(
+        self, conn: Connection, name: str, task: str, actor: str, spec: NewModel
+    ) -> RowMapping:
+        now = self._clock()
+        conn.execute(
+            sa.insert(models).values(
+                name=name,
+                description=fields.check_text("description", spec.description),
+                owner=fields.check_text("owner", spec.owner, fields.MAX_ACTOR),
+                task=task,
+                tags=fields.check_tags(spec.tags),
+                status="active",
+                latest_version=0,
+                created_by=fields.check_text("actor", actor, fields.MAX_ACTOR),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return self._model_row(conn, name)
+
+    def _resolve(self, conn: Connection, model: RowMapping, ref: int | str) -> int:
+        if isinstance(ref, int) or ref.isdigit():
+            return int(ref)
+        version = self._alias_version(conn, model["id"], ref)
+        if version is None:
+            raise NotFound(f"model {model['name']!r} has no alias {ref!r}")
+        return version
+
+    def _version(self, conn: Connection, model: RowMapping, version: int) -> ModelVersion:
+        row = conn.execute(
+            sa.select(model_versions).where(
+                model_versions.c.model_id == model["id"], model_versions.c.version == version
+            )
+        ).mappings().first()
+        if row is None:
+            raise NotFound(f"model {model['name']!r} has no version {version}")
+        tags = self._aliases_by_version(conn, model["id"]).get(version, ())
+        return _version(model["name"], row, tags)
+
+    def _aliases_by_version(self, conn: Connection, model_id: int) -> dict[int, tuple[str, ...]]:
+        out: dict[int, list[str]] = {}
+        rows = conn.execute(
+            sa.select(aliases.c.name, aliases.c.version)
+            .where(aliases.c.model_id == model_id)
+            .order_by(aliases.c.name)
+        )
+        for alias_name, version in rows:
+            out.setdefault(version, []).append(alias_name)
+        return {version: tuple(names) for version, names in out.items()}
+
+    def _alias_version(self, conn: Connection, model_id: int, alias: str) -> int | None:
+        value = conn.execute(
+            sa.select(aliases.c.version).where(aliases.c.model_id == model_id, aliases.c.name == alias)
+        ).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def _alias_stack(self, conn: Connection, model_id: int, alias: str) -> list[int]:
+        """Versions the alias went through, undone moves removed; the last is current."""
+        stack: list[int] = []
+        rows = conn.execute(
+            sa.select(alias_events.c.action, alias_events.c.to_version)
+            .where(alias_events.c.model_id == model_id, alias_events.c.alias == alias)
+            .order_by(alias_events.c.id)
+        )
+        for action, to_version in rows:
+            if action == "set":
+                stack.append(to_version)
+            elif action == "rollback":
+                stack.pop()
+            else:
+                stack.clear()
+        return stack
+
+    def _move_alias(
+        self,
+        conn: Connection,
+        model: RowMapping,
+        alias: str,
+        current: int | None,
+        version: int,
+        action: str,
+        actor: str,
+    ) -> Alias:
+        now = self._clock()
+        if current is None:
+            conn.execute(
+                sa.insert(aliases).values(
+                    model_id=model["id"], name=alias, version=version, updated_by=actor, updated_at=now
+                )
+            )
+        else:
+            conn.execute(
+                sa.update(aliases)
+                .where(aliases.c.model_id == model["id"], aliases.c.name == alias)
+                .values(version=version, updated_by=actor, updated_at=now)
+            )
+        self._record_alias_event(conn, model["id"], alias, action, current, version, actor)
+        return Alias(model=model["name"], name=alias, version=version, updated_by=actor, updated_at=now)
+
+    def _record_alias_event(
+        self,
+        conn: Connection,
+        model_id: int,
+        alias: str,
+        action: str,
+        from_version: int | None,
+        to_version: int | None,
+        actor: str,
+    ) -> None:
+        conn.execute(
+            sa.insert(alias_events).values(
+                model_id=model_id,
+                alias=alias,
+                action=action,
+                from_version=from_version,
+                to_version=to_version,
+                actor=actor,
+                at=self._clock(),
+            )
+        )
+
+
+def _model_query(name: str, *, lock: bool = False) -> sa.Select[Any]:
+    query = sa.select(models).where(models.c.name == name)
+    return query.with_for_update() if lock else query
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _model(row: RowMapping) -> Model:
+    return Model(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        owner=row["owner"],
+        task=row["task"],
+        tags=dict(row["tags"] or {}),
+        status=row["status"],
+        latest_version=row["latest_version"],
+        created_by=row["created_by"],
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+    )
+
+
+def _version(name: str, row: RowMapping, alias_names: Sequence[str]) -> ModelVersion:
+    return ModelVersion(
+        model=name,
+        version=row["version"],
+        status=row["status"],
+        artifact_digest=row["artifact_digest"],
+        artifact_format=row["artifact_format"],
+        artifact_size=row["artifact_size"],
+        signature_json=dict(row["signature"]),
+        metrics=dict(row["metrics"] or {}),
+        params=dict(row["params"] or {}),
+        tags=dict(row["tags"] or {}),
+        parent_version=row["parent_version"],
+        lineage=dict(row["lineage"] or {}),
+        reference_profile=row["reference_profile"],
+        model_card=row["model_card"],
+        created_by=row["created_by"],
+        created_at=_utc(row["created_at"]),
+        archived_at=_utc(row["archived_at"]) if row["archived_at"] is not None else None,
+        artifact_purged_at=(
+            _utc(row["artifact_purged_at"]) if row["artifact_purged_at"] is not None else None
+        ),
+        aliases=tuple(alias_names),
+    )
+
+
+def _alias(name: str, row: RowMapping) -> Alias:
+    return Alias(
+        model=name,
+        name=row["name"],
+        version=row["version"],
+        updated_by=row["updated_by"],
+        updated_at=_utc(row["updated_at"]),
+    )

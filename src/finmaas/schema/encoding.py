@@ -1,0 +1,212 @@
+"""Validate records against a signature and encode them into the model's array.
+
+Every runtime reads the same encoding: numeric features as numbers, ``bool`` as
+0/1, ``category`` as the index of the raw value in the feature's ``categories``
+and a missing value of a nullable feature as NaN. Clients send raw values
+(``"... < 0 DM"``), never indices. Errors name the row, the field and the rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from finmaas.errors import SchemaMismatch
+from finmaas.schema.signature import Feature, ModelSignature
+
+_NUMERIC = (int, float)
+
+
+class RecordEncoder:
+    """Encodes records (mappings keyed by feature name) for one signature.
+
+    Build one per version and reuse it: category lookups are prepared once.
+    """
+
+    def __init__(self, signature: ModelSignature) -> None:
+        self.signature = signature
+        self.names = signature.feature_names
+        self._index = {name: i for i, name in enumerate(self.names)}
+        self._category_codes = {
+            f.name: {value: float(code) for code, value in enumerate(f.categories or ())}
+            for f in signature.inputs
+            if f.dtype == "category"
+        }
+        self.dtype: type[np.generic] = (
+            np.object_ if any(f.dtype == "string" for f in signature.inputs) else np.float64
+        )
+
+    def encode(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Return an array of shape ``(len(records), n_features)``."""
+        out = np.empty((len(records), len(self.names)), dtype=self.dtype)
+        for row, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                raise SchemaMismatch(
+                    f"row {row}: expected an object keyed by feature name, got {_kind(record)}"
+                )
+            unknown = [key for key in record if key not in self._index]
+            if unknown:
+                raise SchemaMismatch(f"row {row}: unknown field {_clip(str(unknown[0]))!r}")
+            for col, feature in enumerate(self.signature.inputs):
+                out[row, col] = self._encode_value(row, feature, record.get(feature.name, _MISSING))
+        return out
+
+    def _encode_value(self, row: int, feature: Feature, value: Any) -> Any:
+        name = feature.name
+        if value is _MISSING or value is None:
+            if feature.nullable:
+                return None if feature.dtype == "string" else math.nan
+            what = "missing field" if value is _MISSING else "null is not allowed for field"
+            raise SchemaMismatch(f"row {row}: {what} {name!r}")
+        dtype = feature.dtype
+        if dtype == "category":
+            codes = self._category_codes[name]
+            if not isinstance(value, str):
+                raise SchemaMismatch(
+                    f"row {row}: field {name!r} must be one of its categories (a string), "
+                    f"got {_shown(feature, value)}"
+                )
+            code = codes.get(value)
+            if code is None:
+                raise SchemaMismatch(
+                    f"row {row}: field {name!r} must be one of its {len(codes)} categories, "
+                    f"got {_shown(feature, value, quote=True)}"
+                )
+            return code
+        if dtype == "bool":
+            if not isinstance(value, bool):
+                raise SchemaMismatch(
+                    f"row {row}: field {name!r} must be true or false, got {_shown(feature, value)}"
+                )
+            return 1.0 if value else 0.0
+        if dtype == "string":
+            if not isinstance(value, str):
+                raise SchemaMismatch(
+                    f"row {row}: field {name!r} must be a string, got {_shown(feature, value)}"
+                )
+            if len(value) > feature.string_limit:
+                raise SchemaMismatch(
+                    f"row {row}: field {name!r} must be at most {feature.string_limit} characters, "
+                    f"got {len(value)}"
+                )
+            return value
+        if isinstance(value, bool) or not isinstance(value, _NUMERIC):
+            raise SchemaMismatch(
+                f"row {row}: field {name!r} must be a number, got {_shown(feature, value)}"
+            )
+        number = float(value)
+        if not math.isfinite(number):
+            raise SchemaMismatch(
+                f"row {row}: field {name!r} must be a finite number, got {_shown(feature, value)}"
+            )
+        if dtype == "int" and not number.is_integer():
+            raise SchemaMismatch(
+                f"row {row}: field {name!r} must be an integer, got {_shown(feature, value)}"
+            )
+        check_range(feature, number, f"row {row}: ")
+        return number
+
+
+def check_range(feature: Feature, number: float, where: str = "") -> None:
+    shown = _PII_HIDDEN if feature.pii else f"{number:g}"
+    if feature.min is not None and number < feature.min:
+        raise SchemaMismatch(f"{where}field {feature.name!r} must be ≥ {feature.min:g}, got {shown}")
+    if feature.max is not None and number > feature.max:
+        raise SchemaMismatch(f"{where}field {feature.name!r} must be ≤ {feature.max:g}, got {shown}")
+
+
+def encode_records(signature: ModelSignature, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """One-off form of :class:`RecordEncoder`; prefer the class on hot paths."""
+    return RecordEncoder(signature).encode(records)
+
+
+def encode_frame(signature: ModelSignature, frame: pd.DataFrame) -> np.ndarray:
+    """Encode a DataFrame (training data, reference samples) column by column.
+
+    Use it to build training matrices, so that a model learns exactly the
+    encoding it will be served with.
+    """
+    missing = [name for name in signature.feature_names if name not in frame.columns]
+    if missing:
+        raise SchemaMismatch(f"data has no column {missing[0]!r}")
+    has_strings = any(f.dtype == "string" for f in signature.inputs)
+    out = np.empty((len(frame), len(signature.inputs)), dtype=object if has_strings else np.float64)
+    for col, feature in enumerate(signature.inputs):
+        series = frame[feature.name]
+        nulls = series.isna().to_numpy()
+        if nulls.any() and not feature.nullable:
+            raise SchemaMismatch(
+                f"row {int(np.argmax(nulls))}: null is not allowed for field {feature.name!r}"
+            )
+        if feature.dtype == "category":
+            values = series.astype(object).where(~nulls, None)
+            categorical = pd.Categorical(values, categories=list(feature.categories or ()))
+            codes = categorical.codes.astype(np.float64)
+            unknown = (codes < 0) & ~nulls
+            if unknown.any():
+                row = int(np.argmax(unknown))
+                raise SchemaMismatch(
+                    f"row {row}: field {feature.name!r} must be one of its "
+                    f"{len(feature.categories or ())} categories, "
+                    f"got {_shown(feature, str(series.iloc[row]), quote=True)}"
+                )
+            codes[nulls] = np.nan
+            out[:, col] = codes
+        elif feature.dtype == "string":
+            out[:, col] = series.astype(object).where(~nulls, None).to_numpy()
+        else:
+            try:
+                numbers = pd.to_numeric(series, errors="raise").astype(np.float64).to_numpy()
+            except (ValueError, TypeError):
+                raise SchemaMismatch(f"field {feature.name!r} must be numeric") from None
+            present = numbers[~nulls]
+            if feature.min is not None and present.size and present.min() < feature.min:
+                check_range(feature, float(present.min()))
+            if feature.max is not None and present.size and present.max() > feature.max:
+                check_range(feature, float(present.max()))
+            out[:, col] = numbers
+    return out
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+_PII_HIDDEN = "a value not shown (the field is PII)"
+
+
+def _shown(feature: Feature, value: object, *, quote: bool = False) -> str:
+    """Describe a bad value for an error message, never echoing personal data."""
+    if feature.pii:
+        return _PII_HIDDEN
+    if quote and isinstance(value, str):
+        return repr(_clip(value))
+    return _kind(value)
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f"string {_clip(value)!r}"
+    if isinstance(value, int | float):
+        return f"number {value!r}"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def _clip(text: str, limit: int = 64) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,171 @@
+"""Model signatures: the ordered inputs a version accepts and the outputs it gives.
+
+A signature is part of a version and never changes. It is stored as JSON; load
+untrusted JSON with :func:`signature_from_json`, which names the first broken
+rule in its error.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from finmaas.errors import InvalidSignature
+
+FeatureType = Literal["float", "int", "bool", "category", "string"]
+OutputType = Literal["float", "int", "bool", "string"]
+Task = Literal["binary", "multiclass", "regression"]
+
+MAX_FEATURES = 10_000
+MAX_CATEGORIES = 10_000
+MAX_NAME_LENGTH = 128
+DEFAULT_MAX_STRING_LENGTH = 4_096
+
+_NAME = r"^[^\x00-\x1f\x7f]+$"
+_TASKS = ("binary", "multiclass", "regression")
+
+
+class Feature(BaseModel):
+    """One input column, in the order the model reads it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=_NAME)
+    dtype: FeatureType
+    categories: tuple[str, ...] | None = Field(default=None, max_length=MAX_CATEGORIES)
+    """Allowed raw values of a ``category`` feature; a value is encoded as its index here."""
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+    """Whether a missing value (null) is allowed; it is encoded as NaN."""
+    pii: bool = False
+    """Personal data: masked in every log and never used as a metric label."""
+    max_length: int | None = Field(default=None, ge=1, le=1_048_576)
+    """Longest accepted value of a ``string`` feature (default 4096 characters)."""
+    description: str = Field(default="", max_length=2_000)
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Feature:
+        if self.dtype == "category":
+            if not self.categories:
+                raise ValueError("a category feature needs a non-empty 'categories' list")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError("'categories' has duplicate values")
+        elif self.categories is not None:
+            raise ValueError(f"'categories' is only allowed on category features, not {self.dtype}")
+        if self.dtype not in ("float", "int") and (self.min is not None or self.max is not None):
+            raise ValueError(f"'min'/'max' are only allowed on float and int features, not {self.dtype}")
+        for bound in (self.min, self.max):
+            if bound is not None and not math.isfinite(bound):
+                raise ValueError("'min' and 'max' must be finite numbers")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"'min' ({self.min:g}) is greater than 'max' ({self.max:g})")
+        if self.max_length is not None and self.dtype != "string":
+            raise ValueError("'max_length' is only allowed on string features")
+        return self
+
+    @property
+    def string_limit(self) -> int:
+        return self.max_length or DEFAULT_MAX_STRING_LENGTH
+
+
+class Output(BaseModel):
+    """One value the model returns per row."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    dtype: OutputType = "float"
+
+
+def default_outputs(task: Task) -> tuple[Output, ...]:
+    if task == "regression":
+        return (Output(name="value", dtype="float"),)
+    return (Output(name="probability", dtype="float"), Output(name="label", dtype="string"))
+
+
+class ModelSignature(BaseModel):
+    """Inputs, outputs and task of a version.
+
+    For classifiers ``classes`` lists the labels in the model's own order; for
+    ``binary`` the second one is the positive class whose probability the model
+    returns (for credit models: the adverse outcome, e.g. ``bad``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format_version: Literal[1] = 1
+    task: Task
+    inputs: tuple[Feature, ...] = Field(min_length=1, max_length=MAX_FEATURES)
+    outputs: tuple[Output, ...] = Field(default=(), max_length=64)
+    classes: tuple[str, ...] | None = Field(default=None, max_length=MAX_CATEGORIES)
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> ModelSignature:
+        seen: set[str] = set()
+        for feature in self.inputs:
+            if feature.name in seen:
+                raise ValueError(f"input name {feature.name!r} appears twice")
+            seen.add(feature.name)
+        if self.task == "regression":
+            if self.classes is not None:
+                raise ValueError("'classes' is only allowed on binary and multiclass tasks")
+        else:
+            expected = "exactly 2" if self.task == "binary" else "at least 3"
+            count = len(self.classes or ())
+            if (self.task == "binary" and count != 2) or (self.task == "multiclass" and count < 3):
+                raise ValueError(f"a {self.task} task needs {expected} 'classes', got {count}")
+            if len(set(self.classes or ())) != count:
+                raise ValueError("'classes' has duplicate values")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_outputs(cls, data: object) -> object:
+        if isinstance(data, dict) and not data.get("outputs") and data.get("task") in _TASKS:
+            return {**data, "outputs": default_outputs(data["task"])}
+        return data
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(feature.name for feature in self.inputs)
+
+    @property
+    def positive_class(self) -> str | None:
+        return self.classes[1] if self.task == "binary" and self.classes else None
+
+    def to_dict(self) -> dict[str, object]:
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2)
+
+
+def signature_from_dict(data: object) -> ModelSignature:
+    """Validate a decoded signature document; raise :class:`InvalidSignature` naming the rule."""
+    if not isinstance(data, dict):
+        raise InvalidSignature(f"invalid signature: expected a JSON object, got {type(data).__name__}")
+    try:
+        return ModelSignature.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidSignature(f"invalid signature: {_first_error(exc)}") from None
+
+
+def signature_from_json(text: str | bytes) -> ModelSignature:
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidSignature(f"invalid signature: not valid JSON ({exc})") from None
+    return signature_from_dict(data)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    location = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+    ).lstrip(".")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{location}: {message}" if location else message
