@@ -36,7 +36,9 @@ class VersionComparison:
 
     @property
     def size_ratio(self) -> float:
-        return self.right.artifact_size / self.left.artifact_size if self.left.artifact_size else 0.0
+        return (
+            self.right.artifact_size / self.left.artifact_size if self.left.artifact_size else 0.0
+        )
 
 
 def compare_versions(left: ModelVersion, right: ModelVersion) -> VersionComparison:

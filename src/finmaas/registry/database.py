@@ -59,7 +59,14 @@ def create_engine(url: str, *, busy_timeout: float = 5.0, connect_timeout: float
 
 def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Unavailable(
+                f"database {safe_url(url)} cannot be used: cannot create folder {folder} "
+                f"({exc.strerror})"
+            ) from None
     engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine, "connect")

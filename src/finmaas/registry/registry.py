@@ -93,7 +93,9 @@ class Registry:
         with self._read() as conn:
             return _model(self._model_row(conn, name))
 
-    def create_model(self, name: str, *, task: str, actor: str, spec: NewModel | None = None) -> Model:
+    def create_model(
+        self, name: str, *, task: str, actor: str, spec: NewModel | None = None
+    ) -> Model:
         check_model_name(name)
         spec = spec or NewModel()
         for attempt in range(_RETRIES):
@@ -161,11 +163,16 @@ class Registry:
                     number = conn.execute(
                         sa.update(models)
                         .where(models.c.id == row["id"])
-                        .values(latest_version=models.c.latest_version + 1, updated_at=values["created_at"])
+                        .values(
+                            latest_version=models.c.latest_version + 1,
+                            updated_at=values["created_at"],
+                        )
                         .returning(models.c.latest_version)
                     ).scalar_one()
                     conn.execute(
-                        sa.insert(model_versions).values(model_id=row["id"], version=number, **values)
+                        sa.insert(model_versions).values(
+                            model_id=row["id"], version=number, **values
+                        )
                     )
                     return self._version(conn, row, number)
             except sa.exc.IntegrityError:
@@ -175,8 +182,12 @@ class Registry:
         raise AssertionError("unreachable")
 
     def _version_values(self, new: NewVersion, actor: str) -> dict[str, Any]:
-        if len(new.artifact_digest) != 64 or not all(c in "0123456789abcdef" for c in new.artifact_digest):
-            raise Invalid(f"artifact digest must be 64 lowercase hex characters, got {new.artifact_digest!r}")
+        if len(new.artifact_digest) != 64 or not all(
+            c in "0123456789abcdef" for c in new.artifact_digest
+        ):
+            raise Invalid(
+                f"artifact digest must be 64 lowercase hex characters, got {new.artifact_digest!r}"
+            )
         if new.parent_version is not None and new.parent_version < 1:
             raise Invalid(f"parent version must be ≥ 1, got {new.parent_version}")
         return {
@@ -248,7 +259,9 @@ class Registry:
                 )
             conn.execute(
                 sa.update(model_versions)
-                .where(model_versions.c.model_id == model["id"], model_versions.c.version == version)
+                .where(
+                    model_versions.c.model_id == model["id"], model_versions.c.version == version
+                )
                 .values(status="archived", archived_at=self._clock())
             )
             return self._version(conn, model, version)
@@ -320,7 +333,9 @@ class Registry:
                 )
             current = self._alias_version(conn, model["id"], alias)
             if current == version:
-                raise Conflict(f"alias {alias!r} of model {name!r} already points to version {version}")
+                raise Conflict(
+                    f"alias {alias!r} of model {name!r} already points to version {version}"
+                )
             return self._move_alias(conn, model, alias, current, version, "set", actor)
 
     def rollback_alias(self, name: str, alias: str, *, actor: str) -> Alias:
@@ -416,11 +431,15 @@ class Registry:
         return version
 
     def _version(self, conn: Connection, model: RowMapping, version: int) -> ModelVersion:
-        row = conn.execute(
-            sa.select(model_versions).where(
-                model_versions.c.model_id == model["id"], model_versions.c.version == version
+        row = (
+            conn.execute(
+                sa.select(model_versions).where(
+                    model_versions.c.model_id == model["id"], model_versions.c.version == version
+                )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFound(f"model {model['name']!r} has no version {version}")
         tags = self._aliases_by_version(conn, model["id"]).get(version, ())
@@ -439,7 +458,9 @@ class Registry:
 
     def _alias_version(self, conn: Connection, model_id: int, alias: str) -> int | None:
         value = conn.execute(
-            sa.select(aliases.c.version).where(aliases.c.model_id == model_id, aliases.c.name == alias)
+            sa.select(aliases.c.version).where(
+                aliases.c.model_id == model_id, aliases.c.name == alias
+            )
         ).scalar_one_or_none()
         return None if value is None else int(value)
 
@@ -474,7 +495,11 @@ class Registry:
         if current is None:
             conn.execute(
                 sa.insert(aliases).values(
-                    model_id=model["id"], name=alias, version=version, updated_by=actor, updated_at=now
+                    model_id=model["id"],
+                    name=alias,
+                    version=version,
+                    updated_by=actor,
+                    updated_at=now,
                 )
             )
         else:
@@ -484,7 +509,9 @@ class Registry:
                 .values(version=version, updated_by=actor, updated_at=now)
             )
         self._record_alias_event(conn, model["id"], alias, action, current, version, actor)
-        return Alias(model=model["name"], name=alias, version=version, updated_by=actor, updated_at=now)
+        return Alias(
+            model=model["name"], name=alias, version=version, updated_by=actor, updated_at=now
+        )
 
     def _record_alias_event(
         self,

@@ -98,7 +98,10 @@ class RecordEncoder:
             raise SchemaMismatch(
                 f"row {row}: field {name!r} must be a number, got {_shown(feature, value)}"
             )
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the float range (Python's json allows them)
+            number = math.inf
         if not math.isfinite(number):
             raise SchemaMismatch(
                 f"row {row}: field {name!r} must be a finite number, got {_shown(feature, value)}"
@@ -114,9 +117,13 @@ class RecordEncoder:
 def check_range(feature: Feature, number: float, where: str = "") -> None:
     shown = _PII_HIDDEN if feature.pii else f"{number:g}"
     if feature.min is not None and number < feature.min:
-        raise SchemaMismatch(f"{where}field {feature.name!r} must be ≥ {feature.min:g}, got {shown}")
+        raise SchemaMismatch(
+            f"{where}field {feature.name!r} must be ≥ {feature.min:g}, got {shown}"
+        )
     if feature.max is not None and number > feature.max:
-        raise SchemaMismatch(f"{where}field {feature.name!r} must be ≤ {feature.max:g}, got {shown}")
+        raise SchemaMismatch(
+            f"{where}field {feature.name!r} must be ≤ {feature.max:g}, got {shown}"
+        )
 
 
 def encode_records(signature: ModelSignature, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -143,10 +150,14 @@ def encode_frame(signature: ModelSignature, frame: pd.DataFrame) -> np.ndarray:
                 f"row {int(np.argmax(nulls))}: null is not allowed for field {feature.name!r}"
             )
         if feature.dtype == "category":
-            values = series.astype(object).where(~nulls, None)
-            categorical = pd.Categorical(values, categories=list(feature.categories or ()))
-            codes = categorical.codes.astype(np.float64)
-            unknown = (codes < 0) & ~nulls
+            # Compare as text, like infer_signature does for non-text pandas categories,
+            # and without pd.Categorical, which warns (pandas 3) on unknown values.
+            labels = [str(value) for value in series.to_numpy(dtype=object)[~nulls]]
+            codes = np.full(len(series), np.nan)
+            codes[~nulls] = pd.Index(feature.categories or (), dtype=object).get_indexer(
+                pd.Index(labels, dtype=object)
+            )
+            unknown = codes < 0
             if unknown.any():
                 row = int(np.argmax(unknown))
                 raise SchemaMismatch(
@@ -154,7 +165,6 @@ def encode_frame(signature: ModelSignature, frame: pd.DataFrame) -> np.ndarray:
                     f"{len(feature.categories or ())} categories, "
                     f"got {_shown(feature, str(series.iloc[row]), quote=True)}"
                 )
-            codes[nulls] = np.nan
             out[:, col] = codes
         elif feature.dtype == "string":
             out[:, col] = series.astype(object).where(~nulls, None).to_numpy()
@@ -163,6 +173,7 @@ def encode_frame(signature: ModelSignature, frame: pd.DataFrame) -> np.ndarray:
                 numbers = pd.to_numeric(series, errors="raise").astype(np.float64).to_numpy()
             except (ValueError, TypeError):
                 raise SchemaMismatch(f"field {feature.name!r} must be numeric") from None
+            _check_numbers(feature, series, numbers, nulls)
             present = numbers[~nulls]
             if feature.min is not None and present.size and present.min() < feature.min:
                 check_range(feature, float(present.min()))
@@ -170,6 +181,26 @@ def encode_frame(signature: ModelSignature, frame: pd.DataFrame) -> np.ndarray:
                 check_range(feature, float(present.max()))
             out[:, col] = numbers
     return out
+
+
+def _check_numbers(
+    feature: Feature, series: pd.Series, numbers: np.ndarray, nulls: np.ndarray
+) -> None:
+    """Apply the per-value rules of :class:`RecordEncoder` to a numeric column."""
+    checks = [(~np.isfinite(numbers), "a finite number")]
+    if feature.dtype == "int":
+        checks.append((np.floor(numbers) != numbers, "an integer"))
+    elif feature.dtype == "bool":
+        checks.append(((numbers != 0) & (numbers != 1), "true or false"))
+    for bad, rule in checks:
+        bad &= ~nulls
+        if bad.any():
+            row = int(np.argmax(bad))
+            value = series.iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise SchemaMismatch(
+                f"row {row}: field {feature.name!r} must be {rule}, got {_shown(feature, value)}"
+            )
 
 
 class _Missing:
@@ -200,7 +231,10 @@ def _kind(value: object) -> str:
     if isinstance(value, str):
         return f"string {_clip(value)!r}"
     if isinstance(value, int | float):
-        return f"number {value!r}"
+        try:
+            return f"number {_clip(repr(value))}"
+        except ValueError:  # an int longer than sys.get_int_max_str_digits()
+            return "a number too long to show"
     if isinstance(value, Mapping):
         return "an object"
     if isinstance(value, list | tuple):

@@ -8,7 +8,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from finmaas.errors import InvalidSignature
-from finmaas.schema.signature import Feature, ModelSignature, Task
+from finmaas.schema.signature import ModelSignature, Task, signature_from_dict
 
 MAX_INFERRED_CATEGORIES = 256
 """A text column with more distinct values than this is inferred as ``string``."""
@@ -34,22 +34,24 @@ def infer_signature(
         raise InvalidSignature(f"pii column {unknown_pii[0]!r} is not in the data")
     categories = dict(categories or {})
     features = []
-    for column in frame.columns:
+    for column, series in frame.items():  # items(), not frame[column]: names may repeat
         name = str(column)
-        series = frame[column]
         nullable = bool(series.isna().any())
         features.append(
-            Feature(
-                name=name,
-                nullable=nullable,
-                pii=name in pii,
+            {
+                "name": name,
+                "nullable": nullable,
+                "pii": name in pii,
                 **_infer_type(name, series, categories.get(name)),
-            )
+            }
         )
-    return ModelSignature(
-        task=task,
-        inputs=tuple(features),
-        classes=tuple(str(c) for c in classes) if classes is not None else None,
+    # Validate as a document, so a broken rule is an InvalidSignature naming the input.
+    return signature_from_dict(
+        {
+            "task": task,
+            "inputs": features,
+            "classes": tuple(str(c) for c in classes) if classes is not None else None,
+        }
     )
 
 

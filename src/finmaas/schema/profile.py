@@ -56,7 +56,7 @@ def numeric_bins(values: np.ndarray, n_bins: int = 10) -> NumericBins:
     present = values[~np.isnan(values)]
     missing_share = 1.0 - present.size / values.size if values.size else 0.0
     if present.size == 0:
-        return NumericBins(edges=(), shares=(1.0,), missing_share=missing_share)
+        return NumericBins(edges=(), shares=(1.0 - missing_share,), missing_share=missing_share)
     quantiles = np.quantile(present, np.linspace(0, 1, n_bins + 1)[1:-1])
     edges = np.unique(quantiles)
     counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=edges.size + 1)

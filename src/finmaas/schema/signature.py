@@ -57,7 +57,9 @@ class Feature(BaseModel):
         elif self.categories is not None:
             raise ValueError(f"'categories' is only allowed on category features, not {self.dtype}")
         if self.dtype not in ("float", "int") and (self.min is not None or self.max is not None):
-            raise ValueError(f"'min'/'max' are only allowed on float and int features, not {self.dtype}")
+            raise ValueError(
+                f"'min'/'max' are only allowed on float and int features, not {self.dtype}"
+            )
         for bound in (self.min, self.max):
             if bound is not None and not math.isfinite(bound):
                 raise ValueError("'min' and 'max' must be finite numbers")
@@ -110,6 +112,11 @@ class ModelSignature(BaseModel):
             if feature.name in seen:
                 raise ValueError(f"input name {feature.name!r} appears twice")
             seen.add(feature.name)
+        seen.clear()
+        for output in self.outputs:
+            if output.name in seen:
+                raise ValueError(f"output name {output.name!r} appears twice")
+            seen.add(output.name)
         if self.task == "regression":
             if self.classes is not None:
                 raise ValueError("'classes' is only allowed on binary and multiclass tasks")
@@ -147,7 +154,9 @@ class ModelSignature(BaseModel):
 def signature_from_dict(data: object) -> ModelSignature:
     """Validate a decoded signature document; raise :class:`InvalidSignature` naming the rule."""
     if not isinstance(data, dict):
-        raise InvalidSignature(f"invalid signature: expected a JSON object, got {type(data).__name__}")
+        raise InvalidSignature(
+            f"invalid signature: expected a JSON object, got {type(data).__name__}"
+        )
     try:
         return ModelSignature.model_validate(data)
     except ValidationError as exc:

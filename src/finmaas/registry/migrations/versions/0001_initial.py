@@ -62,9 +62,7 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
     )
-    op.create_index(
-        "ix_model_versions_artifact_digest", "model_versions", ["artifact_digest"]
-    )
+    op.create_index("ix_model_versions_artifact_digest", "model_versions", ["artifact_digest"])
     op.create_table(
         "aliases",
         sa.Column("model_id", sa.Integer, nullable=False),
@@ -90,9 +88,7 @@ def upgrade() -> None:
             ["model_id"], ["models.id"], name="fk_alias_events_model_id_models"
         ),
     )
-    op.create_index(
-        "ix_alias_events_model_alias", "alias_events", ["model_id", "alias", "id"]
-    )
+    op.create_index("ix_alias_events_model_alias", "alias_events", ["model_id", "alias", "id"])
 
 
 def downgrade() -> None:
