@@ -2,7 +2,8 @@
 
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
+from finmaas.registration import register
 
 __version__ = "0.1.0"
 
-__all__ = ["FinmaasError", "Settings", "__version__"]
+__all__ = ["FinmaasError", "Settings", "__version__", "register"]

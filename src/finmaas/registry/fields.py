@@ -71,5 +71,6 @@ def check_text(name: str, value: str, limit: int = MAX_TEXT) -> str:
 def _check_key(where: str, key: object) -> None:
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise Invalid(
-            f"{where}: key {key!r} must be 1-64 characters of letters, digits, '_', '.', ':', '/', '-'"
+            f"{where}: key {key!r} must be 1-64 characters of letters, digits, "
+            "'_', '.', ':', '/', '-'"
         )

@@ -28,7 +28,8 @@ def check_model_name(name: str) -> str:
     for char in name:
         if not _MODEL_CHARS.fullmatch(char):
             raise InvalidName(
-                f"model name {shown} contains {char!r}; use lowercase letters, digits, '.', '_' and '-'"
+                f"model name {shown} contains {char!r}; "
+                "use lowercase letters, digits, '.', '_' and '-'"
             )
     if not name[0].isalnum():
         raise InvalidName(f"model name {shown} must start with a letter or a digit")

@@ -219,7 +219,8 @@ class Registry:
             raise Conflict(f"model {name!r} is archived; it takes no new versions")
         if model["task"] != new.signature.task:
             raise Invalid(
-                f"model {name!r} is a {model['task']} model but the signature says {new.signature.task}"
+                f"model {name!r} is a {model['task']} model "
+                f"but the signature says {new.signature.task}"
             )
         if new.parent_version is not None and new.parent_version > model["latest_version"]:
             raise NotFound(f"model {name!r} has no version {new.parent_version} to be the parent")
@@ -329,7 +330,8 @@ class Registry:
             target = self._version(conn, model, version)
             if target.status == "archived":
                 raise Conflict(
-                    f"version {version} of model {name!r} is archived; alias {alias!r} cannot point to it"
+                    f"version {version} of model {name!r} is archived; "
+                    f"alias {alias!r} cannot point to it"
                 )
             current = self._alias_version(conn, model["id"], alias)
             if current == version:

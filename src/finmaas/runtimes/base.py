@@ -9,7 +9,9 @@ array (see :mod:`finmaas.schema.encoding`) and returns float64 scores:
 * ``multiclass``: shape ``(n, k)``, one probability per class, in ``classes`` order.
 
 Library exceptions never leave a runtime: they become :class:`PredictorFailed`
-or :class:`SchemaMismatch` (see :func:`runtime_errors`).
+or :class:`SchemaMismatch` (see :func:`runtime_errors`). The helpers at the end
+(:func:`require_loaded`, :func:`to_scores`, :func:`check_class_count`…) are
+what every runtime module uses to keep this contract the same way.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from finmaas.errors import FinmaasError, PredictorFailed, SchemaMismatch
 from finmaas.schema.signature import ModelSignature
+
+T = TypeVar("T")
 
 
 class ModelFormat(StrEnum):
@@ -50,7 +54,12 @@ class PredictorInfo:
 
 @runtime_checkable
 class Predictor(Protocol):
-    """A loaded model version, safe to call from several threads at once."""
+    """A loaded model version, safe to call from several threads at once.
+
+    Before ``load``, ``predict`` and ``info`` raise ``PredictorFailed("model is
+    not loaded")``; on Python 3.11 ``isinstance(p, Predictor)`` reads ``info``,
+    so check it after ``load``.
+    """
 
     signature: ModelSignature
 
@@ -90,3 +99,67 @@ def check_feature_count(signature: ModelSignature, n_features: int, fmt: ModelFo
         raise SchemaMismatch(
             f"the signature has {expected} inputs but the {fmt} model reads {n_features} features"
         )
+
+
+def check_class_count(signature: ModelSignature, n_classes: int | None, fmt: ModelFormat) -> None:
+    """Check a classifier's class count (``None``: not a classifier, or unknown) on load."""
+    if n_classes is None:
+        return
+    if signature.task == "regression":
+        raise SchemaMismatch(
+            f"the signature is for regression but the {fmt} model has {n_classes} classes"
+        )
+    expected = len(signature.classes or ())
+    if n_classes != expected:
+        raise SchemaMismatch(
+            f"the signature has {expected} classes but the {fmt} model has {n_classes}"
+        )
+
+
+def require_loaded(state: T | None) -> T:
+    """Return a runtime's loaded state, or raise if ``load`` has not succeeded yet."""
+    if state is None:
+        raise PredictorFailed("model is not loaded")
+    return state
+
+
+def empty_scores(signature: ModelSignature) -> np.ndarray:
+    """Scores for a batch of zero rows, without calling the library."""
+    if signature.task == "multiclass":
+        return np.empty((0, len(signature.classes or ())), dtype=np.float64)
+    return np.empty((0,), dtype=np.float64)
+
+
+def to_scores(raw: object, signature: ModelSignature, fmt: ModelFormat, rows: int) -> np.ndarray:
+    """Shape a library's output into the contract's float64 scores (see the module docstring).
+
+    Binary accepts ``(n,)``, ``(n, 1)`` or ``(n, 2)`` (then column 1 is the
+    positive class); regression ``(n,)`` or ``(n, 1)``; multiclass ``(n, k)``.
+    """
+    scores = np.asarray(raw, dtype=np.float64)
+    shape = scores.shape
+    if signature.task == "multiclass":
+        k = len(signature.classes or ())
+        if scores.ndim == 2 and shape == (rows, k):
+            return scores
+        needed = f"({rows}, {k})"
+    else:
+        if shape == (rows,):
+            return scores
+        if scores.ndim == 2 and shape[0] == rows:
+            if shape[1] == 1:
+                return scores.reshape(rows)
+            if shape[1] == 2 and signature.task == "binary":
+                return np.ascontiguousarray(scores[:, 1])
+        needed = f"({rows},) or ({rows}, 2)" if signature.task == "binary" else f"({rows},)"
+    raise PredictorFailed(
+        f"the {fmt} model returned scores of shape {shape}, "
+        f"but a {signature.task} signature needs {needed}"
+    )
+
+
+def as_float_array(x: np.ndarray) -> np.ndarray:
+    """Pass float32/float64 through unchanged (libraries read both), cast anything else."""
+    if x.dtype == np.float64 or x.dtype == np.float32:
+        return x
+    return x.astype(np.float64)

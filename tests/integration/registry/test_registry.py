@@ -54,7 +54,11 @@ def test_version_round_trips_every_field(registry: Registry) -> None:
     assert loaded == published
     assert loaded.metrics == {"auc": 0.79, "ks": 0.45}
     assert loaded.params == {"num_leaves": 8, "nested": {"a": [1, 2]}}
-    assert (loaded.parent_version, loaded.lineage, loaded.model_card) == (1, {"method": "distill"}, "# Card")
+    assert (loaded.parent_version, loaded.lineage, loaded.model_card) == (
+        1,
+        {"method": "distill"},
+        "# Card",
+    )
     assert loaded.reference_profile == {"rows": 3}
     assert loaded.created_at.tzinfo is not None
 
@@ -91,10 +95,16 @@ def test_version_refs_are_numbers_digits_or_aliases(registry: Registry) -> None:
         ("a/b", "model name 'a/b' contains '/'; use lowercase letters, digits, '.', '_' and '-'"),
         ("a..b", "model name 'a..b' must not contain '..'"),
         ("..", "model name '..' must start with a letter or a digit"),
-        ("credit risk", "model name 'credit risk' contains ' '; use lowercase letters, digits, '.', '_' and '-'"),
+        (
+            "credit risk",
+            "model name 'credit risk' contains ' '; use lowercase letters, digits, '.', '_' and '-'",
+        ),
         ("x" * 300, "model name must be at most 64 characters, got 300"),
         ("", "model name must not be empty"),
-        ("Credit", "model name 'Credit' contains 'C'; use lowercase letters, digits, '.', '_' and '-'"),
+        (
+            "Credit",
+            "model name 'Credit' contains 'C'; use lowercase letters, digits, '.', '_' and '-'",
+        ),
     ],
 )
 def test_bad_model_names_are_refused(registry: Registry, name: str, message: str) -> None:
@@ -126,13 +136,24 @@ def test_parent_must_exist(registry: Registry) -> None:
     [
         ({"metrics": {"auc": float("nan")}}, "metrics.auc must be a finite number, got nan"),
         ({"metrics": {"auc": "high"}}, "metrics.auc must be a number, got str"),
-        ({"metrics": {"bad key": 1.0}}, "metrics: key 'bad key' must be 1-64 characters of letters, digits, '_', '.', ':', '/', '-'"),
+        (
+            {"metrics": {"bad key": 1.0}},
+            "metrics: key 'bad key' must be 1-64 characters of letters, digits, '_', '.', ':', '/', '-'",
+        ),
         ({"tags": {"k": 1}}, "tags.k must be a string of at most 256 characters"),
-        ({"params": {"f": object()}}, "params must be JSON-serialisable: Type is not JSON serializable: object"),
-        ({"artifact_digest": "abc"}, "artifact digest must be 64 lowercase hex characters, got 'abc'"),
+        (
+            {"params": {"f": object()}},
+            "params must be JSON-serialisable: Type is not JSON serializable: object",
+        ),
+        (
+            {"artifact_digest": "abc"},
+            "artifact digest must be 64 lowercase hex characters, got 'abc'",
+        ),
     ],
 )
-def test_bad_version_fields_are_refused(registry: Registry, fields: dict[str, object], message: str) -> None:
+def test_bad_version_fields_are_refused(
+    registry: Registry, fields: dict[str, object], message: str
+) -> None:
     with pytest.raises(Invalid) as err:
         registry.publish_version("m", new_version(**fields), actor="a")
     assert str(err.value) == message
@@ -150,7 +171,9 @@ def test_promote_and_roll_back_walk_the_alias_history(registry: Registry) -> Non
     assert registry.rollback_alias("m", "production", actor="bob").version == 1
     with pytest.raises(Conflict) as err:
         registry.rollback_alias("m", "production", actor="bob")
-    assert str(err.value) == "alias 'production' of model 'm' has no earlier version to roll back to"
+    assert (
+        str(err.value) == "alias 'production' of model 'm' has no earlier version to roll back to"
+    )
 
     registry.set_alias("m", "production", 3, actor="alice")
     assert registry.rollback_alias("m", "production", actor="bob").version == 1
@@ -181,7 +204,10 @@ def test_alias_to_archived_version_is_refused(registry: Registry) -> None:
     registry.archive_version("m", 1, actor="a")
     with pytest.raises(Conflict) as err:
         registry.set_alias("m", "production", 1, actor="a")
-    assert str(err.value) == "version 1 of model 'm' is archived; alias 'production' cannot point to it"
+    assert (
+        str(err.value)
+        == "version 1 of model 'm' is archived; alias 'production' cannot point to it"
+    )
     assert registry.list_aliases("m") == []
 
 
@@ -193,15 +219,24 @@ def test_rollback_to_archived_version_is_refused(registry: Registry) -> None:
     registry.archive_version("m", 1, actor="a")
     with pytest.raises(Conflict) as err:
         registry.rollback_alias("m", "production", actor="a")
-    assert str(err.value) == "cannot roll back alias 'production' of model 'm' to version 1: it is archived"
+    assert (
+        str(err.value)
+        == "cannot roll back alias 'production' of model 'm' to version 1: it is archived"
+    )
     assert registry.get_version("m", "production").version == 2
 
 
 @pytest.mark.parametrize(
     ("alias", "message"),
     [
-        ("Prod", "alias 'Prod' must start with a lowercase letter and contain only lowercase letters, digits and '-'"),
-        ("1st", "alias '1st' must start with a lowercase letter and contain only lowercase letters, digits and '-'"),
+        (
+            "Prod",
+            "alias 'Prod' must start with a lowercase letter and contain only lowercase letters, digits and '-'",
+        ),
+        (
+            "1st",
+            "alias '1st' must start with a lowercase letter and contain only lowercase letters, digits and '-'",
+        ),
         ("a" * 40, "alias must be at most 32 characters, got 40"),
     ],
 )
@@ -222,7 +257,8 @@ def test_archiving_an_aliased_version_is_refused(registry: Registry) -> None:
     )
     registry.delete_alias("m", "production", actor="a")
     archived = registry.archive_version("m", 1, actor="a")
-    assert archived.status == "archived" and archived.archived_at is not None
+    assert archived.status == "archived"
+    assert archived.archived_at is not None
     with pytest.raises(Conflict) as err:
         registry.archive_version("m", 1, actor="a")
     assert str(err.value) == "version 1 of model 'm' is already archived"

@@ -1,0 +1,1 @@
+"""The ``finmaas`` command line."""

@@ -1,0 +1,378 @@
+"""``finmaas models``: list, inspect, push, promote, roll back, diff and archive."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import pandas as pd
+import typer
+
+from finmaas.cli.context import cli_context
+from finmaas.cli.render import console, echo_json, metric, size, table, when
+from finmaas.errors import Invalid, NotFound
+from finmaas.loading import load_artifact
+from finmaas.publishing import publish_file
+from finmaas.registry import ModelVersion, NewModel
+from finmaas.registry.compare import compare_versions
+from finmaas.runtimes import ModelFormat
+from finmaas.schema import signature_from_json
+
+app = typer.Typer(help="Models, versions and aliases in the registry.", no_args_is_help=True)
+
+AliasOption = Annotated[str, typer.Option("--alias", "-a", help="Alias to move.")]
+
+
+@app.command("list")
+def list_models(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include archived models.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List models with their latest version and aliases."""
+    registry = cli_context(ctx).registry
+    rows = []
+    for model in registry.list_models(include_archived=all_):
+        aliases = {a.name: a.version for a in registry.list_aliases(model.name)}
+        rows.append((model, aliases))
+    if as_json:
+        echo_json([{**_plain(m), "aliases": a} for m, a in rows])
+        return
+    if not rows:
+        typer.echo("no models yet: push one with `finmaas models push` or run `finmaas quickstart`")
+        return
+    out = table("name", "task", "versions", "aliases", "status", "updated")
+    for model, aliases in rows:
+        shown = ", ".join(f"{k}→{v}" for k, v in sorted(aliases.items()))
+        out.add_row(
+            model.name,
+            model.task,
+            str(model.latest_version),
+            shown,
+            model.status,
+            when(model.updated_at),
+        )
+    console.print(out)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Show one version: a number or an alias.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a model with its versions, or one version in full."""
+    registry = cli_context(ctx).registry
+    if version is not None:
+        found = registry.get_version(name, version)
+        if as_json:
+            echo_json(_plain(found))
+        else:
+            _print_version(found)
+        return
+    model = registry.get_model(name)
+    versions = registry.list_versions(name)
+    if as_json:
+        echo_json({**_plain(model), "versions": [_plain(v) for v in versions]})
+        return
+    console.print(f"[bold]{model.name}[/bold]  {model.task}  {model.status}")
+    for label, value in (("description", model.description), ("owner", model.owner)):
+        if value:
+            console.print(f"{label}: {value}")
+    out = table("version", "aliases", "format", "size", "auc", "status", "created", "by")
+    for v in versions:
+        out.add_row(
+            str(v.version),
+            ", ".join(v.aliases),
+            v.artifact_format,
+            size(v.artifact_size),
+            metric(v.metrics.get("auc")),
+            v.status,
+            when(v.created_at),
+            v.created_by,
+        )
+    console.print(out)
+
+
+@app.command()
+def push(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name (created on its first push).")],
+    file: Annotated[
+        Path, typer.Argument(help="Model file: ONNX, LightGBM text, XGBoost JSON/UBJ or skops.")
+    ],
+    signature: Annotated[Path, typer.Option("--signature", "-s", help="Signature JSON file.")],
+    fmt: Annotated[
+        ModelFormat | None,
+        typer.Option("--format", "-f", help="Expected format (checked against the file)."),
+    ] = None,
+    metrics_file: Annotated[
+        Path | None, typer.Option("--metrics", help="JSON object of metric name → number.")
+    ] = None,
+    metric_values: Annotated[
+        list[str] | None, typer.Option("--metric", help="One metric as NAME=NUMBER; repeatable.")
+    ] = None,
+    params_file: Annotated[
+        Path | None, typer.Option("--params", help="JSON object of parameters.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE; repeatable.")] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option("--reference", help="CSV sample of inputs for the drift reference profile."),
+    ] = None,
+    model_card: Annotated[
+        Path | None, typer.Option("--model-card", help="Markdown model card.")
+    ] = None,
+    parent: Annotated[
+        int | None, typer.Option("--parent", help="Version this one was derived from.")
+    ] = None,
+    description: Annotated[str, typer.Option(help="Model description (first push only).")] = "",
+    owner: Annotated[str, typer.Option(help="Model owner (first push only).")] = "",
+    allow_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--allow-pickle", help="Admins only: accept a pickle/joblib file (runs code on load)."
+        ),
+    ] = False,
+) -> None:
+    """Publish a model file as the next version of NAME."""
+    state = cli_context(ctx)
+    sig = signature_from_json(_read(signature, "signature"))
+    metrics: dict[str, Any] = _json_object(metrics_file, "metrics") if metrics_file else {}
+    metrics.update(_pairs(metric_values or [], "--metric", number=True))
+    with console.status(f"checking and storing {file.name}…"):
+        version = publish_file(
+            state.registry,
+            state.store,
+            name,
+            file,
+            signature=sig,
+            actor=state.actor,
+            fmt=fmt,
+            allow_pickle=allow_pickle,
+            max_bytes=state.settings.max_artifact_bytes,
+            metrics=metrics,
+            params=_json_object(params_file, "params") if params_file else {},
+            tags=_pairs(tag or [], "--tag"),
+            parent_version=parent,
+            lineage={"produced_by": "finmaas models push", "source_file": file.name},
+            reference_sample=_read_csv(reference) if reference else None,
+            model_card=_read(model_card, "model card").decode() if model_card else "",
+            model_spec=NewModel(description=description, owner=owner),
+        )
+    typer.echo(
+        f"published {version.ref} ({version.artifact_format}, {size(version.artifact_size)}, "
+        f"sha256:{version.artifact_digest[:12]})"
+    )
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version number to point the alias at.")],
+    alias: AliasOption = "production",
+) -> None:
+    """Point an alias (default ``production``) at a version."""
+    state = cli_context(ctx)
+    registry = state.registry
+    before = {a.name: a.version for a in registry.list_aliases(name)}.get(alias)
+    moved = registry.set_alias(name, alias, version, actor=state.actor.name)
+    was = f" (was {before})" if before is not None else ""
+    typer.echo(f"{name}@{alias} → version {moved.version}{was}")
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: AliasOption = "production",
+) -> None:
+    """Move an alias back to the version it pointed to before."""
+    state = cli_context(ctx)
+    registry = state.registry
+    before = registry.get_version(name, alias).version
+    moved = registry.rollback_alias(name, alias, actor=state.actor.name)
+    typer.echo(f"{name}@{alias} → version {moved.version} (rolled back from {before})")
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    left: Annotated[str, typer.Argument(help="First version (number or alias).")],
+    right: Annotated[str, typer.Argument(help="Second version (number or alias).")],
+) -> None:
+    """Compare two versions: metrics, signature and size, side by side."""
+    registry = cli_context(ctx).registry
+    result = compare_versions(registry.get_version(name, left), registry.get_version(name, right))
+    a, b = result.left, result.right
+    out = table("", f"version {a.version}", f"version {b.version}", "change", title=f"{name}")
+    out.add_row("format", a.artifact_format, b.artifact_format, "")
+    out.add_row("size", size(a.artifact_size), size(b.artifact_size), f"×{result.size_ratio:.2f}")
+    out.add_row("inputs", str(len(a.signature.inputs)), str(len(b.signature.inputs)), "")
+    out.add_row("created", when(a.created_at), when(b.created_at), "")
+    for row in result.metrics:
+        delta = "" if row.delta is None else f"{row.delta:+.4f}"
+        out.add_row(row.name, metric(row.left), metric(row.right), delta)
+    console.print(out)
+    if result.features:
+        changes = table("input", "change", title="signature changes")
+        for change in result.features:
+            changes.add_row(change.name, change.change)
+        console.print(changes)
+    else:
+        console.print("signature: identical inputs")
+
+
+@app.command()
+def archive(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[
+        int | None,
+        typer.Option("--version", "-v", help="Archive one version instead of the model."),
+    ] = None,
+) -> None:
+    """Archive a model (all versions, aliases removed) or one version. Artifacts are kept."""
+    state = cli_context(ctx)
+    if version is None:
+        state.registry.archive_model(name, actor=state.actor.name)
+        typer.echo(
+            f"archived model {name} and its versions; artifacts stay until `finmaas models purge`"
+        )
+    else:
+        state.registry.archive_version(name, version, actor=state.actor.name)
+        typer.echo(f"archived {name}@{version}")
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[
+        str | None,
+        typer.Option("--version", "-v", help="One version (number or alias); default all active."),
+    ] = None,
+) -> None:
+    """Check artifacts against their sha256 digests and load them with their runtime."""
+    state = cli_context(ctx)
+    registry = state.registry
+    if version is None:
+        versions = registry.list_versions(name, include_archived=False)
+    else:
+        versions = [registry.get_version(name, version)]
+    for found in versions:
+        load_artifact(state.store, found, allow_pickle=state.settings.allow_pickle)
+        typer.echo(f"{found.ref}: sha256 verified, loads as {found.artifact_format}")
+
+
+@app.command()
+def purge(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
+) -> None:
+    """Delete the artifact files that only archived versions use."""
+    state = cli_context(ctx)
+    digests = state.registry.purgeable_artifacts()
+    if not digests:
+        typer.echo("nothing to purge")
+        return
+    if not yes:
+        typer.confirm(f"delete {len(digests)} artifact file(s) of archived versions?", abort=True)
+    deleted = 0
+    for digest in digests:
+        if state.registry.mark_artifact_purged(digest):
+            deleted += state.store.delete(digest)
+    typer.echo(f"purged {deleted} artifact file(s)")
+
+
+def _print_version(v: ModelVersion) -> None:
+    console.print(f"[bold]{v.ref}[/bold]  {v.status}  aliases: {', '.join(v.aliases) or '—'}")
+    console.print(
+        f"artifact: {v.artifact_format}, {size(v.artifact_size)}, sha256:{v.artifact_digest}"
+    )
+    console.print(f"created: {when(v.created_at)} by {v.created_by}")
+    if v.parent_version is not None:
+        console.print(f"parent: version {v.parent_version}")
+    if v.lineage:
+        console.print(f"lineage: {orjson.dumps(v.lineage).decode()}")
+    sig = v.signature
+    classes = f" classes: {', '.join(sig.classes)}" if sig.classes else ""
+    console.print(f"task: {sig.task}{classes}")
+    inputs = table("input", "dtype", "rule", "pii", title="signature")
+    for f in sig.inputs:
+        rule = []
+        if f.categories:
+            rule.append(f"{len(f.categories)} categories")
+        if f.min is not None and f.max is not None:
+            rule.append(f"[{f.min:g}, {f.max:g}]")
+        elif f.min is not None:
+            rule.append(f"≥ {f.min:g}")
+        elif f.max is not None:
+            rule.append(f"≤ {f.max:g}")
+        if f.nullable:
+            rule.append("nullable")
+        inputs.add_row(f.name, f.dtype, ", ".join(rule), "yes" if f.pii else "")
+    console.print(inputs)
+    if v.metrics:
+        metrics = table("metric", "value", title="metrics")
+        for key, value in sorted(v.metrics.items()):
+            metrics.add_row(key, metric(value))
+        console.print(metrics)
+
+
+def _plain(value: Any) -> Any:
+    data = dataclasses.asdict(value)
+    if isinstance(value, ModelVersion):
+        data["ref"] = value.ref
+    return data
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"{what} file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise Invalid(f"{what} file {str(path)!r} is a folder") from None
+
+
+def _json_object(path: Path, what: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(_read(path, what))
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(f"{what} file {str(path)!r} is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise Invalid(f"{what} file {str(path)!r} must hold a JSON object")
+    return value
+
+
+def _pairs(items: list[str], option: str, *, number: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise Invalid(f"{option} takes KEY=VALUE, got {item!r}")
+        if number:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise Invalid(f"{option} {key} must be a number, got {value!r}") from None
+        else:
+            out[key] = value
+    return out
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise NotFound(f"reference file {str(path)!r} does not exist") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise Invalid(f"reference file {str(path)!r} is not a readable CSV ({exc})") from None

@@ -1,0 +1,173 @@
+"""Publish an artifact as a new version: check it, store it, record it.
+
+The order makes a failed push leave nothing behind: the bytes are sniffed and
+loaded by their runtime against the signature *before* anything is written;
+only then are they stored (content-addressed) and recorded in one registry
+transaction. If that transaction fails, a file no version uses is deleted.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from finmaas.actor import Actor
+from finmaas.errors import Forbidden, Invalid, NotFound, SchemaMismatch
+from finmaas.registry import ArtifactStore, ModelVersion, NewModel, NewVersion, Registry
+from finmaas.registry.names import check_model_name
+from finmaas.runtimes import ModelFormat, Predictor, check_format, load_predictor
+from finmaas.schema import build_reference_profile, encode_frame
+from finmaas.schema.signature import ModelSignature
+
+MAX_PROFILE_ROWS = 100_000
+"""Rows of a reference sample used for the profile; more adds time, not accuracy."""
+
+
+def publish_file(
+    registry: Registry,
+    store: ArtifactStore,
+    name: str,
+    path: Path,
+    *,
+    signature: ModelSignature,
+    actor: Actor,
+    fmt: ModelFormat | None = None,
+    allow_pickle: bool = False,
+    max_bytes: int = 2 * 1024**3,
+    **fields: Any,
+) -> ModelVersion:
+    """Push a model file; see :func:`publish_bytes` for the fields."""
+    check_model_name(name)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise NotFound(f"file {str(path)!r} does not exist") from None
+    if path.is_dir():
+        raise Invalid(f"{str(path)!r} is a folder, not a model file")
+    if size > max_bytes:
+        raise Invalid(f"file {path.name!r} is {size} bytes, over the {max_bytes} byte limit")
+    return publish_bytes(
+        registry,
+        store,
+        name,
+        path.read_bytes(),
+        filename=path.name,
+        signature=signature,
+        actor=actor,
+        fmt=fmt,
+        allow_pickle=allow_pickle,
+        **fields,
+    )
+
+
+def publish_bytes(
+    registry: Registry,
+    store: ArtifactStore,
+    name: str,
+    data: bytes,
+    *,
+    filename: str,
+    signature: ModelSignature,
+    actor: Actor,
+    fmt: ModelFormat | None = None,
+    allow_pickle: bool = False,
+    metrics: dict[str, float] | None = None,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    parent_version: int | None = None,
+    lineage: dict[str, Any] | None = None,
+    reference_profile: dict[str, Any] | None = None,
+    reference_sample: pd.DataFrame | None = None,
+    model_card: str = "",
+    model_spec: NewModel | None = None,
+) -> ModelVersion:
+    """Check ``data`` is a loadable model of ``signature``, store it and record a version.
+
+    ``reference_sample`` (raw inputs, e.g. the training data) is scored by the
+    model to capture the reference profile, unless ``reference_profile`` is given.
+    """
+    check_model_name(name)
+    detected = check_format(data, fmt, filename=filename)
+    lineage = dict(lineage or {})
+    if detected is ModelFormat.PICKLE:
+        _check_pickle_allowed(actor, allow_pickle)
+        lineage["pickle_allowed_by"] = actor.name
+    predictor = load_predictor(data, detected, signature, allow_pickle=allow_pickle)
+    smoke_test(predictor, signature)
+    if reference_profile is None and reference_sample is not None:
+        reference_profile = profile_sample(predictor, signature, reference_sample)
+
+    stored = store.put_bytes(data)
+    try:
+        return registry.publish_version(
+            name,
+            NewVersion(
+                artifact_digest=stored.digest,
+                artifact_format=detected.value,
+                artifact_size=stored.size,
+                signature=signature,
+                metrics=metrics or {},
+                params=params or {},
+                tags=tags or {},
+                parent_version=parent_version,
+                lineage=lineage,
+                reference_profile=reference_profile,
+                model_card=model_card,
+            ),
+            actor=actor.name,
+            model_spec=model_spec,
+        )
+    except BaseException:
+        if not registry.versions_using_artifact(stored.digest):
+            store.delete(stored.digest)
+        raise
+
+
+def _check_pickle_allowed(actor: Actor, allow_pickle: bool) -> None:
+    if not allow_pickle:
+        raise Forbidden(
+            "pickle/joblib files execute code when loaded; refused. Export the model as "
+            "ONNX, LightGBM text, XGBoost JSON/UBJ or skops, or (admins only) pass --allow-pickle"
+        )
+    if not actor.is_admin:
+        raise Forbidden(f"{actor.name} is not an admin; only admins may push pickle files")
+
+
+def profile_sample(
+    predictor: Predictor, signature: ModelSignature, sample: pd.DataFrame
+) -> dict[str, Any]:
+    """Score a raw sample with the model and bin it into a reference profile."""
+    if sample.empty:
+        raise Invalid("the reference sample has no rows")
+    encoded = encode_frame(signature, sample.iloc[:MAX_PROFILE_ROWS])
+    profile = build_reference_profile(signature, encoded, predictor.predict(encoded))
+    return profile.model_dump(mode="json")
+
+
+def smoke_test(predictor: Predictor, signature: ModelSignature) -> None:
+    """Score one neutral row and check the output fits the signature's task."""
+    row = np.zeros((1, len(signature.inputs)), dtype=np.float64)
+    for col, feature in enumerate(signature.inputs):
+        if feature.min is not None:
+            row[0, col] = feature.min
+    scores = np.asarray(predictor.predict(row))
+    if signature.task == "multiclass":
+        expected: tuple[int, ...] = (1, len(signature.classes or ()))
+    else:
+        expected = (1,)
+    if scores.shape != expected:
+        raise SchemaMismatch(
+            f"the signature says {signature.task} with output shape {expected} per batch of one, "
+            f"but the model returned shape {scores.shape}"
+        )
+    if not all(math.isfinite(float(v)) for v in scores.ravel()):
+        raise SchemaMismatch("the model returned a non-finite score for a neutral row")
+    if signature.task != "regression" and not ((scores >= 0) & (scores <= 1)).all():
+        raise SchemaMismatch(
+            f"the signature says {signature.task} but the model's outputs are not probabilities "
+            f"(got {float(scores.ravel()[0]):g})"
+        )

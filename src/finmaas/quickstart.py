@@ -1,0 +1,97 @@
+"""The quickstart: German Credit → two registered versions of ``credit-risk``.
+
+Trains a LightGBM model and a logistic-regression scorecard with stratified
+k-fold CV, registers both with their CV metrics, reference profile and lineage,
+and points ``production`` at the one with the better CV AUC. Running it again
+with the same data and seed reuses the versions it registered before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from finmaas.actor import Actor
+from finmaas.datasets import (
+    GERMAN_CREDIT_TARGET,
+    german_credit_data_sha256,
+    german_credit_signature,
+    load_german_credit,
+)
+from finmaas.errors import NotFound
+from finmaas.registration import register
+from finmaas.registry import ArtifactStore, ModelVersion, Registry
+from finmaas.training.credit import train_credit_candidates
+
+MODEL_NAME = "credit-risk"
+PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class QuickstartResult:
+    versions: tuple[ModelVersion, ...]
+    production: ModelVersion
+    reused: bool
+
+
+def run_quickstart(
+    registry: Registry,
+    store: ArtifactStore,
+    *,
+    actor: Actor,
+    folds: int = 5,
+    seed: int = 42,
+    progress: Callable[[str], None] | None = None,
+) -> QuickstartResult:
+    data_sha256 = german_credit_data_sha256()
+    run_key = f"german-credit:{data_sha256[:16]}:folds={folds}:seed={seed}"
+    versions = _registered_before(registry, run_key)
+    reused = bool(versions)
+    if not versions:
+        frame = load_german_credit()
+        signature = german_credit_signature()
+        features = frame.drop(columns=[GERMAN_CREDIT_TARGET])
+        candidates = train_credit_candidates(
+            frame, signature, GERMAN_CREDIT_TARGET, folds=folds, seed=seed, progress=progress
+        )
+        for candidate in candidates:
+            if progress:
+                progress(f"registering {candidate.name}")
+            versions.append(
+                register(
+                    MODEL_NAME,
+                    candidate.model,
+                    features,
+                    signature=signature,
+                    metrics=candidate.cv_metrics,
+                    params=candidate.params,
+                    tags={"quickstart": run_key, "candidate": candidate.name},
+                    lineage={
+                        "produced_by": "finmaas quickstart",
+                        "template": f"credit/{candidate.kind}",
+                        "data": "germancredit.csv",
+                        "data_sha256": data_sha256,
+                        "cv": f"stratified {folds}-fold",
+                        "seed": seed,
+                    },
+                    trained_on_encoded=True,
+                    description="Probability that a German Credit applicant is a bad risk.",
+                    owner="quickstart",
+                    registry=registry,
+                    store=store,
+                    actor=actor,
+                )
+            )
+    best = max(versions, key=lambda v: v.metrics.get("auc", float("-inf")))
+    if PRODUCTION not in best.aliases:
+        registry.set_alias(MODEL_NAME, PRODUCTION, best.version, actor=actor.name)
+    production = registry.get_version(MODEL_NAME, PRODUCTION)
+    return QuickstartResult(tuple(versions), production, reused)
+
+
+def _registered_before(registry: Registry, run_key: str) -> list[ModelVersion]:
+    try:
+        versions = registry.list_versions(MODEL_NAME, include_archived=False)
+    except NotFound:
+        return []
+    return [v for v in versions if v.tags.get("quickstart") == run_key]

@@ -1,0 +1,74 @@
+"""Score a fitted scikit-learn-style estimator, for the skops and pickle runtimes."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from finmaas.errors import PredictorFailed
+from finmaas.runtimes.base import (
+    ModelFormat,
+    PredictorInfo,
+    check_class_count,
+    check_feature_count,
+    runtime_errors,
+    to_scores,
+)
+from finmaas.schema.signature import ModelSignature
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A loaded estimator and how to call it: ``predict_proba`` or ``predict``."""
+
+    model: Any
+    info: PredictorInfo
+    columns: tuple[str, ...] | None
+    """``feature_names_in_`` when the model was fitted on a DataFrame: the batch gets
+    these names (positionally), so scikit-learn does not warn about missing names."""
+    proba: bool
+
+    @classmethod
+    def wrap(cls, model: Any, signature: ModelSignature, fmt: ModelFormat) -> Estimator:
+        """Check ``model`` against the signature; raise naming what does not fit."""
+        kind = type(model).__name__
+        proba = signature.task != "regression"
+        method = "predict_proba" if proba else "predict"
+        if not callable(getattr(model, method, None)):
+            raise PredictorFailed(
+                f"the {fmt} model ({kind}) has no {method}(), which a {signature.task} "
+                "signature needs"
+            )
+        n_features = getattr(model, "n_features_in_", None)
+        if not isinstance(n_features, int | np.integer):
+            raise PredictorFailed(f"the {fmt} model ({kind}) has no n_features_in_; is it fitted?")
+        check_feature_count(signature, int(n_features), fmt)
+        classes = getattr(model, "classes_", None)
+        check_class_count(signature, None if classes is None else len(classes), fmt)
+        names = getattr(model, "feature_names_in_", None)
+        columns = None if names is None else tuple(str(name) for name in names)
+        info = PredictorInfo(fmt, int(n_features), library_of(model))
+        return cls(model, info, columns, proba)
+
+    def score(self, x: np.ndarray, signature: ModelSignature) -> np.ndarray:
+        """Score a checked, non-empty batch."""
+        with runtime_errors(f"the {self.info.format} model failed to predict"):
+            # one layout for every caller: BLAS rounds C and Fortran order differently
+            batch: Any = np.ascontiguousarray(x, dtype=np.float64)
+            if self.columns is not None:
+                import pandas as pd
+
+                batch = pd.DataFrame(batch, columns=self.columns, copy=False)
+            raw = self.model.predict_proba(batch) if self.proba else self.model.predict(batch)
+        return to_scores(raw, signature, self.info.format, x.shape[0])
+
+
+def library_of(model: Any) -> str:
+    """``scikit-learn 1.6.1`` for a model whose class lives in that library."""
+    top = type(model).__module__.split(".")[0]
+    distribution = "scikit-learn" if top == "sklearn" else top
+    version = getattr(sys.modules.get(top), "__version__", None)
+    return f"{distribution} {version}" if version else distribution

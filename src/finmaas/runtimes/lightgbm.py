@@ -1,0 +1,78 @@
+"""LightGBM text models (``Booster.model_to_string()``), scored by LightGBM itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from finmaas.runtimes._options import check_option_names, int_option
+from finmaas.runtimes.base import (
+    ModelFormat,
+    PredictorInfo,
+    as_float_array,
+    check_class_count,
+    check_feature_count,
+    check_input,
+    empty_scores,
+    require_loaded,
+    runtime_errors,
+    to_scores,
+)
+from finmaas.schema.signature import ModelSignature
+
+_FORMAT = ModelFormat.LIGHTGBM
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    booster: Any
+    info: PredictorInfo
+
+
+class LightGBMPredictor:
+    """Scores with ``lightgbm.Booster.predict``: probabilities, ``(n, k)`` for multiclass.
+
+    Parameters:
+        threads: OpenMP threads per ``predict`` call (default 1: the server
+            scales with processes and concurrent calls, not inside one call).
+    """
+
+    def __init__(self, signature: ModelSignature, *, threads: int = 1) -> None:
+        self.signature = signature
+        self.threads = threads
+        self._loaded: _Loaded | None = None
+
+    @classmethod
+    def from_options(
+        cls, signature: ModelSignature, options: Mapping[str, object]
+    ) -> LightGBMPredictor:
+        check_option_names(options, ("threads",), _FORMAT)
+        return cls(signature, threads=int_option(options, "threads", 1, minimum=1))
+
+    def load(self, data: bytes) -> None:
+        with runtime_errors("could not load the lightgbm model"):
+            import lightgbm
+
+            booster = lightgbm.Booster(model_str=data.decode("utf-8"))
+            n_features = int(booster.num_feature())
+            per_iteration = int(booster.num_model_per_iteration())
+        check_feature_count(self.signature, n_features, _FORMAT)
+        check_class_count(self.signature, per_iteration if per_iteration > 1 else None, _FORMAT)
+        info = PredictorInfo(_FORMAT, n_features, f"lightgbm {lightgbm.__version__}")
+        self._loaded = _Loaded(booster, info)
+
+    @property
+    def info(self) -> PredictorInfo:
+        return require_loaded(self._loaded).info
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        loaded = require_loaded(self._loaded)
+        check_input(x, loaded.info.n_features)
+        if x.shape[0] == 0:
+            return empty_scores(self.signature)
+        with runtime_errors("the lightgbm model failed to predict"):
+            raw = loaded.booster.predict(as_float_array(x), num_threads=self.threads)
+        return to_scores(raw, self.signature, _FORMAT, x.shape[0])

@@ -1,0 +1,107 @@
+"""The command itself: settings, db, serve, errors without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finmaas.cli.main import main
+from finmaas.config import Settings
+from finmaas.registry.migrate import head_revision
+from tests.integration.cli.conftest import Cli
+
+
+def test_db_upgrade_and_current(cli: Cli) -> None:
+    first = cli("db", "upgrade")
+    assert first.code == 0, first.err
+    assert first.out.endswith(f"upgraded from empty to {head_revision()}\n")
+    second = cli("db", "upgrade")
+    assert second.out.endswith(f"already at revision {head_revision()}\n")
+    current = cli("db", "current")
+    assert current.out.endswith(f"at {head_revision()}, finmaas needs {head_revision()}\n")
+
+
+def test_serve_says_what_is_missing(cli: Cli) -> None:
+    result = cli("serve", "--port", "9099")
+    assert result.code == 1
+    assert result.err == (
+        "error: the HTTP data plane is not part of this release yet; `finmaas serve` will listen "
+        "on http://127.0.0.1:9099 with 1 worker(s) once it lands\n"
+    )
+
+
+def test_unreachable_database_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "--home",
+            str(tmp_path),
+            "--database-url",
+            "postgresql://u:pw@127.0.0.1:1/db",
+            "models",
+            "list",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(
+        "error: database postgresql+psycopg://u:***@127.0.0.1:1/db is unreachable: "
+    )
+    assert len(err.splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--home", str(tmp_path), "--debug", "models", "show", "nope"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" in err
+    assert err.endswith("error: model 'nope' not found\n")
+
+
+def test_invalid_setting_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINMAAS_PORT", "not-a-port")
+    code = main(["--home", str(tmp_path), "models", "list"])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "error: invalid setting port (FINMAAS_PORT): Input should be a valid integer, unable to parse string as an integer\n"
+    )
+
+
+def test_usage_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--home", str(tmp_path), "models", "promote", "credit", "not-a-number"])
+    assert code == 2
+    assert "Invalid value" in capsys.readouterr().err
+
+
+def test_console_script_runs(tmp_path: Path, sqlite_settings: Settings) -> None:
+    script = Path(sys.executable).with_name("finmaas")
+    result = subprocess.run(
+        [str(script), "--home", str(sqlite_settings.home), "models", "show", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (1, "error: model 'nope' not found\n")
+    help_text = subprocess.run(
+        [str(script), "models", "--help"], capture_output=True, text=True, timeout=60, check=True
+    )
+    for command in (
+        "list",
+        "show",
+        "push",
+        "promote",
+        "rollback",
+        "diff",
+        "archive",
+        "verify",
+        "purge",
+    ):
+        assert command in help_text.stdout
