@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from finmaas import __version__
-from finmaas.cli import db, models, quickstart, serve
+from finmaas.cli import db, models, quickstart, serve, signature
 from finmaas.cli.context import CliContext
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
@@ -28,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(models.app, name="models")
+app.add_typer(signature.app, name="signature")
 app.add_typer(db.app, name="db")
 app.command("serve")(serve.serve)
 app.command("quickstart")(quickstart.quickstart)
@@ -51,12 +52,22 @@ def root(
             help="Metadata database URL (default SQLite in the home; env FINMAAS_DATABASE_URL)."
         ),
     ] = None,
+    artifacts_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Artifact store folder (default <home>/artifacts; env FINMAAS_ARTIFACTS_DIR)."
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks of errors.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    overrides: dict[str, Any] = {"home": home, "database_url": database_url}
+    overrides: dict[str, Any] = {
+        "home": home,
+        "database_url": database_url,
+        "artifacts_dir": artifacts_dir,
+    }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     state = CliContext(settings=settings, debug=debug)
     ctx.obj = state

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-import pandas as pd
 import typer
 
 from finmaas.cli.context import cli_context
+from finmaas.cli.files import parse_pairs, read_csv, read_file, read_json_object
 from finmaas.cli.render import console, echo_json, metric, size, table, when
-from finmaas.errors import Invalid, NotFound
 from finmaas.loading import load_artifact
 from finmaas.publishing import publish_file
 from finmaas.registry import ModelVersion, NewModel
@@ -142,9 +141,9 @@ def push(
 ) -> None:
     """Publish a model file as the next version of NAME."""
     state = cli_context(ctx)
-    sig = signature_from_json(_read(signature, "signature"))
-    metrics: dict[str, Any] = _json_object(metrics_file, "metrics") if metrics_file else {}
-    metrics.update(_pairs(metric_values or [], "--metric", number=True))
+    sig = signature_from_json(read_file(signature, "signature"))
+    metrics: dict[str, Any] = read_json_object(metrics_file, "metrics") if metrics_file else {}
+    metrics.update(parse_pairs(metric_values or [], "--metric", number=True))
     with console.status(f"checking and storing {file.name}…"):
         version = publish_file(
             state.registry,
@@ -157,12 +156,12 @@ def push(
             allow_pickle=allow_pickle,
             max_bytes=state.settings.max_artifact_bytes,
             metrics=metrics,
-            params=_json_object(params_file, "params") if params_file else {},
-            tags=_pairs(tag or [], "--tag"),
+            params=read_json_object(params_file, "params") if params_file else {},
+            tags=parse_pairs(tag or [], "--tag"),
             parent_version=parent,
             lineage={"produced_by": "finmaas models push", "source_file": file.name},
-            reference_sample=_read_csv(reference) if reference else None,
-            model_card=_read(model_card, "model card").decode() if model_card else "",
+            reference_sample=read_csv(reference, "reference") if reference else None,
+            model_card=read_file(model_card, "model card").decode() if model_card else "",
             model_spec=NewModel(description=description, owner=owner),
         )
     typer.echo(
@@ -332,47 +331,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, ModelVersion):
         data["ref"] = value.ref
     return data
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"{what} file {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise Invalid(f"{what} file {str(path)!r} is a folder") from None
-
-
-def _json_object(path: Path, what: str) -> dict[str, Any]:
-    try:
-        value = orjson.loads(_read(path, what))
-    except orjson.JSONDecodeError as exc:
-        raise Invalid(f"{what} file {str(path)!r} is not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise Invalid(f"{what} file {str(path)!r} must hold a JSON object")
-    return value
-
-
-def _pairs(items: list[str], option: str, *, number: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise Invalid(f"{option} takes KEY=VALUE, got {item!r}")
-        if number:
-            try:
-                out[key] = float(value)
-            except ValueError:
-                raise Invalid(f"{option} {key} must be a number, got {value!r}") from None
-        else:
-            out[key] = value
-    return out
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise NotFound(f"reference file {str(path)!r} does not exist") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise Invalid(f"reference file {str(path)!r} is not a readable CSV ({exc})") from None

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from finmaas.cli.context import cli_context
-from finmaas.cli.render import console, metric, table
+from finmaas.cli.render import console, metric, progress_steps, table
 from finmaas.quickstart import MODEL_NAME, run_quickstart
 
 SHOWN_METRICS = {
@@ -29,14 +29,9 @@ def quickstart(
     """Train two credit models on German Credit, register them and promote the better one."""
     state = cli_context(ctx)
     console.print(f"finmaas home: {state.settings.home}")
-    with console.status("training on German Credit…") as status:
+    with progress_steps("German Credit") as step:
         result = run_quickstart(
-            state.registry,
-            state.store,
-            actor=state.actor,
-            folds=folds,
-            seed=seed,
-            progress=lambda message: status.update(message),
+            state.registry, state.store, actor=state.actor, folds=folds, seed=seed, progress=step
         )
     if result.reused:
         console.print("these versions were registered by an earlier quickstart run; reusing them")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 import orjson
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 console = Console(highlight=False, soft_wrap=True)
@@ -42,3 +45,23 @@ def table(*columns: str, title: str | None = None) -> Table:
     for column in columns:
         out.add_column(column)
     return out
+
+
+@contextlib.contextmanager
+def progress_steps(title: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar for work of unknown length; call the yielded function per step."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("step {task.completed:.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(title, total=None)
+
+        def step(message: str) -> None:
+            progress.update(task, description=f"{title}: {message}", advance=1)
+
+        yield step

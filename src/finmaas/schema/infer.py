@@ -29,6 +29,8 @@ def infer_signature(
     :data:`MAX_INFERRED_CATEGORIES` distinct values become ``category`` with
     sorted values. No min/max is inferred: a sample's range is not a rule.
     """
+    if isinstance(pii, str):
+        pii = (pii,)
     unknown_pii = sorted(set(pii) - set(map(str, frame.columns)))
     if unknown_pii:
         raise InvalidSignature(f"pii column {unknown_pii[0]!r} is not in the data")

@@ -11,6 +11,7 @@ import pytest
 from finmaas.cli.main import main
 from finmaas.config import Settings
 from finmaas.registry.migrate import head_revision
+from finmaas.schema import signature_from_json
 from tests.integration.cli.conftest import Cli
 
 
@@ -105,3 +106,77 @@ def test_console_script_runs(tmp_path: Path, sqlite_settings: Settings) -> None:
         "purge",
     ):
         assert command in help_text.stdout
+
+
+def test_signature_infer_writes_a_pushable_signature(cli: Cli, tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text(
+        "income,purpose,age,label\n1000,car,30,good\n2500,tv,45,bad\n1800,car,52,good\n"
+    )
+    out = tmp_path / "signature.json"
+    result = cli(
+        "signature",
+        "infer",
+        str(data),
+        "--task",
+        "binary",
+        "--target",
+        "label",
+        "--pii",
+        "age",
+        "-o",
+        str(out),
+    )
+    assert (result.code, result.out) == (0, f"wrote {out} (3 inputs, task binary)\n")
+    signature = signature_from_json(out.read_bytes())
+    assert signature.classes == ("bad", "good")
+    assert [(f.name, f.dtype, f.pii) for f in signature.inputs] == [
+        ("income", "int", False),
+        ("purpose", "category", False),
+        ("age", "int", True),
+    ]
+    assert signature.inputs[1].categories == ("car", "tv")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--task", "ranking"], "--task must be binary, multiclass or regression, got 'ranking'"),
+        (["--task", "binary"], "a binary signature needs its classes: pass --classes or --target"),
+        (["--task", "binary", "--target", "nope"], "--target column 'nope' is not in train.csv"),
+        (["--task", "regression", "--pii", "ssn"], "pii column 'ssn' is not in the data"),
+    ],
+)
+def test_signature_infer_errors(cli: Cli, tmp_path: Path, args: list[str], message: str) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("income,label\n1000,good\n")
+    result = cli("signature", "infer", str(data), *args)
+    assert (result.code, result.err) == (1, f"error: {message}\n")
+
+
+def test_unreadable_csv(cli: Cli, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = cli("signature", "infer", str(empty), "--task", "regression")
+    assert (result.code, result.err) == (
+        1,
+        f"error: data file '{empty}' is not a readable CSV (No columns to parse from file)\n",
+    )
+
+
+def test_artifacts_dir_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "elsewhere"
+    code = main(
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "--artifacts-dir",
+            str(store),
+            "quickstart",
+            "--folds",
+            "2",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert len([p for p in (store / "sha256").rglob("*") if p.is_file()]) == 2
+    assert not (tmp_path / "home" / "artifacts").exists()
