@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -163,3 +163,36 @@ def as_float_array(x: np.ndarray) -> np.ndarray:
     if x.dtype == np.float64 or x.dtype == np.float32:
         return x
     return x.astype(np.float64)
+
+
+class LoadedState(Protocol):
+    @property
+    def info(self) -> PredictorInfo: ...
+
+
+S = TypeVar("S", bound=LoadedState)
+
+
+class RuntimeBase(Generic[S]):
+    """What every runtime shares: ``info`` and the checks around ``predict``.
+
+    A runtime sets ``self._loaded`` in ``load`` and implements ``_score`` for a
+    checked, non-empty batch.
+    """
+
+    signature: ModelSignature
+    _loaded: S | None
+
+    @property
+    def info(self) -> PredictorInfo:
+        return require_loaded(self._loaded).info
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        loaded = require_loaded(self._loaded)
+        check_input(x, loaded.info.n_features)
+        if x.shape[0] == 0:
+            return empty_scores(self.signature)
+        return self._score(loaded, x)
+
+    def _score(self, loaded: S, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError

@@ -12,12 +12,10 @@ from finmaas.runtimes._options import check_option_names, int_option
 from finmaas.runtimes.base import (
     ModelFormat,
     PredictorInfo,
+    RuntimeBase,
     as_float_array,
     check_class_count,
     check_feature_count,
-    check_input,
-    empty_scores,
-    require_loaded,
     runtime_errors,
     to_scores,
 )
@@ -32,7 +30,7 @@ class _Loaded:
     info: PredictorInfo
 
 
-class LightGBMPredictor:
+class LightGBMPredictor(RuntimeBase[_Loaded]):
     """Scores with ``lightgbm.Booster.predict``: probabilities, ``(n, k)`` for multiclass.
 
     Parameters:
@@ -64,15 +62,7 @@ class LightGBMPredictor:
         info = PredictorInfo(_FORMAT, n_features, f"lightgbm {lightgbm.__version__}")
         self._loaded = _Loaded(booster, info)
 
-    @property
-    def info(self) -> PredictorInfo:
-        return require_loaded(self._loaded).info
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        loaded = require_loaded(self._loaded)
-        check_input(x, loaded.info.n_features)
-        if x.shape[0] == 0:
-            return empty_scores(self.signature)
+    def _score(self, loaded: _Loaded, x: np.ndarray) -> np.ndarray:
         with runtime_errors("the lightgbm model failed to predict"):
             raw = loaded.booster.predict(as_float_array(x), num_threads=self.threads)
         return to_scores(raw, self.signature, _FORMAT, x.shape[0])

@@ -22,11 +22,9 @@ from finmaas.runtimes._options import check_option_names, int_option, str_option
 from finmaas.runtimes.base import (
     ModelFormat,
     PredictorInfo,
+    RuntimeBase,
     check_class_count,
     check_feature_count,
-    check_input,
-    empty_scores,
-    require_loaded,
     runtime_errors,
     to_scores,
 )
@@ -50,7 +48,7 @@ class _Loaded:
     info: PredictorInfo
 
 
-class OnnxPredictor:
+class OnnxPredictor(RuntimeBase[_Loaded]):
     """Scores with ``onnxruntime.InferenceSession.run`` (thread-safe).
 
     Parameters:
@@ -114,15 +112,7 @@ class OnnxPredictor:
         info = PredictorInfo(_FORMAT, n_features, f"onnxruntime {onnxruntime.__version__}")
         self._loaded = _Loaded(session, tensor.name, dtype, [output.name], info)
 
-    @property
-    def info(self) -> PredictorInfo:
-        return require_loaded(self._loaded).info
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        loaded = require_loaded(self._loaded)
-        check_input(x, loaded.info.n_features)
-        if x.shape[0] == 0:
-            return empty_scores(self.signature)
+    def _score(self, loaded: _Loaded, x: np.ndarray) -> np.ndarray:
         with runtime_errors("the onnx model failed to predict"):
             feed = {loaded.input_name: x.astype(loaded.input_dtype, copy=False)}
             (raw,) = loaded.session.run(loaded.outputs, feed)

@@ -19,10 +19,7 @@ from finmaas.runtimes._estimator import Estimator
 from finmaas.runtimes._options import check_option_names
 from finmaas.runtimes.base import (
     ModelFormat,
-    PredictorInfo,
-    check_input,
-    empty_scores,
-    require_loaded,
+    RuntimeBase,
     runtime_errors,
 )
 from finmaas.runtimes.detect import is_compressed
@@ -37,7 +34,7 @@ PICKLE_REFUSED = (
 _RESAVE = "save the model with pickle.dump(model, file, protocol=5)"
 
 
-class PicklePredictor:
+class PicklePredictor(RuntimeBase[Estimator]):
     """Unpickles an estimator, only when allowed, and scores it like :mod:`.skops` does."""
 
     def __init__(self, signature: ModelSignature, *, allow_pickle: bool = False) -> None:
@@ -69,13 +66,5 @@ class PicklePredictor:
             model = pickle.loads(data)  # noqa: S301 - an admin allowed this file explicitly
         self._loaded = Estimator.wrap(model, self.signature, _FORMAT)
 
-    @property
-    def info(self) -> PredictorInfo:
-        return require_loaded(self._loaded).info
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        loaded = require_loaded(self._loaded)
-        check_input(x, loaded.info.n_features)
-        if x.shape[0] == 0:
-            return empty_scores(self.signature)
+    def _score(self, loaded: Estimator, x: np.ndarray) -> np.ndarray:
         return loaded.score(x, self.signature)

@@ -30,10 +30,7 @@ from finmaas.runtimes._estimator import Estimator
 from finmaas.runtimes._options import check_option_names
 from finmaas.runtimes.base import (
     ModelFormat,
-    PredictorInfo,
-    check_input,
-    empty_scores,
-    require_loaded,
+    RuntimeBase,
     runtime_errors,
 )
 from finmaas.schema.signature import ModelSignature
@@ -58,7 +55,7 @@ EXTRA_TRUSTED_TYPES = frozenset(
 _UNTRUSTED_PACKAGES = frozenset({"tests", "conftest", "_testing", "estimator_checks"})
 
 
-class SkopsPredictor:
+class SkopsPredictor(RuntimeBase[Estimator]):
     """Scores a skops-loaded estimator with ``predict_proba`` or ``predict``.
 
     Binary classifiers give column 1 of ``predict_proba`` (``classes_[1]``).
@@ -87,15 +84,7 @@ class SkopsPredictor:
             model = skops.io.loads(data, trusted=listed)
         self._loaded = Estimator.wrap(model, self.signature, _FORMAT)
 
-    @property
-    def info(self) -> PredictorInfo:
-        return require_loaded(self._loaded).info
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        loaded = require_loaded(self._loaded)
-        check_input(x, loaded.info.n_features)
-        if x.shape[0] == 0:
-            return empty_scores(self.signature)
+    def _score(self, loaded: Estimator, x: np.ndarray) -> np.ndarray:
         return loaded.score(x, self.signature)
 
 

@@ -13,12 +13,10 @@ from finmaas.runtimes._options import check_option_names, int_option
 from finmaas.runtimes.base import (
     ModelFormat,
     PredictorInfo,
+    RuntimeBase,
     as_float_array,
     check_class_count,
     check_feature_count,
-    check_input,
-    empty_scores,
-    require_loaded,
     runtime_errors,
     to_scores,
 )
@@ -31,7 +29,7 @@ class _Loaded:
     info: PredictorInfo
 
 
-class XGBoostPredictor:
+class XGBoostPredictor(RuntimeBase[_Loaded]):
     """Scores with ``xgboost.Booster.inplace_predict`` (thread-safe, no DMatrix per call).
 
     ``binary:logistic`` gives the positive-class probability and
@@ -89,15 +87,7 @@ class XGBoostPredictor:
         info = PredictorInfo(self.fmt, n_features, f"xgboost {xgboost.__version__}")
         self._loaded = _Loaded(booster, info)
 
-    @property
-    def info(self) -> PredictorInfo:
-        return require_loaded(self._loaded).info
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        loaded = require_loaded(self._loaded)
-        check_input(x, loaded.info.n_features)
-        if x.shape[0] == 0:
-            return empty_scores(self.signature)
+    def _score(self, loaded: _Loaded, x: np.ndarray) -> np.ndarray:
         with runtime_errors(f"the {self.fmt} model failed to predict"):
             # the encoded array has no column names; the model's may differ from the signature's
             raw = loaded.booster.inplace_predict(as_float_array(x), validate_features=False)
