@@ -39,20 +39,51 @@ class RecordEncoder:
         self.dtype: type[np.generic] = (
             np.object_ if any(f.dtype == "string" for f in signature.inputs) else np.float64
         )
+        self._keys = frozenset(self.names)
+        self._plan = tuple(
+            _fast_step(f, self._category_codes.get(f.name)) for f in signature.inputs
+        )
 
     def encode(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Return an array of shape ``(len(records), n_features)``."""
+        """Return an array of shape ``(len(records), n_features)``.
+
+        Plain values (a known category string, an in-range finite number) take
+        a fast path; anything else goes through :meth:`_encode_value`, which
+        either converts it (nulls, bools, strings) or raises the exact error.
+        """
         out = np.empty((len(records), len(self.names)), dtype=self.dtype)
+        keys = self._keys
+        slow = self._encode_value
         for row, record in enumerate(records):
-            if not isinstance(record, Mapping):
+            if type(record) is not dict and not isinstance(record, Mapping):
                 raise SchemaMismatch(
                     f"row {row}: expected an object keyed by feature name, got {_kind(record)}"
                 )
-            unknown = [key for key in record if key not in self._index]
-            if unknown:
-                raise SchemaMismatch(f"row {row}: unknown field {_clip(str(unknown[0]))!r}")
-            for col, feature in enumerate(self.signature.inputs):
-                out[row, col] = self._encode_value(row, feature, record.get(feature.name, _MISSING))
+            if not keys.issuperset(record):
+                unknown = next(key for key in record if key not in keys)
+                raise SchemaMismatch(f"row {row}: unknown field {_clip(str(unknown))!r}")
+            values: list[Any] = []
+            append = values.append
+            for name, feature, codes, low, high, integral in self._plan:
+                value = record.get(name, _MISSING)
+                kind = type(value)
+                if codes is not None:
+                    if kind is str:
+                        code = codes.get(value)
+                        if code is not None:
+                            append(code)
+                            continue
+                elif integral is not None and (kind is float or kind is int):
+                    number = float(value) if kind is int and -_BIG < value < _BIG else value
+                    if (
+                        type(number) is float
+                        and low <= number <= high
+                        and (not integral or number.is_integer())
+                    ):
+                        append(number)
+                        continue
+                append(slow(row, feature, value))
+            out[row] = values
         return out
 
     def _encode_value(self, row: int, feature: Feature, value: Any) -> Any:
@@ -201,6 +232,26 @@ def _check_numbers(
             raise SchemaMismatch(
                 f"row {row}: field {feature.name!r} must be {rule}, got {_shown(feature, value)}"
             )
+
+
+_BIG = 2**53
+_FINITE = 1.7976931348623157e308
+
+
+def _fast_step(
+    feature: Feature, codes: dict[str, float] | None
+) -> tuple[str, Feature, dict[str, float] | None, float, float, bool | None]:
+    """What the fast path needs of a feature: name, codes or numeric bounds.
+
+    ``integral`` is None for features the numeric fast path must not take
+    (bool and string), so their values always go through the checked path.
+    """
+    low = feature.min if feature.min is not None else -_FINITE
+    high = feature.max if feature.max is not None else _FINITE
+    integral: bool | None = None
+    if feature.dtype in ("float", "int"):
+        integral = feature.dtype == "int"
+    return (feature.name, feature, codes, low, high, integral)
 
 
 class _Missing:

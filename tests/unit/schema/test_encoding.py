@@ -216,6 +216,26 @@ BAD_RECORDS = [
         good_row(income=b"1"), "row 0: field 'income' must be a number, got bytes", id="bytes"
     ),
     pytest.param(
+        good_row(married=1.0),
+        "row 0: field 'married' must be true or false, got number 1.0",
+        id="float-for-bool",
+    ),
+    pytest.param(
+        good_row(note=2.5),
+        "row 0: field 'note' must be a string, got number 2.5",
+        id="float-for-string",
+    ),
+    pytest.param(
+        good_row(months=12.5),
+        "row 0: field 'months' must be an integer, got number 12.5",
+        id="fraction-for-int",
+    ),
+    pytest.param(
+        good_row(income=2**1100),
+        "row 0: field 'income' must be a finite number, got number " + repr(2**1100)[:63] + "…",
+        id="huge-int",
+    ),
+    pytest.param(
         good_row(purpose=1),
         "row 0: field 'purpose' must be one of its categories (a string), got number 1",
         id="number-for-category",
