@@ -6,6 +6,7 @@ variables, then defaults. Nothing else in finmaas reads the environment.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -36,8 +37,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     """TCP port the server listens on (0 picks a free one)."""
 
-    workers: int = Field(default=1, ge=1, le=256)
-    """Server processes; one per core is a good start."""
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    """Server processes sharing the port; default one per core."""
 
     db_busy_timeout: float = Field(default=5.0, gt=0, le=600)
     """Seconds a write waits for another writer's lock before failing as unavailable."""
@@ -51,10 +52,47 @@ class Settings(BaseSettings):
     allow_pickle: bool = False
     """Let this deployment load pickle/joblib versions an admin pushed explicitly."""
 
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, le=1024**3)
+    """Largest request body the data plane reads; larger ones get 413."""
+
+    max_request_rows: int = Field(default=4096, ge=1, le=1_000_000)
+    """Most rows (instances) one inference request may carry."""
+
+    max_batch_rows: int = Field(default=64, ge=1, le=100_000)
+    """Most rows the adaptive batcher puts in one model call."""
+
+    max_batch_wait_us: int = Field(default=500, ge=0, le=1_000_000)
+    """Longest a request waits for others to share its model call, in microseconds."""
+
+    max_queue_rows: int = Field(default=16_384, ge=1)
+    """Rows that may wait per model before requests are refused with 503."""
+
+    max_model_memory: int = Field(default=4 * 1024**3, gt=0)
+    """Bytes of loaded models kept per worker; least recently used unaliased ones go first."""
+
+    preload: bool = False
+    """Load every aliased version at start instead of on first use."""
+
+    alias_refresh_interval: float = Field(default=0.5, gt=0, le=60)
+    """Seconds between reads of the alias table; bounds how stale a moved alias can be."""
+
     @field_validator("home", "artifacts_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser()
+
+    shutdown_timeout: float = Field(default=10.0, gt=0, le=600)
+    """Seconds in-flight requests get to finish after SIGTERM before the server exits."""
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``FINMAAS_*`` variables, to hand to server worker processes."""
+        out = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            out[f"FINMAAS_{name.upper()}"] = text
+        return out
 
     @property
     def resolved_database_url(self) -> str:

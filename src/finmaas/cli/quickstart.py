@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 import typer
 
 from finmaas.cli.context import cli_context
 from finmaas.cli.render import console, metric, progress_steps, table
+from finmaas.cli.serve import serve
+from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.quickstart import MODEL_NAME, run_quickstart
 
 SHOWN_METRICS = {
@@ -25,8 +28,11 @@ def quickstart(
     ctx: typer.Context,
     folds: Annotated[int, typer.Option(min=2, max=20, help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same models).")] = 42,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve credit-risk@production afterwards.")
+    ] = True,
 ) -> None:
-    """Train two credit models on German Credit, register them and promote the better one."""
+    """Train two credit models on German Credit, register them, promote the better one, serve it."""
     state = cli_context(ctx)
     console.print(f"finmaas home: {state.settings.home}")
     with progress_steps("German Credit") as step:
@@ -56,9 +62,14 @@ def quickstart(
         f"rejecting everyone costs {metric(reject_all)}. Accuracy is at that cut-off."
     )
     console.print(f"production → {MODEL_NAME} version {result.production.version} (best CV AUC)")
+    settings = state.settings
+    applicant = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).iloc[0].to_dict()
+    body = orjson.dumps({"instances": [applicant]}).decode()
     console.print(
-        "Serving comes with `finmaas serve` in the data-plane release; until then the quickstart "
-        "stops here. Inspect what was registered with:\n"
-        f"  finmaas models show {MODEL_NAME}\n"
-        f"  finmaas models show {MODEL_NAME} --version production"
+        f"Inspect it: finmaas models show {MODEL_NAME}\n"
+        "Get a prediction (in another terminal, once the server below is up):\n"
+        f"  curl -s http://{settings.host}:{settings.port}/v1/models/{MODEL_NAME}:predict "
+        f"-H 'content-type: application/json' -d '{body}'"
     )
+    if serve_after:
+        serve(ctx, host=None, port=None, workers=None, preload=True, max_model_memory=None)

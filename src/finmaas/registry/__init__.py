@@ -1,12 +1,21 @@
 """Model registry: metadata (Registry) and artifact bytes (ArtifactStore)."""
 
 from finmaas.registry.artifacts import ArtifactStore, LocalArtifactStore, StoredArtifact
-from finmaas.registry.records import Alias, AliasEvent, Model, ModelVersion, NewModel, NewVersion
+from finmaas.registry.records import (
+    Alias,
+    AliasEvent,
+    AliasSnapshot,
+    Model,
+    ModelVersion,
+    NewModel,
+    NewVersion,
+)
 from finmaas.registry.registry import Registry
 
 __all__ = [
     "Alias",
     "AliasEvent",
+    "AliasSnapshot",
     "ArtifactStore",
     "LocalArtifactStore",
     "Model",

@@ -78,6 +78,14 @@ class AliasEvent:
 
 
 @dataclass(frozen=True)
+class AliasSnapshot:
+    """Active model names and ``(model, alias) → version`` at one moment."""
+
+    models: frozenset[str]
+    aliases: dict[tuple[str, str], int]
+
+
+@dataclass(frozen=True)
 class NewModel:
     """Model-level fields used when a push creates the model."""
 

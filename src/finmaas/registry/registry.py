@@ -25,6 +25,7 @@ from finmaas.registry.names import check_alias_name, check_model_name
 from finmaas.registry.records import (
     Alias,
     AliasEvent,
+    AliasSnapshot,
     Model,
     ModelVersion,
     NewModel,
@@ -372,6 +373,26 @@ class Registry:
                 sa.delete(aliases).where(aliases.c.model_id == model["id"], aliases.c.name == alias)
             )
             self._record_alias_event(conn, model["id"], alias, "delete", current, None, actor)
+
+    def alias_snapshot(self) -> AliasSnapshot:
+        """Every active model and where each of its aliases points, in one read.
+
+        The serving path caches this and refreshes it in the background, so a
+        moved alias reaches every worker within the refresh interval.
+        """
+        with self._read() as conn:
+            names = conn.execute(
+                sa.select(models.c.name).where(models.c.status == "active")
+            ).scalars()
+            pointers = conn.execute(
+                sa.select(models.c.name, aliases.c.name, aliases.c.version)
+                .join(models, models.c.id == aliases.c.model_id)
+                .where(models.c.status == "active")
+            )
+            return AliasSnapshot(
+                models=frozenset(names),
+                aliases={(model, alias): version for model, alias, version in pointers},
+            )
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         with self._read() as conn:

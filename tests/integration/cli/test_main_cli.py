@@ -25,13 +25,25 @@ def test_db_upgrade_and_current(cli: Cli) -> None:
     assert current.out.endswith(f"at {head_revision()}, finmaas needs {head_revision()}\n")
 
 
-def test_serve_says_what_is_missing(cli: Cli) -> None:
-    result = cli("serve", "--port", "9099")
-    assert result.code == 1
-    assert result.err == (
-        "error: the HTTP data plane is not part of this release yet; `finmaas serve` will listen "
-        "on http://127.0.0.1:9099 with 1 worker(s) once it lands\n"
+def test_serve_refuses_an_unreachable_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["--home", str(tmp_path), "--database-url", "postgresql://u@127.0.0.1:1/db", "serve"]
     )
+    assert code == 1
+    assert capsys.readouterr().err.startswith(
+        "error: database postgresql+psycopg://u@127.0.0.1:1/db is unreachable: "
+    )
+
+
+def test_settings_travel_to_workers_through_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(home=tmp_path, port=9001, workers=3, preload=True)
+    for key, value in settings.to_env().items():
+        monkeypatch.setenv(key, value)
+    assert Settings() == settings
 
 
 def test_unreachable_database_is_one_line(
@@ -175,6 +187,7 @@ def test_artifacts_dir_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             "quickstart",
             "--folds",
             "2",
+            "--no-serve",
         ]
     )
     assert code == 0, capsys.readouterr().err

@@ -59,7 +59,7 @@ def test_production_version_scores_a_raw_applicant(
 def test_quickstart_command(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("finmaas")
     result = subprocess.run(
-        [str(script), "--home", str(tmp_path / "home"), "quickstart"],
+        [str(script), "--home", str(tmp_path / "home"), "quickstart", "--no-serve"],
         capture_output=True,
         text=True,
         timeout=300,

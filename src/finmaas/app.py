@@ -1,0 +1,122 @@
+"""``create_app(settings)``: the ASGI application, and the only place parts are wired.
+
+The lifespan opens the registry and the model pool; on shutdown it closes the
+pool first (every batcher finishes what it has queued), then the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from finmaas.config import Settings
+from finmaas.errors import FinmaasError
+from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
+from finmaas.runtimes import Predictor
+from finmaas.serving.batching import AdaptiveBatcher
+from finmaas.serving.dataplane import DataPlane
+from finmaas.serving.http import (
+    BodyTooLarge,
+    Receive,
+    Scope,
+    Send,
+    read_request,
+    send_response,
+)
+from finmaas.serving.pool import ModelPool
+from finmaas.serving.routes import Router, error_response
+
+log = logging.getLogger("finmaas.serving")
+
+
+class FinmaasApp:
+    """ASGI app: lifespan events plus HTTP requests routed by :class:`Router`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: Registry | None = None,
+        store: ArtifactStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self._registry = registry
+        self._store = store
+        self.pool: ModelPool | None = None
+        self.router: Router | None = None
+
+    def _batcher(self, predictor: Predictor) -> AdaptiveBatcher:
+        return AdaptiveBatcher(
+            predictor.predict,
+            max_batch_rows=self.settings.max_batch_rows,
+            max_wait=self.settings.max_batch_wait_us / 1e6,
+            max_queue_rows=self.settings.max_queue_rows,
+        )
+
+    async def startup(self) -> None:
+        settings = self.settings
+        if self._registry is None:
+            self._registry = await asyncio.to_thread(Registry.open, settings)
+        store = self._store or LocalArtifactStore(
+            settings.resolved_artifacts_dir, max_bytes=settings.max_artifact_bytes
+        )
+        self.pool = ModelPool(
+            self._registry,
+            store,
+            batcher_factory=self._batcher,
+            max_memory=settings.max_model_memory,
+            allow_pickle=settings.allow_pickle,
+            refresh_interval=settings.alias_refresh_interval,
+            preload=settings.preload,
+        )
+        await self.pool.start()
+        self.router = Router(DataPlane(self.pool), settings)
+
+    async def shutdown(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+        if self._registry is not None:
+            self._registry.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.router is None:
+            await send_response(send, error_response(503, "the server is starting"))
+            return
+        try:
+            request = await read_request(scope, receive, self.settings.max_body_bytes)
+        except BodyTooLarge as exc:
+            await send_response(send, error_response(413, str(exc)))
+            return
+        except ConnectionAbortedError:
+            return
+        await send_response(send, await self.router.handle(request))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except FinmaasError as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings | None = None) -> FinmaasApp:
+    """Build the app; ``Settings()`` (environment and defaults) when none is given."""
+    return FinmaasApp(settings or Settings())

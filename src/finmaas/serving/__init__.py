@@ -1,0 +1,1 @@
+"""Data plane: model pool, adaptive batching and the inference protocols."""

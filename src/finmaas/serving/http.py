@@ -1,0 +1,113 @@
+"""The few ASGI primitives the data plane needs, without a framework.
+
+Per-request overhead dominates small tabular models, so requests are routed
+and answered with plain ASGI messages: one body read (bounded), one
+``http.response.start`` and one ``http.response.body``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from finmaas.errors import Invalid
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON = b"application/json"
+
+
+class BodyTooLarge(Invalid):
+    pass
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query_string: bytes
+    headers: dict[bytes, bytes]
+    body: bytes
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True))
+
+    def header(self, name: bytes) -> bytes | None:
+        return self.headers.get(name)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(status, orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+async def read_request(scope: Scope, receive: Receive, max_body: int) -> Request:
+    headers = dict(scope["headers"])
+    declared = headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_body:
+        raise BodyTooLarge(f"request body is {int(declared)} bytes; the limit is {max_body}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError("client disconnected")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > max_body:
+                raise BodyTooLarge(f"request body is over the {max_body} byte limit")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return Request(scope["method"], scope["path"], scope.get("query_string", b""), headers, body)
+
+
+async def send_response(send: Send, response: Response) -> None:
+    headers = [
+        (b"content-type", response.content_type),
+        (b"content-length", str(len(response.body)).encode()),
+        *response.headers,
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise Invalid("request body is empty; expected JSON")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(f"malformed JSON: {exc}") from None
+
+
+def require_json(request: Request) -> None:
+    content_type = request.header(b"content-type")
+    if content_type is not None and not content_type.split(b";")[0].strip().lower().endswith(
+        b"json"
+    ):
+        shown = content_type.decode("latin-1")[:100]
+        raise UnsupportedMediaType(
+            f"content type {shown!r} is not supported; send application/json"
+        )
+
+
+class UnsupportedMediaType(Invalid):
+    pass

@@ -1,0 +1,262 @@
+"""ModelPool: name + alias/version → an immutable, loaded model ready to serve.
+
+* Aliases are resolved from an in-memory snapshot of the registry that a
+  background task refreshes every ``refresh_interval`` seconds: no database
+  read on the request path, and a moved alias reaches every worker within
+  that bound plus the time to load the new version.
+* When an alias moves to a version that is not loaded yet and the old one is
+  loaded, the new version is loaded in the background first; requests keep
+  going to the old version until it is ready. If the load fails, the old
+  version keeps serving and the failure is kept in :attr:`ModelPool.errors`.
+* A ``LoadedModel`` never changes; a request that got one finishes on it even
+  if the alias moves meanwhile. Evicted models close their batcher, which
+  lets queued requests finish first.
+* Loaded versions are kept under ``max_memory`` bytes (artifact size stands in
+  for memory): least recently used versions that no alias serves go first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from finmaas.errors import FinmaasError, NotFound, Unavailable
+from finmaas.loading import load_artifact
+from finmaas.registry import AliasSnapshot, ArtifactStore, ModelVersion, Registry
+from finmaas.runtimes import Predictor
+from finmaas.schema import RecordEncoder
+from finmaas.schema.signature import ModelSignature
+from finmaas.serving.batching import AdaptiveBatcher
+from finmaas.serving.decisions import DecisionRule
+
+log = logging.getLogger("finmaas.serving")
+
+DEFAULT_ALIAS = "production"
+Key = tuple[str, int]
+BatcherFactory = Callable[[Predictor], AdaptiveBatcher]
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """One version, loaded: everything a request needs, prepared once."""
+
+    version: ModelVersion
+    signature: ModelSignature
+    predictor: Predictor
+    encoder: RecordEncoder
+    rule: DecisionRule
+    batcher: AdaptiveBatcher
+    codecs: dict[str, object] = field(default_factory=dict)
+    """Per-protocol decoders built on first use (e.g. the V2 decoder)."""
+
+    @property
+    def name(self) -> str:
+        return self.version.model
+
+    @property
+    def number(self) -> int:
+        return self.version.version
+
+    @property
+    def memory(self) -> int:
+        return self.version.artifact_size
+
+
+class ModelPool:
+    def __init__(
+        self,
+        registry: Registry,
+        store: ArtifactStore,
+        *,
+        batcher_factory: BatcherFactory,
+        max_memory: int = 4 * 1024**3,
+        allow_pickle: bool = False,
+        refresh_interval: float = 0.5,
+        preload: bool = False,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.batcher_factory = batcher_factory
+        self.max_memory = max_memory
+        self.allow_pickle = allow_pickle
+        self.refresh_interval = refresh_interval
+        self.preload = preload
+        self.errors: dict[Key, str] = {}
+        """Why a version failed to load, for health and metadata endpoints."""
+        self._snapshot = AliasSnapshot(models=frozenset(), aliases={})
+        self._serving: dict[tuple[str, str], int] = {}
+        self._loaded: OrderedDict[Key, LoadedModel] = OrderedDict()
+        self._loading: dict[Key, asyncio.Future[LoadedModel]] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self._ready = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.refresh()
+        if self.preload:
+            for (name, _alias), version in sorted(self._serving.items()):
+                with contextlib.suppress(FinmaasError):
+                    await self.load(name, version)
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        self._ready = True
+
+    async def close(self) -> None:
+        self._ready = False
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        for loaded in list(self._loaded.values()):
+            await loaded.batcher.close()
+        self._loaded.clear()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def loaded(self) -> list[LoadedModel]:
+        return list(self._loaded.values())
+
+    @property
+    def memory(self) -> int:
+        return sum(m.memory for m in self._loaded.values())
+
+    # -- resolving ------------------------------------------------------------
+
+    def model_exists(self, name: str) -> bool:
+        return name in self._snapshot.models
+
+    def resolve(self, name: str, alias: str = DEFAULT_ALIAS) -> int:
+        """The version ``alias`` serves now (from memory)."""
+        version = self._serving.get((name, alias))
+        if version is None:
+            if name not in self._snapshot.models:
+                raise NotFound(f"model {name!r} not found")
+            raise NotFound(f"model {name!r} has no alias {alias!r}")
+        return version
+
+    def aliases_of(self, name: str) -> dict[str, int]:
+        return {alias: v for (model, alias), v in self._serving.items() if model == name}
+
+    async def get(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> LoadedModel:
+        """The loaded model for ``version``, or for ``alias`` (default ``production``)."""
+        number = version if version is not None else self.resolve(name, alias or DEFAULT_ALIAS)
+        loaded = self._loaded.get((name, number))
+        if loaded is not None:
+            self._loaded.move_to_end((name, number))
+            return loaded
+        if version is not None and name not in self._snapshot.models:
+            raise NotFound(f"model {name!r} not found")
+        return await self.load(name, number)
+
+    # -- loading --------------------------------------------------------------
+
+    async def load(self, name: str, number: int) -> LoadedModel:
+        """Load a version once, however many requests ask for it at the same time."""
+        key = (name, number)
+        if key in self._loaded:
+            return self._loaded[key]
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._loading[key] = pending
+            try:
+                loaded = await self._load(name, number)
+            except BaseException as exc:
+                if not isinstance(exc, NotFound) and isinstance(exc, FinmaasError):
+                    self.errors[key] = str(exc)
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: later awaiters re-raise it, nobody logs it
+                raise
+            finally:
+                self._loading.pop(key, None)
+            self.errors.pop(key, None)
+            self._loaded[key] = loaded
+            pending.set_result(loaded)
+            await self._evict(keep=key)
+            return loaded
+        return await asyncio.shield(pending)
+
+    async def _load(self, name: str, number: int) -> LoadedModel:
+        version = await asyncio.to_thread(self.registry.get_version, name, number)
+        if version.status != "active":
+            raise NotFound(f"model {name!r} has no active version {number}")
+        predictor = await asyncio.to_thread(
+            load_artifact, self.store, version, allow_pickle=self.allow_pickle
+        )
+        signature = version.signature
+        log.info(
+            "loaded %s (%s, %d bytes)", version.ref, version.artifact_format, version.artifact_size
+        )
+        return LoadedModel(
+            version=version,
+            signature=signature,
+            predictor=predictor,
+            encoder=RecordEncoder(signature),
+            rule=DecisionRule.of(version, signature),
+            batcher=self.batcher_factory(predictor),
+        )
+
+    async def unload(self, name: str, number: int | None = None) -> list[int]:
+        """Unload one version, or every loaded version of ``name``; returns what was unloaded."""
+        keys = [k for k in self._loaded if k[0] == name and (number is None or k[1] == number)]
+        for key in keys:
+            loaded = self._loaded.pop(key)
+            await loaded.batcher.close()
+        return [k[1] for k in keys]
+
+    async def _evict(self, keep: Key) -> None:
+        served = {(name, v) for (name, _alias), v in self._serving.items()}
+        while self.memory > self.max_memory:
+            victim = next((k for k in self._loaded if k != keep and k not in served), None)
+            if victim is None:
+                return
+            log.info("evicting %s@%d to stay under the memory budget", *victim)
+            await self._loaded.pop(victim).batcher.close()
+
+    # -- watching the registry -------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Read the alias snapshot and move served aliases (loading ahead when needed)."""
+        snapshot = await asyncio.to_thread(self.registry.alias_snapshot)
+        self._snapshot = snapshot
+        serving = {k: v for k, v in self._serving.items() if k in snapshot.aliases}
+        for key, version in snapshot.aliases.items():
+            current = serving.get(key)
+            if current == version:
+                continue
+            name = key[0]
+            if (
+                current is not None
+                and (name, current) in self._loaded
+                and (name, version) not in self._loaded
+            ):
+                try:
+                    await self.load(name, version)
+                except FinmaasError as exc:
+                    log.error("%s@%s stays on version %d: %s", name, key[1], current, exc)
+                    continue
+            serving[key] = version
+        self._serving = serving
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                await self.refresh()
+            except FinmaasError as exc:  # database unavailable: keep serving what we know
+                log.warning("could not refresh aliases: %s", exc)
+            except Exception:
+                log.exception("alias refresh failed")
+
+
+def require_ready(pool: ModelPool) -> None:
+    if not pool.ready:
+        raise Unavailable("the server is starting or stopping")

@@ -1,0 +1,95 @@
+"""Routing of data-plane requests to protocol handlers (KServe V1, Open Inference V2).
+
+Routes decode, call the :class:`DataPlane`, and encode; errors are mapped to
+statuses once, in :mod:`finmaas.serving.errors`, and written as
+``{"error": "<message>"}`` as both protocols specify.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from finmaas import __version__
+from finmaas.config import Settings
+from finmaas.errors import FinmaasError, Invalid, NotFound
+from finmaas.serving.dataplane import DataPlane, Selector
+from finmaas.serving.errors import status_of
+from finmaas.serving.http import Request, Response, json_response, require_json
+from finmaas.serving.protocols import v1
+
+log = logging.getLogger("finmaas.serving")
+
+Handler = Callable[[Request], Awaitable[Response]]
+EXTENSIONS = ("model_repository",)
+
+
+class Router:
+    def __init__(self, dataplane: DataPlane, settings: Settings) -> None:
+        self.dataplane = dataplane
+        self.pool = dataplane.pool
+        self.settings = settings
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            return await self._dispatch(request)
+        except FinmaasError as exc:
+            return error_response(status_of(exc), str(exc))
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "internal server error")
+
+    async def _dispatch(self, request: Request) -> Response:
+        method, path = request.method, request.path
+        parts = path.strip("/").split("/")
+        if parts[0] == "v1" and len(parts) == 3 and parts[1] == "models":
+            name, _, verb = parts[2].partition(":")
+            if verb == "predict" and method == "POST":
+                return await self.v1_predict(request, name)
+            if not verb and method == "GET":
+                return await self.v1_status(request, name)
+        elif parts[0] == "v2":
+            if len(parts) == 1 and method == "GET":
+                return self.server_metadata()
+            if parts[1:] == ["health", "live"] and method == "GET":
+                return json_response({"live": True})
+            if parts[1:] == ["health", "ready"] and method == "GET":
+                ready = self.pool.ready
+                return json_response({"ready": ready}, 200 if ready else 503)
+        raise NotFound(f"no route for {method} {path[:200]}")
+
+    # -- KServe V1 ------------------------------------------------------------
+
+    async def v1_predict(self, request: Request, name: str) -> Response:
+        require_json(request)
+        selector = _selector(request)
+        loaded = await self.dataplane.model(name, selector)
+        x = v1.decode_v1_request(request.body, loaded.encoder, self.settings.max_request_rows)
+        scores = await self.dataplane.score(loaded, x)
+        body = v1.encode_v1_response(loaded.name, loaded.number, loaded.rule.records(scores))
+        return Response(200, body)
+
+    async def v1_status(self, request: Request, name: str) -> Response:
+        loaded = await self.dataplane.model(name, _selector(request))
+        return json_response({"name": name, "version": str(loaded.number), "ready": True})
+
+    # -- Open Inference Protocol (V2) ----------------------------------------
+
+    def server_metadata(self) -> Response:
+        return json_response(
+            {"name": "finmaas", "version": __version__, "extensions": list(EXTENSIONS)}
+        )
+
+
+def _selector(request: Request) -> Selector:
+    query = request.query if request.query_string else {}
+    unknown = sorted(set(query) - {"version", "alias"})
+    if unknown:
+        raise Invalid(f"unknown query parameter {unknown[0]!r}; use 'version' or 'alias'")
+    return Selector.parse(query.get("version"), query.get("alias"))
+
+
+def error_response(status: int, message: str) -> Response:
+    return Response(status, orjson.dumps({"error": message}))

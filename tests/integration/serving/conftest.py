@@ -1,0 +1,118 @@
+"""A real ``finmaas serve`` on an ephemeral port, over a home with the quickstart models."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from finmaas.actor import Actor
+from finmaas.config import Settings
+from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
+from finmaas.quickstart import run_quickstart
+from finmaas.registry import LocalArtifactStore, Registry
+
+APPLICANT = (
+    load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).head(8).to_dict(orient="records")
+)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    settings: Settings
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def served_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("served") / "home"
+    settings = Settings(home=home)
+    registry = Registry.open(settings)
+    try:
+        run_quickstart(
+            registry,
+            LocalArtifactStore(settings.resolved_artifacts_dir),
+            actor=Actor("t", True),
+            folds=2,
+        )
+    finally:
+        registry.close()
+    return settings
+
+
+def start_server(settings: Settings, *extra: str, workers: int = 1) -> LiveServer:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
+    command = [
+        str(Path(sys.executable).with_name("finmaas")),
+        "--home",
+        str(settings.home),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        *extra,
+    ]
+    log_path = settings.home.parent / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"server exited with {process.returncode}: {output}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return LiveServer(url, process, settings)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("server did not become ready in 30 s")
+
+
+def stop_server(server: LiveServer, timeout: float = 20) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return server.process.returncode
+
+
+@pytest.fixture(scope="module")
+def live_server(served_home: Settings) -> Iterator[LiveServer]:
+    server = start_server(served_home)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with live_server.client() as http:
+        yield http

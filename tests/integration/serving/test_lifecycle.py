@@ -1,0 +1,111 @@
+"""Hot alias switching and graceful shutdown, on a real server process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from finmaas.config import Settings
+from finmaas.registry import Registry
+from tests.integration.serving.conftest import APPLICANT, start_server, stop_server
+
+PREDICT = "/v1/models/credit-risk:predict"
+
+
+@pytest.fixture
+def own_home(served_home: Settings, tmp_path: Path) -> Settings:
+    """A private copy of the served home, so moving aliases does not disturb other tests."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(served_home.home, home)
+    return Settings(home=home)
+
+
+def test_alias_flips_under_load_fail_no_request(own_home: Settings) -> None:
+    server = start_server(own_home)
+    registry = Registry.open(own_home)
+    stop = threading.Event()
+    seen: Counter[tuple[int, str]] = Counter()
+    lock = threading.Lock()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            while not stop.is_set():
+                response = http.post(PREDICT, json={"instances": APPLICANT[:2]})
+                version = (
+                    response.json().get("model_version", "?")
+                    if response.status_code == 200
+                    else response.text
+                )
+                with lock:
+                    seen[(response.status_code, version)] += 1
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            workers = [pool.submit(hammer) for _ in range(4)]
+            for flip in range(20):
+                registry.set_alias(
+                    "credit-risk", "production", 2 if flip % 2 == 0 else 1, actor="test"
+                )
+                time.sleep(0.15)
+            final = registry.get_version("credit-risk", "production").version
+            time.sleep(1.2)  # the refresh bound (0.5 s) plus margin
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                after = http.post(PREDICT, json={"instances": APPLICANT[:1]}).json()[
+                    "model_version"
+                ]
+            stop.set()
+            for worker in workers:
+                worker.result(timeout=30)
+    finally:
+        stop.set()
+        registry.close()
+        stop_server(server)
+
+    statuses = {status for status, _ in seen}
+    assert statuses == {200}, seen
+    assert {version for _, version in seen} == {"1", "2"}
+    assert sum(seen.values()) > 100
+    assert after == str(final)
+
+
+def test_sigterm_finishes_in_flight_requests(own_home: Settings) -> None:
+    server = start_server(own_home)
+    body = orjson.dumps({"instances": APPLICANT * 250})  # 2,000 rows: 8 of them fit the queue
+    ready = threading.Barrier(9)
+    results: list[int | str] = []
+
+    def call() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            http.get("/v2/health/live")  # connected before the stop signal
+            ready.wait(timeout=10)
+            try:
+                response = http.post(
+                    PREDICT, content=body, headers={"content-type": "application/json"}
+                )
+                results.append(response.status_code)
+            except httpx.TransportError as exc:  # not yet read by the server when it closed
+                results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    ready.wait(timeout=10)
+    time.sleep(0.1)
+    code = stop_server(server)
+    for thread in threads:
+        thread.join(timeout=30)
+    assert code == 0
+    assert len(results) == len(threads)
+    assert results.count(200) >= 1, results
+    assert not [r for r in results if isinstance(r, int) and r != 200], results
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{server.url}/v2/health/live", timeout=1)
