@@ -1,0 +1,271 @@
+"""Serving benchmark: finmaas vs the HTTP floor, driven by wrk, in one run.
+
+Run: ``.venv/bin/python benchmarks/serving.py [--duration 10] [--workers 1]``.
+Starts ``finmaas serve`` on a fresh home with the quickstart models and the
+floor app (benchmarks/floor_app.py) under uvicorn with the same worker count,
+drives each with wrk at concurrency 1, 16 and 64 with one German Credit
+applicant per request, checks the responses, and prints a Markdown report
+(machine, date, versions, commands, requests/s, p50, p99, ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from finmaas.actor import Actor
+from finmaas.config import Settings
+from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
+from finmaas.loading import load_version
+from finmaas.quickstart import run_quickstart
+from finmaas.registry import LocalArtifactStore, Registry
+from finmaas.schema import RecordEncoder
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+CONCURRENCY = (1, 16, 64)
+PATH = "/v1/models/credit-risk:predict"
+
+
+@dataclass
+class Row:
+    target: str
+    connections: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes]) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < 60:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}")
+        try:
+            httpx.get(url, timeout=0.5)
+            return time.monotonic() - start
+        except httpx.TransportError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} did not start")
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    return "wrk"
+
+
+def run_wrk(
+    wrk: str, url: str, body: bytes, connections: int, duration: int, script_dir: Path
+) -> Row:
+    script = script_dir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body.decode())}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    threads = min(connections, 2)
+    out = subprocess.run(
+        [
+            wrk,
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _latency(out, "50%")
+    p99 = _latency(out, "99%")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return Row("", connections, rps, p50, p99, int(non_2xx.group(1)) if non_2xx else 0)
+
+
+def _latency(out: str, percentile: str) -> float:
+    match = re.search(rf"{re.escape(percentile)}\s+([\d.]+)(us|ms|s)", out)
+    assert match, out
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    first_row = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).iloc[0]
+    applicant: dict[str, Any] = {
+        str(k): v.item() if hasattr(v, "item") else v for k, v in first_row.items()
+    }
+    body = json.dumps({"instances": [applicant]}).encode()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        settings = Settings(home=home)
+        registry = Registry.open(settings)
+        store = LocalArtifactStore(settings.resolved_artifacts_dir)
+        run_quickstart(registry, store, actor=Actor("bench", is_admin=True))
+        version, predictor = load_version(registry, store, "credit-risk", "production")
+        registry.close()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
+
+        port = free_port()
+        started = time.monotonic()
+        finmaas = subprocess.Popen(
+            [
+                str(BIN / "finmaas"),
+                "--home",
+                str(home),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--preload",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(f"{url}/v2/health/live", finmaas)
+            first = httpx.post(
+                url + PATH, content=body, headers={"content-type": "application/json"}
+            )
+            cold_start = time.monotonic() - started
+            expected = predictor.predict(RecordEncoder(version.signature).encode([applicant]))[0]
+            assert (
+                first.status_code == 200
+                and abs(first.json()["predictions"][0]["probability"] - expected) < 1e-9
+            )
+            for c in CONCURRENCY:
+                row = run_wrk(wrk, url + PATH, body, c, args.duration, Path(tmp))
+                row.target = "finmaas"
+                rows.append(row)
+            big = json.dumps({"instances": [applicant] * 1000}).encode()
+            timings = []
+            for _ in range(20):
+                t0 = time.perf_counter()
+                response = httpx.post(
+                    url + PATH,
+                    content=big,
+                    headers={"content-type": "application/json"},
+                    timeout=30,
+                )
+                timings.append(time.perf_counter() - t0)
+                assert response.status_code == 200
+            batch_rows_per_s = 1000 / float(np.median(timings))
+        finally:
+            stop(finmaas)
+
+        floor_port = free_port()
+        floor = subprocess.Popen(
+            [
+                str(BIN / "uvicorn"),
+                "floor_app:app",
+                "--port",
+                str(floor_port),
+                "--workers",
+                str(args.workers),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=HERE,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        floor_url = f"http://127.0.0.1:{floor_port}"
+        try:
+            wait_ready(floor_url, floor)
+            for c in CONCURRENCY:
+                row = run_wrk(wrk, floor_url + PATH, body, c, args.duration, Path(tmp))
+                row.target = "floor"
+                rows.append(row)
+        finally:
+            stop(floor)
+
+        encoded = RecordEncoder(version.signature).encode([applicant] * 1000)
+        t = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            predictor.predict(encoded)
+            t.append(time.perf_counter() - t0)
+        in_process_rows_per_s = 1000 / float(np.median(t))
+
+    print(
+        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+    )
+    print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"- command: `.venv/bin/python benchmarks/serving.py --duration {args.duration} --workers {args.workers}`"
+    )
+    print(
+        f"- model: credit-risk@{version.version} ({version.artifact_format}), one applicant per request, KServe V1 JSON"
+    )
+    print(f"- cold start (`finmaas serve` to first correct prediction): {cold_start:.2f} s\n")
+    print("| target | connections | requests/s | p50 ms | p99 ms | non-2xx | finmaas/floor |")
+    print("|---|---|---|---|---|---|---|")
+    floor_rps = {r.connections: r.requests_per_s for r in rows if r.target == "floor"}
+    for r in rows:
+        ratio = (
+            f"{r.requests_per_s / floor_rps[r.connections]:.2f}" if r.target == "finmaas" else ""
+        )
+        print(
+            f"| {r.target} | {r.connections} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.non_2xx} | {ratio} |"
+        )
+    print(
+        f"\n1,000-row requests: {batch_rows_per_s:,.0f} rows/s over HTTP; in-process "
+        f"`Predictor.predict` on 1,000 rows: {in_process_rows_per_s:,.0f} rows/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
