@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     max_model_memory: int = Field(default=4 * 1024**3, gt=0)
     """Bytes of loaded models kept per worker; least recently used unaliased ones go first."""
 
+    serve_model: str | None = Field(default=None, max_length=200)
+    """``NAME[@alias|@version]`` answered on the MLflow ``/invocations`` endpoint."""
+
     preload: bool = False
     """Load every aliased version at start instead of on first use."""
 

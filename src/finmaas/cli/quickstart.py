@@ -72,4 +72,12 @@ def quickstart(
         f"-H 'content-type: application/json' -d '{body}'"
     )
     if serve_after:
-        serve(ctx, host=None, port=None, workers=None, preload=True, max_model_memory=None)
+        serve(
+            ctx,
+            host=None,
+            port=None,
+            workers=None,
+            preload=True,
+            max_model_memory=None,
+            model=f"{MODEL_NAME}@production",
+        )

@@ -26,6 +26,10 @@ def serve(
     max_model_memory: Annotated[
         int | None, typer.Option(help="Bytes of loaded models per worker (LRU beyond that).")
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="NAME[@alias] answered on MLflow's /invocations endpoint."),
+    ] = None,
 ) -> None:
     """Serve registered models over HTTP until stopped (SIGTERM drains in-flight requests)."""
     import uvicorn
@@ -37,6 +41,7 @@ def serve(
         "workers": workers,
         "preload": preload,
         "max_model_memory": max_model_memory,
+        "serve_model": model,
     }
     given = {key: value for key, value in flags.items() if value is not None}
     settings = Settings(**{**state.settings.model_dump(exclude_unset=True), **given})

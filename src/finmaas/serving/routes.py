@@ -18,12 +18,13 @@ from finmaas.errors import FinmaasError, Invalid, NotFound
 from finmaas.serving.dataplane import DataPlane, Selector
 from finmaas.serving.errors import status_of
 from finmaas.serving.http import Request, Response, json_response, require_json
-from finmaas.serving.protocols import v1
+from finmaas.serving.protocols import mlflow, v1
 
 log = logging.getLogger("finmaas.serving")
 
 Handler = Callable[[Request], Awaitable[Response]]
 EXTENSIONS = ("model_repository",)
+MLFLOW_PATHS = frozenset({"/invocations", "/ping", "/health", "/version"})
 
 
 class Router:
@@ -36,10 +37,13 @@ class Router:
         try:
             return await self._dispatch(request)
         except FinmaasError as exc:
-            return error_response(status_of(exc), str(exc))
+            status, message = status_of(exc), str(exc)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
-            return error_response(500, "internal server error")
+            status, message = 500, "internal server error"
+        if request.path in MLFLOW_PATHS:
+            return Response(status, mlflow.encode_mlflow_error(status, message))
+        return error_response(status, message)
 
     async def _dispatch(self, request: Request) -> Response:
         method, path = request.method, request.path
@@ -58,6 +62,12 @@ class Router:
             if parts[1:] == ["health", "ready"] and method == "GET":
                 ready = self.pool.ready
                 return json_response({"ready": ready}, 200 if ready else 503)
+        elif path == "/invocations" and method == "POST":
+            return await self.mlflow_invocations(request)
+        elif path in ("/ping", "/health") and method == "GET":
+            return Response(200 if self.pool.ready else 503, b"\n", b"text/plain")
+        elif path == "/version" and method == "GET":
+            return Response(200, __version__.encode(), b"text/plain")
         raise NotFound(f"no route for {method} {path[:200]}")
 
     # -- KServe V1 ------------------------------------------------------------
@@ -74,6 +84,26 @@ class Router:
     async def v1_status(self, request: Request, name: str) -> Response:
         loaded = await self.dataplane.model(name, _selector(request))
         return json_response({"name": name, "version": str(loaded.number), "ready": True})
+
+    # -- MLflow scoring protocol ------------------------------------------------
+
+    async def mlflow_invocations(self, request: Request) -> Response:
+        require_json(request)
+        header = request.header(b"x-finmaas-model")
+        chosen = header.decode("latin-1") if header is not None else self.settings.serve_model
+        if not chosen:
+            raise Invalid(
+                "no model chosen: start finmaas serve with --model NAME[@alias] "
+                "or send the X-Finmaas-Model header"
+            )
+        name, _, ref = chosen.partition("@")
+        selector = Selector.parse(ref, None) if ref.isdigit() else Selector(alias=ref or None)
+        loaded = await self.dataplane.model(name, selector)
+        x = mlflow.decode_mlflow_request(
+            request.body, loaded.encoder, self.settings.max_request_rows
+        )
+        scores = await self.dataplane.score(loaded, x)
+        return Response(200, mlflow.encode_mlflow_response(loaded.rule.records(scores)))
 
     # -- Open Inference Protocol (V2) ----------------------------------------
 

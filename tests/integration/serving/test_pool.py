@@ -34,7 +34,9 @@ def _pool(registry: Registry, store: LocalArtifactStore, **options: object) -> M
     return ModelPool(registry, store, batcher_factory=batcher, refresh_interval=60, **options)  # type: ignore[arg-type]
 
 
-def test_a_failed_load_leaves_the_previous_version_serving(home: tuple[Registry, LocalArtifactStore]) -> None:
+def test_a_failed_load_leaves_the_previous_version_serving(
+    home: tuple[Registry, LocalArtifactStore],
+) -> None:
     registry, store = home
     pool = _pool(registry, store, preload=True)
     broken = registry.get_version("credit-risk", 2)

@@ -79,7 +79,9 @@ def test_an_oversize_request_runs_alone() -> None:
         first = asyncio.ensure_future(batcher.submit(rows(2, 1.0)))
         await asyncio.sleep(0)
         results = await asyncio.gather(
-            batcher.submit(rows(3, 2.0)), batcher.submit(rows(20, 3.0)), batcher.submit(rows(4, 4.0))
+            batcher.submit(rows(3, 2.0)),
+            batcher.submit(rows(20, 3.0)),
+            batcher.submit(rows(4, 4.0)),
         )
         await first
         assert [r.shape[0] for r in results] == [3, 20, 4]

@@ -1,0 +1,92 @@
+"""MLflow scoring protocol (``POST /invocations``), so ``mlflow models serve`` clients work.
+
+Accepted JSON bodies (as MLflow 2 documents them):
+
+* ``{"dataframe_records": [{column: value, …}, …]}``
+* ``{"dataframe_split": {"columns": [...], "data": [[...], …]}}``
+* ``{"instances": [record or list, …]}``
+* ``{"inputs": [record or list, …]}`` or ``{"inputs": {column: [values]}}``
+
+The response is ``{"predictions": [...]}`` with one prediction object per row,
+as finmaas's V1 endpoint gives. Errors are ``{"error_code", "message"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from finmaas.errors import Invalid
+from finmaas.schema import RecordEncoder
+from finmaas.serving.http import parse_json
+
+FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
+
+
+def decode_mlflow_request(body: bytes, encoder: RecordEncoder, max_rows: int) -> np.ndarray:
+    document = parse_json(body)
+    if not isinstance(document, dict):
+        raise Invalid(f"request body must be a JSON object with one of: {', '.join(FORMATS)}")
+    given = [key for key in FORMATS if key in document]
+    if len(given) != 1:
+        raise Invalid(f"request body must have exactly one of: {', '.join(FORMATS)}")
+    key = given[0]
+    records = _records(key, document[key], encoder.names)
+    if not records:
+        raise Invalid(f"'{key}' holds no rows")
+    if len(records) > max_rows:
+        raise Invalid(f"request has {len(records)} rows; the limit is {max_rows}")
+    return encoder.encode(records)
+
+
+def _records(key: str, value: Any, names: tuple[str, ...]) -> list[Any]:
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+            raise Invalid("'dataframe_split' must be an object with 'columns' and 'data'")
+        columns = value.get("columns", list(names))
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise Invalid("'dataframe_split.columns' must be a list of column names")
+        out = []
+        for index, row in enumerate(value["data"]):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise Invalid(
+                    f"dataframe_split row {index} must be a list of {len(columns)} values"
+                )
+            out.append(dict(zip(columns, row, strict=True)))
+        return out
+    if key == "inputs" and isinstance(value, dict):
+        lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
+        if len(lengths) != 1 or -1 in lengths:
+            raise Invalid("'inputs' as an object must map each column to a list of equal length")
+        (length,) = lengths
+        return [{column: value[column][i] for column in value} for i in range(length)]
+    if not isinstance(value, list):
+        raise Invalid(f"'{key}' must be a list of records")
+    out = []
+    for index, row in enumerate(value):
+        if isinstance(row, list):
+            if len(row) != len(names):
+                raise Invalid(
+                    f"row {index}: a list record needs {len(names)} values in signature order, "
+                    f"got {len(row)}"
+                )
+            out.append(dict(zip(names, row, strict=True)))
+        else:
+            out.append(row)
+    return out
+
+
+def encode_mlflow_response(predictions: list[dict[str, object]]) -> bytes:
+    return orjson.dumps({"predictions": predictions})
+
+
+def encode_mlflow_error(status: int, message: str) -> bytes:
+    code = {
+        400: "BAD_REQUEST",
+        404: "RESOURCE_DOES_NOT_EXIST",
+        413: "BAD_REQUEST",
+        415: "BAD_REQUEST",
+    }
+    return orjson.dumps({"error_code": code.get(status, "INTERNAL_ERROR"), "message": message})
