@@ -18,12 +18,12 @@ from finmaas.errors import FinmaasError, Invalid, NotFound
 from finmaas.serving.dataplane import DataPlane, Selector
 from finmaas.serving.errors import status_of
 from finmaas.serving.http import Request, Response, json_response, require_json
-from finmaas.serving.protocols import mlflow, v1
+from finmaas.serving.protocols import mlflow, v1, v2
 
 log = logging.getLogger("finmaas.serving")
 
 Handler = Callable[[Request], Awaitable[Response]]
-EXTENSIONS = ("model_repository",)
+EXTENSIONS = ("binary_tensor_data", "model_repository")
 MLFLOW_PATHS = frozenset({"/invocations", "/ping", "/health", "/version"})
 
 
@@ -62,6 +62,10 @@ class Router:
             if parts[1:] == ["health", "ready"] and method == "GET":
                 ready = self.pool.ready
                 return json_response({"ready": ready}, 200 if ready else 503)
+            if len(parts) >= 3 and parts[1] == "models":
+                return await self._v2_model_route(request, parts[2], parts[3:])
+            if parts[1] == "repository" and method == "POST":
+                return await self._v2_repository(parts[2:])
         elif path == "/invocations" and method == "POST":
             return await self.mlflow_invocations(request)
         elif path in ("/ping", "/health") and method == "GET":
@@ -111,6 +115,68 @@ class Router:
         return json_response(
             {"name": "finmaas", "version": __version__, "extensions": list(EXTENSIONS)}
         )
+
+    async def _v2_model_route(self, request: Request, name: str, rest: list[str]) -> Response:
+        selector = Selector()
+        if rest[:1] == ["versions"] and len(rest) >= 2:
+            selector = Selector.parse(rest[1], None)
+            rest = rest[2:]
+        method = request.method
+        if not rest and method == "GET":
+            loaded = await self.dataplane.model(name, selector)
+            versions = [str(v) for v in sorted(set(self.pool.aliases_of(name).values()))]
+            platform = f"finmaas_{loaded.version.artifact_format}"
+            return json_response(v2.model_metadata(name, versions, platform, loaded.signature))
+        if rest == ["ready"] and method == "GET":
+            loaded = await self.dataplane.model(name, selector)
+            return json_response({"name": name, "version": str(loaded.number), "ready": True})
+        if rest == ["infer"] and method == "POST":
+            return await self.v2_infer(request, name, selector)
+        raise NotFound(f"no route for {method} {request.path[:200]}")
+
+    async def v2_infer(self, request: Request, name: str, selector: Selector) -> Response:
+        header = request.header(b"inference-header-content-length")
+        if header is None:
+            require_json(request)
+            header_length = None
+        else:
+            if not header.isdigit():
+                raise Invalid("Inference-Header-Content-Length must be a number of bytes")
+            header_length = int(header)
+        parsed = v2.parse_v2_request(request.body, header_length)
+        loaded = await self.dataplane.model(name, selector)
+        x = v2.tensors_to_array(
+            parsed, loaded.signature, loaded.encoder, self.settings.max_request_rows
+        )
+        scores = await self.dataplane.score(loaded, x)
+        body, json_length = v2.encode_v2_response(
+            name, str(loaded.number), parsed, loaded.rule.outputs(scores)
+        )
+        if json_length is None:
+            return Response(200, body)
+        return Response(
+            200,
+            body,
+            b"application/octet-stream",
+            [(b"inference-header-content-length", str(json_length).encode())],
+        )
+
+    async def _v2_repository(self, rest: list[str]) -> Response:
+        if rest == ["index"]:
+            index = []
+            for loaded in self.pool.loaded():
+                index.append({"name": loaded.name, "version": str(loaded.number), "state": "READY"})
+            return json_response(index)
+        if len(rest) == 3 and rest[0] == "models" and rest[2] in ("load", "unload"):
+            name = rest[1]
+            if rest[2] == "load":
+                await self.pool.get(name)
+            else:
+                if not self.pool.model_exists(name):
+                    raise NotFound(f"model {name!r} not found")
+                await self.pool.unload(name)
+            return json_response({})
+        raise NotFound(f"no route for POST /v2/repository/{'/'.join(rest)[:200]}")
 
 
 def _selector(request: Request) -> Selector:

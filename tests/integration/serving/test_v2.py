@@ -1,0 +1,200 @@
+"""Open Inference Protocol (V2) over real HTTP, with tritonclient and plain httpx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.integration.serving.conftest import APPLICANT, LiveServer
+
+INFER = "/v2/models/credit-risk/infer"
+CATEGORY_FEATURES = {k for k, v in APPLICANT[0].items() if isinstance(v, str)}
+
+
+def _v1(client: httpx.Client, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list(
+        client.post("/v1/models/credit-risk:predict", json={"instances": rows}).json()[
+            "predictions"
+        ]
+    )
+
+
+def _feature_tensors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    tensors = []
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        datatype = "BYTES" if name in CATEGORY_FEATURES else "INT64"
+        tensors.append({"name": name, "datatype": datatype, "shape": [len(rows)], "data": values})
+    return tensors
+
+
+def test_server_and_model_metadata(client: httpx.Client) -> None:
+    assert client.get("/v2").json()["extensions"] == ["binary_tensor_data", "model_repository"]
+    metadata = client.get("/v2/models/credit-risk").json()
+    assert metadata["name"] == "credit-risk"
+    assert metadata["platform"] == "finmaas_lightgbm"
+    assert metadata["inputs"][0] == {
+        "name": "status_of_existing_checking_account",
+        "datatype": "BYTES",
+        "shape": [-1],
+    }
+    assert {"name": "duration_in_month", "datatype": "INT64", "shape": [-1]} in metadata["inputs"]
+    assert [o["name"] for o in metadata["outputs"]] == ["probability", "label", "score"]
+    assert client.get("/v2/models/credit-risk/versions/2/ready").json() == {
+        "name": "credit-risk",
+        "version": "2",
+        "ready": True,
+    }
+    missing = client.get("/v2/models/nope")
+    assert (missing.status_code, missing.json()) == (404, {"error": "model 'nope' not found"})
+
+
+def test_json_feature_tensors_match_v1(client: httpx.Client) -> None:
+    rows = APPLICANT[:3]
+    response = client.post(INFER, json={"id": "req-7", "inputs": _feature_tensors(rows)})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["model_name"], body["model_version"], body["id"]) == ("credit-risk", "1", "req-7")
+    outputs = {o["name"]: o for o in body["outputs"]}
+    expected = _v1(client, rows)
+    assert outputs["probability"]["data"] == [p["probability"] for p in expected]
+    assert outputs["label"] == {
+        "name": "label",
+        "datatype": "BYTES",
+        "shape": [3],
+        "data": [p["label"] for p in expected],
+    }
+
+
+def test_requested_outputs_and_versions(client: httpx.Client) -> None:
+    body = {"inputs": _feature_tensors(APPLICANT[:1]), "outputs": [{"name": "label"}]}
+    response = client.post("/v2/models/credit-risk/versions/2/infer", json=body).json()
+    assert response["model_version"] == "2"
+    assert [o["name"] for o in response["outputs"]] == ["label"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"inputs": []}, "request has no inputs"),
+        (
+            {"inputs": [{"name": "x", "datatype": "FP128", "shape": [1], "data": [1]}]},
+            "input 'x': datatype 'FP128' is not one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES",
+        ),
+        (
+            {"inputs": [{"name": "x", "datatype": "FP64", "shape": [2], "data": [1, 2, 3]}]},
+            "input 'x': shape [2] holds 2 elements but data has 3",
+        ),
+        (
+            {"inputs": [{"name": "x", "datatype": "INT32", "shape": [1], "data": [1.5]}]},
+            "input 'x': 1.5 is not a valid INT32",
+        ),
+        (
+            {"inputs": [{"name": "x", "datatype": "UINT8", "shape": [1], "data": [300]}]},
+            "input 'x': 300 is not a valid UINT8",
+        ),
+        (
+            {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 3], "data": [1, 2, 3]}]},
+            "input 'x': an encoded matrix must be FP32 or FP64 of shape [N, 20], got FP64 [1, 3]",
+        ),
+        (
+            {"inputs": _feature_tensors(APPLICANT[:1])[1:]},
+            "missing input 'status_of_existing_checking_account'",
+        ),
+        (
+            {
+                "inputs": [
+                    *_feature_tensors(APPLICANT[:1]),
+                    {"name": "colour", "datatype": "BYTES", "shape": [1], "data": ["red"]},
+                ]
+            },
+            "unknown input 'colour'",
+        ),
+        (
+            {"inputs": _feature_tensors(APPLICANT[:1]), "outputs": [{"name": "reasons"}]},
+            "requested output 'reasons' is not one of: probability, label, score",
+        ),
+    ],
+)
+def test_bad_v2_requests(client: httpx.Client, body: dict[str, Any], message: str) -> None:
+    response = client.post(INFER, json=body)
+    assert (response.status_code, response.json()) == (400, {"error": message})
+
+
+def test_encoded_matrix_layout(client: httpx.Client, live_server: LiveServer) -> None:
+    from finmaas.registry import Registry
+    from finmaas.schema import RecordEncoder
+
+    registry = Registry.open(live_server.settings)
+    signature = registry.get_version("credit-risk", 1).signature
+    registry.close()
+    matrix = RecordEncoder(signature).encode(APPLICANT[:2])
+    body = {
+        "inputs": [{"name": "input", "datatype": "FP64", "shape": [2, 20], "data": matrix.tolist()}]
+    }
+    outputs = {o["name"]: o["data"] for o in client.post(INFER, json=body).json()["outputs"]}
+    assert outputs["probability"] == [p["probability"] for p in _v1(client, APPLICANT[:2])]
+    bad = matrix.copy()
+    bad[0, 0] = 7.0  # status_of_existing_checking_account has 4 categories
+    response = client.post(
+        INFER,
+        json={
+            "inputs": [
+                {"name": "input", "datatype": "FP64", "shape": [2, 20], "data": bad.tolist()}
+            ]
+        },
+    )
+    assert response.json() == {
+        "error": "field 'status_of_existing_checking_account' must be a category index from 0 to 3"
+    }
+
+
+def test_tritonclient_binary_and_json(live_server: LiveServer, client: httpx.Client) -> None:
+    import tritonclient.http as triton
+
+    rows = APPLICANT[:4]
+    expected = np.array([p["probability"] for p in _v1(client, rows)])
+    triton_client = triton.InferenceServerClient(live_server.url.removeprefix("http://"))
+    try:
+        assert triton_client.is_server_live()
+        assert triton_client.is_model_ready("credit-risk")
+        for binary in (True, False):
+            inputs = []
+            for name in rows[0]:
+                if name in CATEGORY_FEATURES:
+                    array = np.array([row[name].encode() for row in rows], dtype=np.object_)
+                    tensor = triton.InferInput(name, [len(rows)], "BYTES")
+                else:
+                    array = np.array([row[name] for row in rows], dtype=np.int64)
+                    tensor = triton.InferInput(name, [len(rows)], "INT64")
+                tensor.set_data_from_numpy(array, binary_data=binary)
+                inputs.append(tensor)
+            outputs = [
+                triton.InferRequestedOutput("probability", binary_data=binary),
+                triton.InferRequestedOutput("label", binary_data=binary),
+            ]
+            result = triton_client.infer("credit-risk", inputs, outputs=outputs, request_id="t-1")
+            np.testing.assert_allclose(result.as_numpy("probability"), expected, rtol=0, atol=1e-12)
+            labels = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label")]
+            assert labels == [p["label"] for p in _v1(client, rows)]
+            assert result.get_response()["id"] == "t-1"
+    finally:
+        triton_client.close()
+
+
+def test_repository_extension(client: httpx.Client) -> None:
+    assert client.post("/v2/repository/models/credit-risk/load").status_code == 200
+    index = client.post("/v2/repository/index").json()
+    assert {"name": "credit-risk", "version": "1", "state": "READY"} in index
+    assert client.post("/v2/repository/models/credit-risk/unload").status_code == 200
+    assert all(
+        entry["name"] != "credit-risk" for entry in client.post("/v2/repository/index").json()
+    )
+    missing = client.post("/v2/repository/models/nope/unload")
+    assert (missing.status_code, missing.json()) == (404, {"error": "model 'nope' not found"})
+    assert (
+        client.post(INFER, json={"inputs": _feature_tensors(APPLICANT[:1])}).status_code == 200
+    )  # loads again
