@@ -69,7 +69,11 @@ def quickstart(
         f"Inspect it: finmaas models show {MODEL_NAME}\n"
         "Get a prediction (in another terminal, once the server below is up):\n"
         f"  curl -s http://{settings.host}:{settings.port}/v1/models/{MODEL_NAME}:predict "
-        f"-H 'content-type: application/json' -d '{body}'"
+        f"-H 'content-type: application/json' -d '{body}'\n"
+        "Or from Python:\n"
+        "  from finmaas import Client\n"
+        f"  Client('http://{settings.host}:{settings.port}').predict("
+        f"'{MODEL_NAME}', [applicant]).predictions"
     )
     if serve_after:
         serve(

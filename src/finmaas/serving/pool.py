@@ -128,6 +128,9 @@ class ModelPool:
 
     # -- resolving ------------------------------------------------------------
 
+    def model_names(self) -> list[str]:
+        return sorted(self._snapshot.models)
+
     def model_exists(self, name: str) -> bool:
         return name in self._snapshot.models
 

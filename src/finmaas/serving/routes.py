@@ -48,6 +48,8 @@ class Router:
     async def _dispatch(self, request: Request) -> Response:
         method, path = request.method, request.path
         parts = path.strip("/").split("/")
+        if parts == ["v1", "models"] and method == "GET":
+            return json_response({"models": self.pool.model_names()})
         if parts[0] == "v1" and len(parts) == 3 and parts[1] == "models":
             name, _, verb = parts[2].partition(":")
             if verb == "predict" and method == "POST":

@@ -1,0 +1,184 @@
+"""Python SDK: call a finmaas server over HTTP.
+
+    from finmaas import Client
+
+    with Client("http://127.0.0.1:8080") as client:
+        result = client.predict("credit-risk", [applicant])
+        result.predictions[0]["probability"], result.model_version
+
+Errors come back as the same typed errors finmaas raises inside
+(:class:`~finmaas.errors.Invalid` for 400, :class:`~finmaas.errors.NotFound`
+for 404, …), with the server's message. One connection pool per client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import httpx
+import numpy as np
+
+from finmaas.errors import (
+    Conflict,
+    FinmaasError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PredictorFailed,
+    Unavailable,
+)
+
+_ERRORS: Mapping[int, type[FinmaasError]] = {
+    400: Invalid,
+    401: Forbidden,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: Invalid,
+    415: Invalid,
+    429: Unavailable,
+    503: Unavailable,
+}
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    model_name: str
+    model_version: int
+    predictions: list[dict[str, Any]]
+
+
+class Client:
+    """A finmaas server at ``url``.
+
+    Parameters:
+        url: base URL, e.g. ``http://127.0.0.1:8080``.
+        api_key: sent as ``Authorization: Bearer <key>`` when given.
+        timeout: seconds for each request.
+        transport: an ``httpx`` transport (tests can pass ``httpx.MockTransport``).
+    """
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8080",
+        *,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def predict(
+        self,
+        name: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        alias: str | None = None,
+        version: int | None = None,
+    ) -> PredictResult:
+        """KServe V1 predict: records keyed by feature name, raw values."""
+        params = _selection(alias, version)
+        body = self._request(
+            "POST", f"/v1/models/{name}:predict", params=params, json={"instances": list(records)}
+        )
+        return PredictResult(body["model_name"], int(body["model_version"]), body["predictions"])
+
+    def predict_v2(
+        self,
+        name: str,
+        columns: Mapping[str, Sequence[Any]],
+        *,
+        version: int | None = None,
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Open Inference Protocol infer with one tensor per feature; returns output arrays."""
+        tensors = []
+        for feature, values in columns.items():
+            values = list(values)
+            datatype = "BYTES" if values and isinstance(values[0], str) else _numeric(values)
+            tensors.append(
+                {"name": feature, "datatype": datatype, "shape": [len(values)], "data": values}
+            )
+        document: dict[str, Any] = {"inputs": tensors}
+        if outputs is not None:
+            document["outputs"] = [{"name": output} for output in outputs]
+        path = f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "")
+        body = self._request("POST", f"{path}/infer", json=document)
+        return {
+            o["name"]: np.asarray(o["data"], dtype=object if o["datatype"] == "BYTES" else None)
+            for o in body["outputs"]
+        }
+
+    def models(self) -> list[str]:
+        """Names of the active models the server knows."""
+        return list(self._request("GET", "/v1/models")["models"])
+
+    def metadata(self, name: str, *, version: int | None = None) -> dict[str, Any]:
+        """V2 model metadata: inputs and outputs with datatypes and shapes."""
+        path = f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "")
+        result: dict[str, Any] = self._request("GET", path)
+        return result
+
+    def ready(self) -> bool:
+        try:
+            return self._http.get("/v2/health/ready").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise Unavailable(f"{self.url} did not answer {method} {path} in time") from None
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()
+
+
+def _selection(alias: str | None, version: int | None) -> dict[str, str]:
+    if alias is not None and version is not None:
+        raise Invalid("give either 'version' or 'alias', not both")
+    if version is not None:
+        return {"version": str(version)}
+    return {"alias": alias} if alias is not None else {}
+
+
+def _numeric(values: list[Any]) -> str:
+    if values and all(isinstance(v, bool) for v in values):
+        return "BOOL"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "INT64"
+    return "FP64"
+
+
+def _error(response: httpx.Response) -> FinmaasError:
+    try:
+        body = response.json()
+        message = body.get("error") or body.get("message") or response.text
+    except ValueError:
+        message = response.text or response.reason_phrase
+    error = _ERRORS.get(response.status_code, PredictorFailed)
+    return error(str(message))

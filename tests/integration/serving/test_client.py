@@ -1,0 +1,60 @@
+"""The Python SDK against a real server."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+
+from finmaas import Client
+from finmaas.errors import Invalid, NotFound, Unavailable
+from tests.integration.serving.conftest import APPLICANT, LiveServer, free_port
+
+
+def test_predict_metadata_and_listing(live_server: LiveServer, client: httpx.Client) -> None:
+    with Client(live_server.url) as sdk:
+        assert sdk.ready()
+        assert sdk.models() == ["credit-risk"]
+        result = sdk.predict("credit-risk", APPLICANT[:2])
+        expected = client.post(
+            "/v1/models/credit-risk:predict", json={"instances": APPLICANT[:2]}
+        ).json()
+        assert (result.model_name, result.model_version) == ("credit-risk", 1)
+        assert result.predictions == expected["predictions"]
+        assert sdk.predict("credit-risk", APPLICANT[:1], version=2).model_version == 2
+        assert sdk.predict("credit-risk", APPLICANT[:1], alias="production").model_version == 1
+        outputs = sdk.predict_v2(
+            "credit-risk", {k: [r[k] for r in APPLICANT[:2]] for k in APPLICANT[0]}
+        )
+        np.testing.assert_allclose(
+            outputs["probability"], [p["probability"] for p in result.predictions]
+        )
+        assert list(outputs["label"]) == [p["label"] for p in result.predictions]
+        assert [i["name"] for i in sdk.metadata("credit-risk")["inputs"]][:2] == [
+            "status_of_existing_checking_account",
+            "duration_in_month",
+        ]
+
+
+def test_errors_are_typed(live_server: LiveServer) -> None:
+    with Client(live_server.url) as sdk:
+        with pytest.raises(NotFound) as missing:
+            sdk.predict("nope", APPLICANT[:1])
+        assert str(missing.value) == "model 'nope' not found"
+        with pytest.raises(Invalid) as bad:
+            sdk.predict("credit-risk", [{**APPLICANT[0], "purpose": "boat"}])
+        assert (
+            str(bad.value) == "row 0: field 'purpose' must be one of its 10 categories, got 'boat'"
+        )
+        with pytest.raises(Invalid) as both:
+            sdk.predict("credit-risk", APPLICANT[:1], alias="production", version=1)
+        assert str(both.value) == "give either 'version' or 'alias', not both"
+
+
+def test_unreachable_server() -> None:
+    port = free_port()
+    with Client(f"http://127.0.0.1:{port}", timeout=1) as sdk:
+        assert not sdk.ready()
+        with pytest.raises(Unavailable) as err:
+            sdk.predict("credit-risk", APPLICANT[:1])
+        assert str(err.value).startswith(f"cannot reach http://127.0.0.1:{port}: ")
