@@ -102,6 +102,8 @@ class RecordEncoder:
                     f"got {_shown(feature, value)}"
                 )
             code = codes.get(value)
+            if code is None and feature.unknown_category == "missing":
+                return math.nan
             if code is None:
                 raise SchemaMismatch(
                     f"row {row}: field {name!r} must be one of its {len(codes)} categories, "
@@ -189,7 +191,9 @@ def encode_frame(signature: ModelSignature, frame: pd.DataFrame) -> np.ndarray:
                 pd.Index(labels, dtype=object)
             )
             unknown = codes < 0
-            if unknown.any():
+            if feature.unknown_category == "missing":
+                codes[unknown] = np.nan
+            elif unknown.any():
                 row = int(np.argmax(unknown))
                 raise SchemaMismatch(
                     f"row {row}: field {feature.name!r} must be one of its "

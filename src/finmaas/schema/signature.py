@@ -43,6 +43,9 @@ class Feature(BaseModel):
     """Whether a missing value (null) is allowed; it is encoded as NaN."""
     pii: bool = False
     """Personal data: masked in every log and never used as a metric label."""
+    unknown_category: Literal["reject", "missing"] = "reject"
+    """What a category outside ``categories`` does: fail the request (``reject``) or
+    be encoded as a missing value (``missing``, NaN), the model's own unknown bucket."""
     max_length: int | None = Field(default=None, ge=1, le=1_048_576)
     """Longest accepted value of a ``string`` feature (default 4096 characters)."""
     description: str = Field(default="", max_length=2_000)
@@ -67,6 +70,8 @@ class Feature(BaseModel):
             raise ValueError(f"'min' ({self.min:g}) is greater than 'max' ({self.max:g})")
         if self.max_length is not None and self.dtype != "string":
             raise ValueError("'max_length' is only allowed on string features")
+        if self.unknown_category != "reject" and self.dtype != "category":
+            raise ValueError("'unknown_category' is only allowed on category features")
         return self
 
     @property

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finmaas.errors import Invalid, SchemaMismatch
+from finmaas.errors import Invalid, InvalidSignature, SchemaMismatch
 from finmaas.schema import (
     Feature,
     ModelSignature,
@@ -655,4 +655,52 @@ def test_german_credit_frame_and_records_agree() -> None:
     records = [{str(key): value for key, value in row.items()} for row in frame.to_dict("records")]
     np.testing.assert_array_equal(
         encode_frame(signature, frame), RecordEncoder(signature).encode(records)
+    )
+
+
+def test_unknown_category_policy_missing_encodes_nan() -> None:
+    signature = ModelSignature(
+        task="binary",
+        classes=("good", "bad"),
+        inputs=(
+            Feature(
+                name="purpose",
+                dtype="category",
+                categories=("car", "tv"),
+                unknown_category="missing",
+            ),
+            Feature(name="income", dtype="float"),
+        ),
+    )
+    encoded = RecordEncoder(signature).encode(
+        [{"purpose": "boat", "income": 1.0}, {"purpose": "tv", "income": 2.0}]
+    )
+    assert np.isnan(encoded[0, 0])
+    assert encoded[1, 0] == 1.0
+    frame = encode_frame(
+        signature, pd.DataFrame({"purpose": ["boat", "car"], "income": [1.0, 2.0]})
+    )
+    assert np.isnan(frame[0, 0])
+    assert frame[1, 0] == 0.0
+    with pytest.raises(SchemaMismatch) as err:
+        RecordEncoder(signature).encode([{"purpose": 3, "income": 1.0}])
+    assert (
+        str(err.value)
+        == "row 0: field 'purpose' must be one of its categories (a string), got number 3"
+    )
+
+
+def test_unknown_category_policy_only_on_categories() -> None:
+    from finmaas.schema import signature_from_dict
+
+    with pytest.raises(InvalidSignature) as err:
+        signature_from_dict(
+            {
+                "task": "regression",
+                "inputs": [{"name": "x", "dtype": "float", "unknown_category": "missing"}],
+            }
+        )
+    assert (
+        str(err.value)
+        == "invalid signature: inputs[0]: 'unknown_category' is only allowed on category features"
     )

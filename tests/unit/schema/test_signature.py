@@ -475,6 +475,7 @@ def test_to_dict_leaves_out_unset_optional_rules() -> None:
         "min": 0.0,
         "nullable": False,
         "pii": False,
+        "unknown_category": "reject",
         "description": "net, EUR/month",
     }
     assert document["outputs"] == [
