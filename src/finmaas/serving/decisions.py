@@ -61,10 +61,9 @@ class DecisionRule:
         if self.task == "binary":
             low, high = self.classes[0], self.classes[1]
             threshold = self.threshold
-            points = credit_score(scores).tolist()
             return [
-                {"probability": p, "label": high if p >= threshold else low, "score": s}
-                for p, s in zip(scores.tolist(), points, strict=True)
+                {"probability": p, "label": high if p >= threshold else low, "score": _points(p)}
+                for p in scores.tolist()
             ]
         out: list[dict[str, object]] = []
         for row in scores.tolist():
@@ -76,6 +75,12 @@ class DecisionRule:
                 }
             )
         return out
+
+
+def _points(p_bad: float) -> float:
+    """:func:`credit_score` of one probability, without numpy's per-call overhead."""
+    p = min(max(p_bad, _EPS), 1.0 - _EPS)
+    return round(_OFFSET + _FACTOR * math.log((1.0 - p) / p), 1)
 
 
 def credit_score(p_bad: np.ndarray) -> np.ndarray:

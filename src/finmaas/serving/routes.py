@@ -181,8 +181,13 @@ class Router:
         raise NotFound(f"no route for POST /v2/repository/{'/'.join(rest)[:200]}")
 
 
+_PRODUCTION = Selector()
+
+
 def _selector(request: Request) -> Selector:
-    query = request.query if request.query_string else {}
+    if not request.query_string:
+        return _PRODUCTION
+    query = request.query
     unknown = sorted(set(query) - {"version", "alias"})
     if unknown:
         raise Invalid(f"unknown query parameter {unknown[0]!r}; use 'version' or 'alias'")
