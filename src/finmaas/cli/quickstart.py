@@ -73,7 +73,8 @@ def quickstart(
         "Or from Python:\n"
         "  from finmaas import Client\n"
         f"  Client('http://{settings.host}:{settings.port}').predict("
-        f"'{MODEL_NAME}', [applicant]).predictions"
+        f"'{MODEL_NAME}', [applicant]).predictions  # applicant: the record in the curl body",
+        markup=False,
     )
     if serve_after:
         serve(

@@ -68,4 +68,6 @@ def test_quickstart_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "credit-risk: 5-fold CV (mean)" in result.stdout
     assert "production → credit-risk version " in result.stdout
+    assert "curl -s http://127.0.0.1:8080/v1/models/credit-risk:predict" in result.stdout
+    assert "predict('credit-risk', [applicant]).predictions" in result.stdout
     assert (tmp_path / "home" / "registry.db").exists()
