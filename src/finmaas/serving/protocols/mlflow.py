@@ -21,6 +21,7 @@ import orjson
 from finmaas.errors import Invalid
 from finmaas.schema import RecordEncoder
 from finmaas.serving.http import parse_json
+from finmaas.serving.protocols.v1 import name_positional_rows
 
 FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
 
@@ -64,18 +65,7 @@ def _records(key: str, value: Any, names: tuple[str, ...]) -> list[Any]:
         return [{column: value[column][i] for column in value} for i in range(length)]
     if not isinstance(value, list):
         raise Invalid(f"'{key}' must be a list of records")
-    out = []
-    for index, row in enumerate(value):
-        if isinstance(row, list):
-            if len(row) != len(names):
-                raise Invalid(
-                    f"row {index}: a list record needs {len(names)} values in signature order, "
-                    f"got {len(row)}"
-                )
-            out.append(dict(zip(names, row, strict=True)))
-        else:
-            out.append(row)
-    return out
+    return name_positional_rows(value, names)
 
 
 def encode_mlflow_response(predictions: list[dict[str, object]]) -> bytes:

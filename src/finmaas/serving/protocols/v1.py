@@ -34,7 +34,11 @@ def decode_v1_request(body: bytes, encoder: RecordEncoder, max_rows: int) -> np.
         raise Invalid(f"'{key}' is empty; send at least one record")
     if len(rows) > max_rows:
         raise Invalid(f"request has {len(rows)} rows; the limit is {max_rows}")
-    names = encoder.names
+    return encoder.encode(name_positional_rows(rows, encoder.names))
+
+
+def name_positional_rows(rows: list[Any], names: tuple[str, ...]) -> list[Any]:
+    """Turn rows given as lists of raw values (signature order) into records."""
     records: list[Any] = []
     for index, row in enumerate(rows):
         if isinstance(row, list):
@@ -46,7 +50,7 @@ def decode_v1_request(body: bytes, encoder: RecordEncoder, max_rows: int) -> np.
             records.append(dict(zip(names, row, strict=True)))
         else:
             records.append(row)
-    return encoder.encode(records)
+    return records
 
 
 def encode_v1_response(name: str, version: int, predictions: list[dict[str, object]]) -> bytes:
