@@ -66,6 +66,7 @@ def start_server(settings: Settings, *extra: str, workers: int = 1) -> LiveServe
         str(Path(sys.executable).with_name("finmaas")),
         "--home",
         str(settings.home),
+        *(["--database-url", settings.database_url] if settings.database_url else []),
         "serve",
         "--port",
         str(port),

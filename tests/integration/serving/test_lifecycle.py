@@ -109,3 +109,35 @@ def test_sigterm_finishes_in_flight_requests(own_home: Settings) -> None:
     assert not [r for r in results if isinstance(r, int) and r != 200], results
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{server.url}/v2/health/live", timeout=1)
+
+
+def test_every_worker_sees_a_moved_alias_within_a_second(database_url: str, tmp_path: Path) -> None:
+    """On SQLite and PostgreSQL, with two workers, a promotion from another process."""
+    from finmaas.actor import Actor
+    from finmaas.quickstart import run_quickstart
+    from finmaas.registry import LocalArtifactStore
+
+    settings = Settings(home=tmp_path / "home", database_url=database_url)
+    registry = Registry.open(settings)
+    run_quickstart(
+        registry,
+        LocalArtifactStore(settings.resolved_artifacts_dir),
+        actor=Actor("t", True),
+        folds=2,
+    )
+    server = start_server(settings, workers=2)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            for target in (2, 1, 2):
+                registry.set_alias("credit-risk", "production", target, actor="test")
+                moved_at = time.monotonic()
+                streak = 0
+                while streak < 20:  # 20 answers in a row, spread over both workers
+                    version = http.post(PREDICT, json={"instances": APPLICANT[:1]}).json()[
+                        "model_version"
+                    ]
+                    streak = streak + 1 if version == str(target) else 0
+                    assert time.monotonic() - moved_at < 1.5, f"still serving {version} after 1.5 s"
+    finally:
+        registry.close()
+        stop_server(server)
