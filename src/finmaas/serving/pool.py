@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from finmaas.errors import FinmaasError, NotFound, Unavailable
+from finmaas.errors import FinmaasError, NotFound
 from finmaas.loading import load_artifact
 from finmaas.registry import AliasSnapshot, ArtifactStore, ModelVersion, Registry
 from finmaas.runtimes import Predictor
@@ -90,7 +90,7 @@ class ModelPool:
         self._snapshot = AliasSnapshot(models=frozenset(), aliases={})
         self._serving: dict[tuple[str, str], int] = {}
         self._loaded: OrderedDict[Key, LoadedModel] = OrderedDict()
-        self._loading: dict[Key, asyncio.Future[LoadedModel]] = {}
+        self._loading: dict[Key, asyncio.Task[LoadedModel]] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._ready = False
 
@@ -162,30 +162,35 @@ class ModelPool:
     # -- loading --------------------------------------------------------------
 
     async def load(self, name: str, number: int) -> LoadedModel:
-        """Load a version once, however many requests ask for it at the same time."""
+        """Load a version once, however many requests ask for it at the same time.
+
+        The load runs in its own task: a client that disconnects cancels its
+        wait, not the load the other requests share.
+        """
         key = (name, number)
-        if key in self._loaded:
-            return self._loaded[key]
-        pending = self._loading.get(key)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._loading[key] = pending
-            try:
-                loaded = await self._load(name, number)
-            except BaseException as exc:
-                if not isinstance(exc, NotFound) and isinstance(exc, FinmaasError):
-                    self.errors[key] = str(exc)
-                pending.set_exception(exc)
-                pending.exception()  # retrieved: later awaiters re-raise it, nobody logs it
-                raise
-            finally:
-                self._loading.pop(key, None)
-            self.errors.pop(key, None)
-            self._loaded[key] = loaded
-            pending.set_result(loaded)
-            await self._evict(keep=key)
+        loaded = self._loaded.get(key)
+        if loaded is not None:
             return loaded
-        return await asyncio.shield(pending)
+        task = self._loading.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._load_and_keep(key))
+            task.add_done_callback(_retrieve)
+            self._loading[key] = task
+        return await asyncio.shield(task)
+
+    async def _load_and_keep(self, key: Key) -> LoadedModel:
+        try:
+            loaded = await self._load(*key)
+        except FinmaasError as exc:
+            if not isinstance(exc, NotFound):
+                self.errors[key] = str(exc)
+            raise
+        finally:
+            self._loading.pop(key, None)
+        self.errors.pop(key, None)
+        self._loaded[key] = loaded
+        await self._evict(keep=key)
+        return loaded
 
     async def _load(self, name: str, number: int) -> LoadedModel:
         version = await asyncio.to_thread(self.registry.get_version, name, number)
@@ -260,6 +265,7 @@ class ModelPool:
                 log.exception("alias refresh failed")
 
 
-def require_ready(pool: ModelPool) -> None:
-    if not pool.ready:
-        raise Unavailable("the server is starting or stopping")
+def _retrieve(task: asyncio.Task[LoadedModel]) -> None:
+    """Mark a load's failure as seen even when every waiter went away."""
+    if not task.cancelled():
+        task.exception()

@@ -92,3 +92,25 @@ def test_concurrent_first_requests_load_once_and_lru_evicts_unaliased(
         await pool.close()
 
     asyncio.run(main())
+
+
+def test_a_cancelled_first_request_does_not_cancel_the_shared_load(
+    home: tuple[Registry, LocalArtifactStore],
+) -> None:
+    registry, store = home
+    pool = _pool(registry, store)
+
+    async def main() -> None:
+        await pool.start()
+        first = asyncio.ensure_future(pool.get("credit-risk", version=2))
+        await asyncio.sleep(0)  # the first request started the load
+        second = asyncio.ensure_future(pool.get("credit-risk", version=2))
+        await asyncio.sleep(0)
+        first.cancel()
+        loaded = await second
+        assert loaded.number == 2
+        assert first.cancelled()
+        assert [m.number for m in pool.loaded()] == [2]
+        await pool.close()
+
+    asyncio.run(main())
