@@ -1,23 +1,43 @@
-"""AdaptiveBatcher: concurrent requests for one model share one model call.
+"""AdaptiveBatcher: concurrent requests for one loaded model share one model call.
 
-Policy: a request is dispatched at once when a model thread is free, so a lone
-request at low load never waits. While every model thread is busy, arriving
-requests queue; when a thread frees up, it takes everything queued (whole
-requests, up to ``max_batch_rows`` rows) as one batch. A request therefore
-waits at most for the calls already running before its own starts. With more
-than one model thread, a free thread waits up to ``max_wait`` for a batch to
-fill while another call is running, trading a bounded delay for fewer calls.
+Policy: batch what arrived while the model was busy, and never make a request
+wait for company when the model is idle.
 
-The model call runs in a worker thread the batcher owns (ONNX Runtime,
-LightGBM and XGBoost release the GIL). Inputs are joined with one
-``np.concatenate`` and results handed back by slicing. A failing call fails
-every request of its batch and nothing else; a full queue refuses at once.
+* Idle model: go now. When no model call is running, a request is handed to a
+  model thread at once, without sleeping, so a lone request at low load pays no
+  batching delay at all.
+* Busy model: queue. Requests that arrive while every model thread is busy wait
+  in a FIFO queue. When a call finishes, the freed thread takes the head of the
+  queue as one batch: whole requests in arrival order, up to ``max_batch_rows``
+  rows in all (a single larger request runs alone; a request is never split).
+  The running call is the window in which a batch gathers, so batches grow with
+  the load by themselves and shrink back to one request when it drops.
+* Top-up, only with ``threads > 1``: while some call is running and another
+  thread is free, the free thread waits until ``max_batch_rows`` rows are queued
+  or the oldest queued request has waited ``max_wait`` (read from ``clock``),
+  whichever comes first. With one thread a free thread means an idle model, and
+  idling it on purpose would only add latency, so ``max_wait`` is not used.
+
+So a request's batch starts at most ``max_wait`` plus the rest of one running
+call after it arrives, unless a full batch is already queued ahead of it (the
+model is overloaded; ``max_queue_rows`` bounds how far). Seldon MLServer's
+batcher, by contrast, always waits up to its timeout for a batch to fill, even
+when the model has nothing else to do.
+
+Model calls run on a ``ThreadPoolExecutor`` the batcher owns (ONNX Runtime,
+LightGBM and XGBoost release the GIL), not on ``anyio.to_thread``: a pool per
+model gives exactly ``threads`` concurrent calls, keeps one slow model from
+taking worker threads other models need, costs less per call and works the same
+under asyncio and uvloop. Inputs are joined with one ``np.concatenate`` and the
+scores handed back as slices. A failing call fails every request of its batch
+and nothing else; a full queue refuses at once instead of growing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,36 +48,55 @@ import numpy as np
 from finmaas.errors import FinmaasError, PredictorFailed, Unavailable
 
 Predict = Callable[[np.ndarray], np.ndarray]
+Clock = Callable[[], float]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class BatcherStats:
-    batches: int = 0
-    rows: int = 0
-    requests: int = 0
-    queued_rows: int = 0
+    """A snapshot of an :class:`AdaptiveBatcher`'s counters, for metrics."""
+
+    batches: int
+    """Model calls finished, failed ones included."""
+    failed_batches: int
+    """Model calls that raised."""
+    requests: int
+    """Requests accepted by ``submit``."""
+    rows: int
+    """Rows sent to the model by the finished calls."""
+    queued_rows: int
+    """Rows waiting for a model thread now."""
+    running: int
+    """Model calls in flight now."""
 
     @property
     def mean_batch_rows(self) -> float:
         return self.rows / self.batches if self.batches else 0.0
 
 
-@dataclass
-class _Pending:
+@dataclass(slots=True, eq=False)
+class _Request:
     x: np.ndarray
+    rows: int
     future: asyncio.Future[np.ndarray]
+    arrived: float = 0.0
+    queued: bool = False
 
 
 class AdaptiveBatcher:
-    """Batches ``predict`` calls of one loaded model; see the module docstring.
+    """Batches the ``predict`` calls of one loaded model; see the module docstring.
 
     Parameters:
-        predict: the model's ``Predictor.predict``; thread-safe.
-        max_batch_rows: most rows in one call (a larger request runs alone).
+        predict: the model's ``Predictor.predict``: float64 rows in, scores of
+            shape ``(n,)`` or ``(n, k)`` out; thread-safe when ``threads > 1``.
+        max_batch_rows: most rows in one call; a larger request runs alone.
         max_wait: seconds a free thread may wait for a batch to fill while
             another call runs (only with ``threads > 1``).
         max_queue_rows: rows that may wait; beyond that ``submit`` refuses.
         threads: model calls that may run at the same time.
+        clock: monotonic seconds, for ``max_wait``.
+
+    ``submit`` and ``close`` must be called from the event loop's thread. The
+    batcher may be built outside a running loop; its threads start on first use.
     """
 
     def __init__(
@@ -66,115 +105,226 @@ class AdaptiveBatcher:
         *,
         max_batch_rows: int = 64,
         max_wait: float = 0.0005,
-        max_queue_rows: int = 16_384,
+        max_queue_rows: int = 4096,
         threads: int = 1,
+        clock: Clock = time.monotonic,
     ) -> None:
+        if max_batch_rows < 1:
+            raise ValueError(f"max_batch_rows must be ≥ 1, got {max_batch_rows}")
+        if max_wait < 0:
+            raise ValueError(f"max_wait must be ≥ 0, got {max_wait}")
+        if max_queue_rows < 0:
+            raise ValueError(f"max_queue_rows must be ≥ 0, got {max_queue_rows}")
+        if threads < 1:
+            raise ValueError(f"threads must be ≥ 1, got {threads}")
         self.predict = predict
         self.max_batch_rows = max_batch_rows
         self.max_wait = max_wait
         self.max_queue_rows = max_queue_rows
         self.threads = threads
-        self.stats = BatcherStats()
-        self._queue: deque[_Pending] = deque()
+        self.clock = clock
+        self._queue: deque[_Request] = deque()
+        self._queued_rows = 0
         self._running = 0
         self._closing = False
-        self._idle: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._drained: asyncio.Event | None = None
+        self._requests = 0
+        self._batches = 0
+        self._failed_batches = 0
+        self._rows = 0
+
+    @property
+    def stats(self) -> BatcherStats:
+        return BatcherStats(
+            batches=self._batches,
+            failed_batches=self._failed_batches,
+            requests=self._requests,
+            rows=self._rows,
+            queued_rows=self._queued_rows,
+            running=self._running,
+        )
 
     async def submit(self, x: np.ndarray) -> np.ndarray:
-        """Score ``x`` (rows of one request) as part of a batch; return its rows' scores."""
+        """Score the rows of one request as part of a batch; return exactly their scores.
+
+        Raises :class:`Unavailable` at once when the batcher is closing or its
+        queue is full, and the model's error when the call of its batch fails.
+        """
         if self._closing:
             raise Unavailable("model is shutting down")
         rows = x.shape[0]
-        if self.stats.queued_rows + rows > self.max_queue_rows and self._queue:
-            raise Unavailable(
-                f"model queue is full ({self.stats.queued_rows} rows waiting); retry later"
-            )
         loop = asyncio.get_running_loop()
-        pending = _Pending(x, loop.create_future())
-        self._queue.append(pending)
-        self.stats.queued_rows += rows
-        self.stats.requests += 1
-        self._dispatch(loop)
-        return await pending.future
+        if not self._queue and (
+            self._running == 0 or (self._running < self.threads and self.max_wait <= 0)
+        ):
+            request = _Request(x, rows, loop.create_future())
+            self._requests += 1
+            self._start([request], loop)
+        else:
+            # Refuse only when others are waiting, so any single request can run.
+            if self._queue and self._queued_rows + rows > self.max_queue_rows:
+                raise Unavailable(
+                    f"model queue is full ({self._queued_rows} rows waiting); retry later"
+                )
+            request = _Request(x, rows, loop.create_future(), self.clock(), queued=True)
+            self._requests += 1
+            self._queue.append(request)
+            self._queued_rows += rows
+            self._dispatch(loop)
+        try:
+            return await request.future
+        except asyncio.CancelledError:
+            # The caller went away: if the request still waits, take it out so it
+            # neither reaches the model nor counts against the queue limit.
+            if request.queued:
+                request.queued = False
+                self._queued_rows -= rows
+                self._queue.remove(request)
+            raise
+
+    async def close(self) -> None:
+        """Refuse new requests, finish every queued and running one, stop the threads.
+
+        Safe to call more than once, and from several tasks at the same time.
+        """
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._dispatch(loop)  # while closing nothing waits to top up a batch
+        if self._running or self._queue:
+            if self._drained is None:
+                self._drained = asyncio.Event()
+            await self._drained.wait()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # Every call has finished, so the threads are idle and exit at once.
+            executor.shutdown(wait=True)
 
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start batches while a model thread is free and something is queued."""
         while self._queue and self._running < self.threads:
-            if self._running and self.max_wait > 0 and self._queued_rows_below_batch():
-                loop.call_later(self.max_wait, self._dispatch, loop)
-                return
+            if (
+                self._running
+                and self.max_wait > 0
+                and not self._closing
+                and self._queued_rows < self.max_batch_rows
+            ):
+                delay = self._queue[0].arrived + self.max_wait - self.clock()
+                if delay > 0:
+                    if self._timer is None:
+                        self._timer = loop.call_later(delay, self._on_timer, loop)
+                    return
             batch = self._take()
             if batch:
-                self._running += 1
-                self._start(loop, batch)
+                self._start(batch, loop)
+        if self._timer is not None and not self._queue:
+            self._timer.cancel()
+            self._timer = None
 
-    def _queued_rows_below_batch(self) -> bool:
-        return self.stats.queued_rows < self.max_batch_rows
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self._dispatch(loop)
 
-    def _take(self) -> list[_Pending]:
-        batch: list[_Pending] = []
-        rows = 0
-        while self._queue:
-            head = self._queue[0]
-            size = head.x.shape[0]
-            if batch and rows + size > self.max_batch_rows:
+    def _take(self) -> list[_Request]:
+        """Pop the next batch: whole requests in order, at most ``max_batch_rows`` rows."""
+        queue = self._queue
+        batch: list[_Request] = []
+        total = 0
+        while queue:
+            request = queue[0]
+            if request.future.done():  # cancelled; its caller has not cleaned up yet
+                queue.popleft()
+                request.queued = False
+                self._queued_rows -= request.rows
+                continue
+            if batch and (
+                total + request.rows > self.max_batch_rows or not _joinable(batch[0].x, request.x)
+            ):
                 break
-            self._queue.popleft()
-            self.stats.queued_rows -= size
-            if head.future.cancelled():
-                continue  # the client went away before its turn
-            batch.append(head)
-            rows += size
+            queue.popleft()
+            request.queued = False
+            self._queued_rows -= request.rows
+            batch.append(request)
+            total += request.rows
+            if total >= self.max_batch_rows:
+                break
         return batch
 
-    def _start(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+    def _start(self, batch: list[_Request], loop: asyncio.AbstractEventLoop) -> None:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="finmaas-model")
-        x = batch[0].x if len(batch) == 1 else np.concatenate([p.x for p in batch])
-        call = loop.run_in_executor(self._executor, self.predict, x)
-        call.add_done_callback(lambda done: self._finish(loop, batch, done))
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="finmaas-predict")
+        self._running += 1
+        self._executor.submit(self._call, batch, loop)
+
+    def _call(self, batch: list[_Request], loop: asyncio.AbstractEventLoop) -> None:
+        """Run one batch on a model thread and hand the outcome to the loop."""
+        results: list[np.ndarray] = []
+        error: BaseException | None = None
+        try:
+            x = batch[0].x if len(batch) == 1 else np.concatenate([r.x for r in batch])
+            results = _scatter(self.predict(x), batch)
+        except BaseException as exc:  # every waiter must hear back, whatever was raised
+            error = exc
+        # A closed loop has nobody left to answer.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._finish, batch, results, error, loop)
 
     def _finish(
         self,
+        batch: list[_Request],
+        results: list[np.ndarray],
+        error: BaseException | None,
         loop: asyncio.AbstractEventLoop,
-        batch: list[_Pending],
-        done: asyncio.Future[np.ndarray],
     ) -> None:
         self._running -= 1
-        error = done.exception()
+        self._batches += 1
+        self._rows += sum(r.rows for r in batch)
+        self._dispatch(loop)  # keep the model busy before waking the callers
         if error is None:
-            scores = done.result()
-            self.stats.batches += 1
-            start = 0
-            for pending in batch:
-                stop = start + pending.x.shape[0]
-                if not pending.future.done():
-                    pending.future.set_result(scores[start:stop])
-                start = stop
-            self.stats.rows += start
+            for request, result in zip(batch, results, strict=True):
+                if not request.future.done():  # a cancelled caller's rows are dropped
+                    request.future.set_result(result)
         else:
-            failure = error if isinstance(error, FinmaasError) else _wrap(error)
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(failure)
-        self._dispatch(loop)
-        if self._idle is not None and not self._running and not self._queue:
-            self._idle.set()
-
-    async def close(self) -> None:
-        """Refuse new requests, let queued and running ones finish, stop the thread."""
-        self._closing = True
-        if self._running or self._queue:
-            self._idle = asyncio.Event()
-            self._dispatch(asyncio.get_running_loop())
-            await self._idle.wait()
-        if self._executor is not None:
-            with contextlib.suppress(RuntimeError):
-                self._executor.shutdown(wait=True)
-            self._executor = None
+            self._failed_batches += 1
+            failure = error if isinstance(error, FinmaasError) else _predictor_failed(error)
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(failure)
+        if self._drained is not None and not self._running and not self._queue:
+            self._drained.set()
 
 
-def _wrap(error: BaseException) -> PredictorFailed:
+def _joinable(first: np.ndarray, other: np.ndarray) -> bool:
+    """Whether ``other`` can be concatenated after ``first`` without changing either."""
+    return first.shape[1:] == other.shape[1:] and first.dtype == other.dtype
+
+
+def _scatter(scores: np.ndarray, batch: list[_Request]) -> list[np.ndarray]:
+    """Cut a batch's scores back into one slice per request."""
+    total = sum(r.rows for r in batch)
+    got = scores.shape[0] if scores.ndim else 0
+    if got != total:
+        raise PredictorFailed(
+            f"the model failed to predict: it returned {got} rows of scores for {total} rows"
+        )
+    if len(batch) == 1:
+        return [scores]
+    results: list[np.ndarray] = []
+    start = 0
+    for request in batch:
+        stop = start + request.rows
+        results.append(scores[start:stop])
+        start = stop
+    return results
+
+
+def _predictor_failed(error: BaseException) -> PredictorFailed:
     text = str(error).strip()
     first = text.splitlines()[0] if text else type(error).__name__
-    return PredictorFailed(f"the model failed to predict: {first[:300]}")
+    failure = PredictorFailed(f"the model failed to predict: {first[:300]}")
+    failure.__cause__ = error
+    return failure
