@@ -82,13 +82,22 @@ def ensure_wrk() -> str:
 
 
 def run_wrk(
-    wrk: str, url: str, body: bytes, connections: int, duration: int, script_dir: Path
+    wrk: str,
+    url: str,
+    body: bytes,
+    connections: int,
+    duration: int,
+    script_dir: Path,
+    headers: dict[str, str] | None = None,
 ) -> Row:
     script = script_dir / "post.lua"
+    extra = "".join(
+        f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in (headers or {}).items()
+    )
     script.write_text(
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(body.decode())}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n' + extra
     )
     threads = min(connections, 2)
     out = subprocess.run(
@@ -145,7 +154,7 @@ def main() -> None:
         settings = Settings(home=home)
         registry = Registry.open(settings)
         store = LocalArtifactStore(settings.resolved_artifacts_dir)
-        run_quickstart(registry, store, actor=Actor("bench", is_admin=True))
+        run_quickstart(registry, store, actor=Actor("bench"))
         version, predictor = load_version(registry, store, "credit-risk", "production")
         registry.close()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
@@ -163,6 +172,7 @@ def main() -> None:
                 "--workers",
                 str(args.workers),
                 "--preload",
+                "--insecure-no-auth",  # the auth cost is measured in auth_overhead.py
             ],
             env=env,
             stdout=subprocess.DEVNULL,

@@ -5,11 +5,27 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 
+DEFAULT_TENANT = "default"
+
 
 @dataclass(frozen=True)
 class Actor:
+    """A person or program making a change.
+
+    ``name`` is who (``local:alice``, or ``key:<id>`` for an API key), ``role``
+    what it may do, ``tenant`` the team it belongs to, and ``origin`` where the
+    change came from (``cli``, or the client address), for the audit trail.
+    """
+
     name: str
-    is_admin: bool = False
+    role: str = "admin"
+    tenant: str = DEFAULT_TENANT
+    origin: str = "local"
+    key_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 def local_actor() -> Actor:
@@ -22,4 +38,4 @@ def local_actor() -> Actor:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return Actor(name=f"local:{user}", is_admin=True)
+    return Actor(name=f"local:{user}", role="admin", origin="cli")

@@ -1,7 +1,8 @@
 """``create_app(settings)``: the ASGI application, and the only place parts are wired.
 
-The lifespan opens the registry and the model pool; on shutdown it closes the
-pool first (every batcher finishes what it has queued), then the registry.
+The lifespan opens the registry, the access guard and the model pool; on
+shutdown it closes the pool first (every batcher finishes what it has queued),
+then the guard (the usage counters are flushed), then the registry.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import asyncio
 import gc
 import logging
 
+from finmaas.api.control import ControlPlane
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.runtimes import Predictor
+from finmaas.security.guard import Guard
 from finmaas.serving.batching import AdaptiveBatcher
 from finmaas.serving.dataplane import DataPlane
 from finmaas.serving.http import (
@@ -44,6 +47,7 @@ class FinmaasApp:
         self._registry = registry
         self._store = store
         self.pool: ModelPool | None = None
+        self.guard: Guard | None = None
         self.router: Router | None = None
 
     def _batcher(self, predictor: Predictor) -> AdaptiveBatcher:
@@ -71,15 +75,39 @@ class FinmaasApp:
             preload=settings.preload,
         )
         await self.pool.start()
-        self.router = Router(DataPlane(self.pool), settings)
+        self.guard = Guard(settings, self._registry, workers=settings.workers)
+        await self.guard.start()
+        self._announce(self.guard)
+        control = ControlPlane(self._registry, self.guard)
+        self.router = Router(DataPlane(self.pool), settings, self.guard, control)
         # Everything loaded so far lives as long as the process: keep it out of the
         # cyclic GC's full collections, which otherwise stall requests for tens of ms.
         gc.collect()
         gc.freeze()
 
+    def _announce(self, guard: Guard) -> None:
+        settings = self.settings
+        if settings.insecure_no_auth:
+            log.warning(
+                "AUTHENTICATION IS DISABLED (--insecure-no-auth): every caller is an "
+                "anonymous admin. Never run this way with real data."
+            )
+        elif not any(key.revoked_at is None for key in guard.snapshot.keys.values()):
+            log.warning("no API keys yet: create one with `finmaas keys create --role admin`")
+        if settings.single_approver:
+            log.warning("four-eyes relaxed (--single-approver): authors may approve their versions")
+        if settings.workers > 1 and not settings.redis_url:
+            log.info(
+                "limits are enforced per worker (1/%d of each); set FINMAAS_REDIS_URL "
+                "for exact limits across workers",
+                settings.workers,
+            )
+
     async def shutdown(self) -> None:
         if self.pool is not None:
             await self.pool.close()
+        if self.guard is not None:
+            await self.guard.close()
         if self._registry is not None:
             self._registry.close()
 
@@ -100,7 +128,9 @@ class FinmaasApp:
             return
         except ConnectionAbortedError:
             return
-        await send_response(send, await self.router.handle(request))
+        client = scope.get("client")
+        origin = client[0] if client else ""
+        await send_response(send, await self.router.handle(request, origin))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

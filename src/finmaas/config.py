@@ -79,6 +79,27 @@ class Settings(BaseSettings):
     alias_refresh_interval: float = Field(default=0.5, gt=0, le=60)
     """Seconds between reads of the alias table; bounds how stale a moved alias can be."""
 
+    insecure_no_auth: bool = False
+    """Serve without API keys: every caller is an anonymous admin. For a laptop demo only."""
+
+    single_approver: bool = False
+    """Relax four-eyes: the author of a version may also approve it (audited at start)."""
+
+    redis_url: str | None = None
+    """Redis for rate limits, quotas and concurrency caps exact across workers and hosts."""
+
+    access_refresh_interval: float = Field(default=0.5, gt=0, le=60)
+    """Seconds between reads of keys and model policies; bounds how late a revocation bites."""
+
+    usage_flush_interval: float = Field(default=2.0, gt=0, le=5)
+    """Seconds between writes of the usage counters to the database (at most 5)."""
+
+    ssl_certfile: Path | None = None
+    """PEM certificate: serve HTTPS (with ``ssl_keyfile``)."""
+
+    ssl_keyfile: Path | None = None
+    """PEM private key of ``ssl_certfile``."""
+
     @field_validator("home", "artifacts_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

@@ -11,7 +11,9 @@ status codes in one place, and the CLI prints ``error: <message>``.
      │    └── FormatMismatch     an artifact that is not in the format it claims
      ├── NotFound                no such model, version or alias
      ├── Conflict                the request contradicts the registry's state
+     ├── Unauthenticated         no API key, or one that is unknown, revoked or expired
      ├── Forbidden               the principal may not do this (e.g. upload pickle)
+     ├── RateLimited             over a rate limit, a quota or a concurrency cap
      ├── ArtifactCorrupted       stored bytes no longer match their sha256 digest
      ├── PredictorFailed         a runtime raised while loading or predicting
      └── Unavailable             a dependency (the database) cannot be used now
@@ -61,6 +63,20 @@ class Conflict(FinmaasError):
 
 class Forbidden(FinmaasError):
     pass
+
+
+class Unauthenticated(FinmaasError):
+    pass
+
+
+class RateLimited(FinmaasError):
+    """Over a limit; ``retry_after`` seconds until a retry can succeed, and the limit's state."""
+
+    def __init__(self, message: str, *, retry_after: int, limit: int = 0, policy: str = "") -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+        self.limit = limit
+        self.policy = policy
 
 
 class ArtifactCorrupted(FinmaasError):

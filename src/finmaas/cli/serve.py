@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
@@ -30,6 +31,31 @@ def serve(
         str | None,
         typer.Option("--model", help="NAME[@alias] answered on MLflow's /invocations endpoint."),
     ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Serve WITHOUT API keys: every caller is an admin. Laptop demos only; audited.",
+        ),
+    ] = False,
+    single_approver: Annotated[
+        bool,
+        typer.Option(
+            "--single-approver",
+            help="Relax four-eyes: a version's author may approve it. Audited.",
+        ),
+    ] = False,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(help="Redis URL for limits and quotas exact across workers and hosts."),
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="PEM certificate: serve HTTPS.", exists=True, dir_okay=False)
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option(help="PEM private key of --ssl-certfile.", exists=True, dir_okay=False),
+    ] = None,
 ) -> None:
     """Serve registered models over HTTP until stopped (SIGTERM drains in-flight requests)."""
     import uvicorn
@@ -42,15 +68,33 @@ def serve(
         "preload": preload,
         "max_model_memory": max_model_memory,
         "serve_model": model,
+        "insecure_no_auth": insecure_no_auth or None,
+        "single_approver": single_approver or None,
+        "redis_url": redis_url,
+        "ssl_certfile": ssl_certfile,
+        "ssl_keyfile": ssl_keyfile,
     }
     given = {key: value for key, value in flags.items() if value is not None}
     settings = Settings(**{**state.settings.model_dump(exclude_unset=True), **given})
     state.settings = settings
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        raise typer.BadParameter("give both --ssl-certfile and --ssl-keyfile, or neither")
     state.registry.list_models()  # fail fast: database reachable, fresh home created
+    relaxed = {
+        name: True for name in ("insecure_no_auth", "single_approver") if getattr(settings, name)
+    }
+    if relaxed:
+        state.registry.record_event(state.actor, "server.start", "settings", after=relaxed)
+    if settings.insecure_no_auth:
+        typer.echo(
+            "WARNING: authentication is DISABLED (--insecure-no-auth); every caller is an admin",
+            err=True,
+        )
     state.close()
     os.environ.update(settings.to_env())  # each worker builds the same Settings from these
+    scheme = "https" if settings.ssl_certfile else "http"
     typer.echo(
-        f"finmaas serving http://{settings.host}:{settings.port} "
+        f"finmaas serving {scheme}://{settings.host}:{settings.port} "
         f"with {settings.workers} worker(s); home {settings.home}"
     )
     # uvicorn drains on SIGTERM/SIGINT, restores the handlers it found and re-raises the
@@ -69,6 +113,8 @@ def serve(
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )
 
 

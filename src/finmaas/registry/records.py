@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from finmaas.schema.signature import ModelSignature, signature_from_dict
 
 Status = Literal["active", "archived"]
+ValidationStatus = Literal["draft", "validated", "approved", "rejected", "retired"]
+VALIDATION_STATUSES: tuple[str, ...] = ("draft", "validated", "approved", "rejected", "retired")
+DEFAULT_PROTECTED_ALIASES: tuple[str, ...] = ("production",)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,13 @@ class Model:
     created_by: str
     created_at: datetime
     updated_at: datetime
+    tenant: str = "default"
+    risk_tier: int | None = None
+    intended_use: str = ""
+    validation_status: str = "draft"
+    next_review: date | None = None
+    protected_aliases: tuple[str, ...] = DEFAULT_PROTECTED_ALIASES
+    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,37 @@ class NewModel:
     description: str = ""
     owner: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    tenant: str = "default"
+    risk_tier: int | None = None
+    intended_use: str = ""
+    next_review: date | None = None
+
+
+@dataclass(frozen=True)
+class ModelUpdate:
+    """Inventory fields to change on a model; ``None`` leaves a field as it is."""
+
+    description: str | None = None
+    owner: str | None = None
+    risk_tier: int | None = None
+    intended_use: str | None = None
+    validation_status: str | None = None
+    next_review: date | None = None
+    protected_aliases: tuple[str, ...] | None = None
+    max_concurrency: int | None = None
+    """Most requests in flight for the model across all workers; 0 removes the cap."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A validator's recorded outcome for one version."""
+
+    model: str
+    version: int
+    decision: Literal["approved", "rejected"]
+    note: str
+    actor: str
+    at: datetime
 
 
 @dataclass(frozen=True)

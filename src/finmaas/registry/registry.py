@@ -9,31 +9,47 @@ moves are never lost.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from finmaas.actor import Actor
 from finmaas.config import Settings
-from finmaas.errors import Conflict, Invalid, NotFound
+from finmaas.errors import Conflict, Forbidden, Invalid, NotFound
 from finmaas.registry import fields
+from finmaas.registry.audit import (
+    AuditEntry,
+    AuditFilter,
+    ChainReport,
+    append_entry,
+    list_entries,
+    verify_chain,
+)
 from finmaas.registry.database import WRITE, create_engine, database_errors
 from finmaas.registry.migrate import ensure_schema
 from finmaas.registry.names import check_alias_name, check_model_name
 from finmaas.registry.records import (
+    DEFAULT_PROTECTED_ALIASES,
+    VALIDATION_STATUSES,
     Alias,
     AliasEvent,
     AliasSnapshot,
+    Approval,
     Model,
+    ModelUpdate,
     ModelVersion,
     NewModel,
     NewVersion,
 )
-from finmaas.registry.tables import alias_events, aliases, model_versions, models
+from finmaas.registry.tables import alias_events, aliases, approvals, model_versions, models
 
 Clock = Callable[[], datetime]
+Who = str | Actor
+"""Who makes a change: an :class:`Actor`, or just a name (a local operator)."""
 _RETRIES = 3
 
 
@@ -45,12 +61,20 @@ class Registry:
     """Metadata of models, versions and aliases.
 
     Build it with :meth:`open` (which creates the schema in a fresh database)
-    or hand it an engine whose schema is current.
+    or hand it an engine whose schema is current. Every write appends an entry
+    to the audit trail in its own transaction.
+
+    Four-eyes: pointing a protected alias (``production`` unless the model says
+    otherwise) at a version needs that version's approval by someone other
+    than its author; ``single_approver=True`` relaxes that to any approval.
     """
 
-    def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock = utcnow, single_approver: bool = False
+    ) -> None:
         self.engine = engine
         self._clock = clock
+        self.single_approver = single_approver
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -60,7 +84,10 @@ class Registry:
             connect_timeout=settings.db_connect_timeout,
         )
         ensure_schema(engine)
-        return cls(engine)
+        return cls(engine, single_approver=settings.single_approver)
+
+    def now(self) -> datetime:
+        return self._clock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -68,12 +95,12 @@ class Registry:
     # -- transactions ---------------------------------------------------------
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def read(self) -> Iterator[Connection]:
         with database_errors(self.engine), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def write(self) -> Iterator[Connection]:
         with (
             database_errors(self.engine),
             self.engine.connect().execution_options(**{WRITE: True}) as conn,
@@ -83,37 +110,44 @@ class Registry:
 
     # -- models ---------------------------------------------------------------
 
-    def list_models(self, *, include_archived: bool = False) -> list[Model]:
+    def list_models(
+        self, *, include_archived: bool = False, review_due_on: date | None = None
+    ) -> list[Model]:
+        """Models by name; with ``review_due_on``, only those whose review is due by then."""
         query = sa.select(models).order_by(models.c.name)
         if not include_archived:
             query = query.where(models.c.status == "active")
-        with self._read() as conn:
+        if review_due_on is not None:
+            query = query.where(models.c.next_review <= review_due_on)
+        with self.read() as conn:
             return [_model(row) for row in conn.execute(query).mappings()]
 
     def get_model(self, name: str) -> Model:
-        with self._read() as conn:
+        with self.read() as conn:
             return _model(self._model_row(conn, name))
 
     def create_model(
-        self, name: str, *, task: str, actor: str, spec: NewModel | None = None
+        self, name: str, *, task: str, actor: Who, spec: NewModel | None = None
     ) -> Model:
         check_model_name(name)
         spec = spec or NewModel()
+        who = as_actor(actor)
         for attempt in range(_RETRIES):
             try:
-                with self._write() as conn:
+                with self.write() as conn:
                     if conn.execute(_model_query(name)).first() is not None:
                         raise Conflict(f"model {name!r} already exists")
-                    return _model(self._insert_model(conn, name, task, actor, spec))
+                    return _model(self._insert_model(conn, name, task, who, spec))
             except sa.exc.IntegrityError:
                 if attempt == _RETRIES - 1:
                     raise Conflict(f"model {name!r} already exists") from None
         raise AssertionError("unreachable")
 
-    def archive_model(self, name: str, *, actor: str) -> Model:
+    def archive_model(self, name: str, *, actor: Who) -> Model:
         """Archive a model, all its versions and remove its aliases (artifacts stay)."""
         now = self._clock()
-        with self._write() as conn:
+        who = as_actor(actor)
+        with self.write() as conn:
             row = self._model_row(conn, name, lock=True)
             if row["status"] == "archived":
                 raise Conflict(f"model {name!r} is already archived")
@@ -121,7 +155,7 @@ class Registry:
                 sa.select(aliases).where(aliases.c.model_id == row["id"])
             ).mappings():
                 self._record_alias_event(
-                    conn, row["id"], alias["name"], "delete", alias["version"], None, actor
+                    conn, row["id"], alias["name"], "delete", alias["version"], None, who.name
                 )
             conn.execute(sa.delete(aliases).where(aliases.c.model_id == row["id"]))
             conn.execute(
@@ -134,6 +168,32 @@ class Registry:
                 .where(models.c.id == row["id"])
                 .values(status="archived", updated_at=now)
             )
+            self.audit(
+                conn,
+                who,
+                "model.archive",
+                name,
+                before={"status": row["status"]},
+                after={"status": "archived"},
+            )
+            return _model(self._model_row(conn, name))
+
+    def update_model(self, name: str, update: ModelUpdate, *, actor: Who) -> Model:
+        """Change a model's inventory fields (owner, risk tier, review date, …)."""
+        changes = _model_changes(update)
+        if not changes:
+            raise Invalid("nothing to change: give at least one field")
+        who = as_actor(actor)
+        with self.write() as conn:
+            row = self._model_row(conn, name, lock=True)
+            before = {key: _jsonable(row[key]) for key in changes}
+            conn.execute(
+                sa.update(models)
+                .where(models.c.id == row["id"])
+                .values(**changes, updated_at=self._clock())
+            )
+            after = {key: _jsonable(value) for key, value in changes.items()}
+            self.audit(conn, who, "model.update", name, before=before, after=after)
             return _model(self._model_row(conn, name))
 
     # -- versions -------------------------------------------------------------
@@ -143,7 +203,7 @@ class Registry:
         name: str,
         new: NewVersion,
         *,
-        actor: str,
+        actor: Who,
         model_spec: NewModel | None = None,
     ) -> ModelVersion:
         """Record a new immutable version; create the model on its first version.
@@ -151,14 +211,15 @@ class Registry:
         The artifact must already be in the artifact store.
         """
         check_model_name(name)
-        values = self._version_values(new, actor)
+        who = as_actor(actor)
+        values = self._version_values(new, who.name)
         for attempt in range(_RETRIES):
             try:
-                with self._write() as conn:
+                with self.write() as conn:
                     row = conn.execute(_model_query(name, lock=True)).mappings().first()
                     if row is None:
                         row = self._insert_model(
-                            conn, name, new.signature.task, actor, model_spec or NewModel()
+                            conn, name, new.signature.task, who, model_spec or NewModel()
                         )
                     self._check_publishable(conn, row, new)
                     number = conn.execute(
@@ -174,6 +235,17 @@ class Registry:
                         sa.insert(model_versions).values(
                             model_id=row["id"], version=number, **values
                         )
+                    )
+                    self.audit(
+                        conn,
+                        who,
+                        "version.publish",
+                        f"{name}@{number}",
+                        after={
+                            "digest": new.artifact_digest,
+                            "format": new.artifact_format,
+                            "parent_version": new.parent_version,
+                        },
                     )
                     return self._version(conn, row, number)
             except sa.exc.IntegrityError:
@@ -228,12 +300,12 @@ class Registry:
 
     def get_version(self, name: str, ref: int | str) -> ModelVersion:
         """Resolve ``ref`` (a version number, its digits, or an alias name) to a version."""
-        with self._read() as conn:
+        with self.read() as conn:
             model = self._model_row(conn, name)
             return self._version(conn, model, self._resolve(conn, model, ref))
 
     def list_versions(self, name: str, *, include_archived: bool = True) -> list[ModelVersion]:
-        with self._read() as conn:
+        with self.read() as conn:
             model = self._model_row(conn, name)
             query = (
                 sa.select(model_versions)
@@ -248,8 +320,9 @@ class Registry:
                 for row in conn.execute(query).mappings()
             ]
 
-    def archive_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
-        with self._write() as conn:
+    def archive_version(self, name: str, version: int, *, actor: Who) -> ModelVersion:
+        who = as_actor(actor)
+        with self.write() as conn:
             model = self._model_row(conn, name, lock=True)
             current = self._version(conn, model, version)
             if current.status == "archived":
@@ -266,6 +339,14 @@ class Registry:
                 )
                 .values(status="archived", archived_at=self._clock())
             )
+            self.audit(
+                conn,
+                who,
+                "version.archive",
+                f"{name}@{version}",
+                before={"status": "active"},
+                after={"status": "archived"},
+            )
             return self._version(conn, model, version)
 
     def versions_using_artifact(self, digest: str) -> list[ModelVersion]:
@@ -274,7 +355,7 @@ class Registry:
             .join(models, models.c.id == model_versions.c.model_id)
             .where(model_versions.c.artifact_digest == digest)
         )
-        with self._read() as conn:
+        with self.read() as conn:
             return [_version(row["name"], row, ()) for row in conn.execute(query).mappings()]
 
     def purgeable_artifacts(self) -> list[str]:
@@ -292,12 +373,13 @@ class Registry:
             .distinct()
             .order_by(model_versions.c.artifact_digest)
         )
-        with self._read() as conn:
+        with self.read() as conn:
             return list(conn.execute(query).scalars())
 
-    def mark_artifact_purged(self, digest: str) -> bool:
+    def mark_artifact_purged(self, digest: str, *, actor: Who = "local") -> bool:
         """Record that ``digest``'s file may be deleted; False if an active version uses it."""
-        with self._write() as conn:
+        who = as_actor(actor)
+        with self.write() as conn:
             in_use = conn.execute(
                 sa.select(sa.func.count()).where(
                     model_versions.c.artifact_digest == digest,
@@ -311,22 +393,27 @@ class Registry:
                 .where(model_versions.c.artifact_digest == digest)
                 .values(artifact_purged_at=self._clock())
             )
+            self.audit(conn, who, "artifact.purge", digest)
             return True
 
     # -- aliases --------------------------------------------------------------
 
     def list_aliases(self, name: str) -> list[Alias]:
-        with self._read() as conn:
+        with self.read() as conn:
             model = self._model_row(conn, name)
             rows = conn.execute(
                 sa.select(aliases).where(aliases.c.model_id == model["id"]).order_by(aliases.c.name)
             ).mappings()
             return [_alias(name, row) for row in rows]
 
-    def set_alias(self, name: str, alias: str, version: int, *, actor: str) -> Alias:
-        """Point ``alias`` at ``version`` (promote); recorded for rollback."""
+    def set_alias(self, name: str, alias: str, version: int, *, actor: Who) -> Alias:
+        """Point ``alias`` at ``version`` (promote); recorded for rollback.
+
+        A protected alias needs the version approved (four-eyes, see the class).
+        """
         check_alias_name(alias)
-        with self._write() as conn:
+        who = as_actor(actor)
+        with self.write() as conn:
             model = self._model_row(conn, name, lock=True)
             target = self._version(conn, model, version)
             if target.status == "archived":
@@ -339,12 +426,18 @@ class Registry:
                 raise Conflict(
                     f"alias {alias!r} of model {name!r} already points to version {version}"
                 )
-            return self._move_alias(conn, model, alias, current, version, "set", actor)
+            self._check_four_eyes(conn, model, alias, target)
+            return self._move_alias(conn, model, alias, current, version, "set", who)
 
-    def rollback_alias(self, name: str, alias: str, *, actor: str) -> Alias:
-        """Move ``alias`` back to the version it pointed to before its last move."""
+    def rollback_alias(self, name: str, alias: str, *, actor: Who) -> Alias:
+        """Move ``alias`` back to the version it pointed to before its last move.
+
+        Rolling a protected alias back needs no new approval when the target
+        was approved before.
+        """
         check_alias_name(alias)
-        with self._write() as conn:
+        who = as_actor(actor)
+        with self.write() as conn:
             model = self._model_row(conn, name, lock=True)
             current = self._alias_version(conn, model["id"], alias)
             if current is None:
@@ -361,10 +454,12 @@ class Registry:
                     f"cannot roll back alias {alias!r} of model {name!r} to version {target}: "
                     "it is archived"
                 )
-            return self._move_alias(conn, model, alias, current, target, "rollback", actor)
+            self._check_four_eyes(conn, model, alias, version)
+            return self._move_alias(conn, model, alias, current, target, "rollback", who)
 
-    def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
-        with self._write() as conn:
+    def delete_alias(self, name: str, alias: str, *, actor: Who) -> None:
+        who = as_actor(actor)
+        with self.write() as conn:
             model = self._model_row(conn, name, lock=True)
             current = self._alias_version(conn, model["id"], alias)
             if current is None:
@@ -372,7 +467,120 @@ class Registry:
             conn.execute(
                 sa.delete(aliases).where(aliases.c.model_id == model["id"], aliases.c.name == alias)
             )
-            self._record_alias_event(conn, model["id"], alias, "delete", current, None, actor)
+            self._record_alias_event(conn, model["id"], alias, "delete", current, None, who.name)
+            self.audit(conn, who, "alias.delete", f"{name}:{alias}", before={"version": current})
+
+    # -- approvals (four-eyes) -------------------------------------------------
+
+    def decide(
+        self,
+        name: str,
+        version: int,
+        decision: str,
+        *,
+        note: str,
+        actor: Who,
+    ) -> Approval:
+        """Record a validator's approval or rejection of a version.
+
+        The author of a version may not approve it (unless the deployment runs
+        with ``single_approver``); anyone may reject. The model's validation
+        status follows the latest outcome.
+        """
+        if decision not in ("approved", "rejected"):
+            raise Invalid(f"decision must be 'approved' or 'rejected', got {decision!r}")
+        note = fields.check_text("note", note.strip())
+        if not note:
+            raise Invalid("a note is required: say what was reviewed and why")
+        who = as_actor(actor)
+        with self.write() as conn:
+            model = self._model_row(conn, name, lock=True)
+            target = self._version(conn, model, version)
+            if target.status == "archived":
+                raise Conflict(f"version {version} of model {name!r} is archived")
+            if (
+                decision == "approved"
+                and target.created_by == who.name
+                and not self.single_approver
+            ):
+                raise Forbidden(
+                    f"four-eyes rule: {who.name} registered version {version} of model "
+                    f"{name!r} and may not approve it; another validator must"
+                )
+            at = self._clock()
+            conn.execute(
+                sa.insert(approvals).values(
+                    model_id=model["id"],
+                    version=version,
+                    decision=decision,
+                    note=note,
+                    actor=who.name,
+                    at=at,
+                )
+            )
+            conn.execute(
+                sa.update(models)
+                .where(models.c.id == model["id"])
+                .values(validation_status=decision, updated_at=at)
+            )
+            self.audit(
+                conn,
+                who,
+                "version.approve" if decision == "approved" else "version.reject",
+                f"{name}@{version}",
+                before={"validation_status": model["validation_status"]},
+                after={"validation_status": decision, "note": note},
+            )
+            return Approval(name, version, decision, note, who.name, at)  # type: ignore[arg-type]
+
+    def list_approvals(self, name: str, version: int | None = None) -> list[Approval]:
+        with self.read() as conn:
+            model = self._model_row(conn, name)
+            query = (
+                sa.select(approvals)
+                .where(approvals.c.model_id == model["id"])
+                .order_by(approvals.c.id)
+            )
+            if version is not None:
+                query = query.where(approvals.c.version == version)
+            return [
+                Approval(
+                    name,
+                    row["version"],
+                    row["decision"],
+                    row["note"],
+                    row["actor"],
+                    _utc(row["at"]),
+                )
+                for row in conn.execute(query).mappings()
+            ]
+
+    def _check_four_eyes(
+        self, conn: Connection, model: RowMapping, alias: str, target: ModelVersion
+    ) -> None:
+        protected = model["protected_aliases"]
+        if alias not in (DEFAULT_PROTECTED_ALIASES if protected is None else protected):
+            return
+        latest = (
+            conn.execute(
+                sa.select(approvals.c.decision, approvals.c.actor)
+                .where(approvals.c.model_id == model["id"], approvals.c.version == target.version)
+                .order_by(approvals.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        independent = latest is not None and (
+            self.single_approver or latest["actor"] != target.created_by
+        )
+        if latest is None or latest["decision"] != "approved" or not independent:
+            raise Forbidden(
+                f"alias {alias!r} of model {model['name']!r} is protected: version "
+                f"{target.version} needs an approval by a validator other than its author "
+                f"({target.created_by}); run `finmaas models approve {model['name']} "
+                f"{target.version} --note …`"
+            )
 
     def alias_snapshot(self) -> AliasSnapshot:
         """Every active model and where each of its aliases points, in one read.
@@ -380,7 +588,7 @@ class Registry:
         The serving path caches this and refreshes it in the background, so a
         moved alias reaches every worker within the refresh interval.
         """
-        with self._read() as conn:
+        with self.read() as conn:
             names = conn.execute(
                 sa.select(models.c.name).where(models.c.status == "active")
             ).scalars()
@@ -395,7 +603,7 @@ class Registry:
             )
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
-        with self._read() as conn:
+        with self.read() as conn:
             model = self._model_row(conn, name)
             query = (
                 sa.select(alias_events)
@@ -426,9 +634,11 @@ class Registry:
         return row
 
     def _insert_model(
-        self, conn: Connection, name: str, task: str, actor: str, spec: NewModel
+        self, conn: Connection, name: str, task: str, actor: Actor, spec: NewModel
     ) -> RowMapping:
         now = self._clock()
+        if spec.risk_tier is not None and spec.risk_tier not in (1, 2, 3):
+            raise Invalid(f"risk tier must be 1, 2 or 3, got {spec.risk_tier}")
         conn.execute(
             sa.insert(models).values(
                 name=name,
@@ -438,10 +648,22 @@ class Registry:
                 tags=fields.check_tags(spec.tags),
                 status="active",
                 latest_version=0,
-                created_by=fields.check_text("actor", actor, fields.MAX_ACTOR),
+                created_by=fields.check_text("actor", actor.name, fields.MAX_ACTOR),
                 created_at=now,
                 updated_at=now,
+                tenant=check_tenant(spec.tenant),
+                risk_tier=spec.risk_tier,
+                intended_use=fields.check_text("intended use", spec.intended_use),
+                validation_status="draft",
+                next_review=spec.next_review,
             )
+        )
+        self.audit(
+            conn,
+            actor,
+            "model.create",
+            name,
+            after={"task": task, "tenant": spec.tenant, "owner": spec.owner},
         )
         return self._model_row(conn, name)
 
@@ -512,9 +734,10 @@ class Registry:
         current: int | None,
         version: int,
         action: str,
-        actor: str,
+        who: Actor,
     ) -> Alias:
         now = self._clock()
+        actor = who.name
         if current is None:
             conn.execute(
                 sa.insert(aliases).values(
@@ -532,6 +755,14 @@ class Registry:
                 .values(version=version, updated_by=actor, updated_at=now)
             )
         self._record_alias_event(conn, model["id"], alias, action, current, version, actor)
+        self.audit(
+            conn,
+            who,
+            f"alias.{action}",
+            f"{model['name']}:{alias}",
+            before={"version": current},
+            after={"version": version},
+        )
         return Alias(
             model=model["name"], name=alias, version=version, updated_by=actor, updated_at=now
         )
@@ -558,6 +789,88 @@ class Registry:
             )
         )
 
+    def audit(
+        self,
+        conn: Connection,
+        actor: Actor,
+        action: str,
+        target: str,
+        *,
+        before: Any = None,
+        after: Any = None,
+    ) -> None:
+        """Append an audit entry inside ``conn``'s write transaction."""
+        append_entry(conn, actor, action, target, before=before, after=after, at=self._clock())
+
+    def record_event(self, actor: Who, action: str, target: str, *, after: Any = None) -> None:
+        """Audit something that changes no table (a server started with relaxed settings)."""
+        with self.write() as conn:
+            self.audit(conn, as_actor(actor), action, target, after=after)
+
+    def audit_entries(self, where: AuditFilter | None = None) -> list[AuditEntry]:
+        with self.read() as conn:
+            return list_entries(conn, where or AuditFilter())
+
+    def verify_audit(self) -> ChainReport:
+        with self.read() as conn:
+            return verify_chain(conn)
+
+
+def as_actor(who: Who) -> Actor:
+    """An :class:`Actor` for ``who``; a bare name is a local operator."""
+    return who if isinstance(who, Actor) else Actor(name=who, origin="local")
+
+
+_TENANT = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def check_tenant(tenant: str) -> str:
+    if not isinstance(tenant, str) or not _TENANT.fullmatch(tenant):
+        raise Invalid(
+            f"tenant {tenant[:80]!r} must be 1-64 lowercase letters, digits, '.', '_' or '-'"
+        )
+    return tenant
+
+
+def _model_changes(update: ModelUpdate) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if update.description is not None:
+        changes["description"] = fields.check_text("description", update.description)
+    if update.owner is not None:
+        changes["owner"] = fields.check_text("owner", update.owner, fields.MAX_ACTOR)
+    if update.risk_tier is not None:
+        if update.risk_tier not in (1, 2, 3):
+            raise Invalid(f"risk tier must be 1, 2 or 3, got {update.risk_tier}")
+        changes["risk_tier"] = update.risk_tier
+    if update.intended_use is not None:
+        changes["intended_use"] = fields.check_text("intended use", update.intended_use)
+    if update.validation_status is not None:
+        if update.validation_status not in VALIDATION_STATUSES:
+            raise Invalid(
+                f"validation status must be one of {', '.join(VALIDATION_STATUSES)}, "
+                f"got {update.validation_status!r}"
+            )
+        changes["validation_status"] = update.validation_status
+    if update.next_review is not None:
+        changes["next_review"] = update.next_review
+    if update.protected_aliases is not None:
+        # production is always protected; a model may protect more aliases.
+        changes["protected_aliases"] = sorted(
+            {*DEFAULT_PROTECTED_ALIASES, *(check_alias_name(a) for a in update.protected_aliases)}
+        )
+    if update.max_concurrency is not None:
+        if not 0 <= update.max_concurrency <= 1_000_000:
+            raise Invalid(
+                f"max concurrency must be between 0 (no cap) and 1000000, "
+                f"got {update.max_concurrency}"
+            )
+        changes["max_concurrency"] = update.max_concurrency or None
+    return changes
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
 
 def _model_query(name: str, *, lock: bool = False) -> sa.Select[Any]:
     query = sa.select(models).where(models.c.name == name)
@@ -581,6 +894,17 @@ def _model(row: RowMapping) -> Model:
         created_by=row["created_by"],
         created_at=_utc(row["created_at"]),
         updated_at=_utc(row["updated_at"]),
+        tenant=row["tenant"],
+        risk_tier=row["risk_tier"],
+        intended_use=row["intended_use"],
+        validation_status=row["validation_status"],
+        next_review=row["next_review"],
+        protected_aliases=(
+            DEFAULT_PROTECTED_ALIASES
+            if row["protected_aliases"] is None
+            else tuple(row["protected_aliases"])
+        ),
+        max_concurrency=row["max_concurrency"],
     )
 
 

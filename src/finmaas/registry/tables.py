@@ -33,6 +33,14 @@ models = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # Access and model inventory (revision 0002).
+    sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
+    sa.Column("risk_tier", sa.Integer, nullable=True),
+    sa.Column("intended_use", sa.Text, nullable=False, server_default=""),
+    sa.Column("validation_status", sa.String(16), nullable=False, server_default="draft"),
+    sa.Column("next_review", sa.Date, nullable=True),
+    sa.Column("protected_aliases", sa.JSON, nullable=True),
+    sa.Column("max_concurrency", sa.Integer, nullable=True),
 )
 
 model_versions = sa.Table(
@@ -82,4 +90,80 @@ alias_events = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("at", Timestamp, nullable=False),
     sa.Index("ix_alias_events_model_alias", "model_id", "alias", "id"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index("ix_approvals_model_version", "model_id", "version", "id"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(24), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("grants", sa.JSON, nullable=False),
+    sa.Column("requests_per_minute", sa.Integer, nullable=True),
+    sa.Column("rows_per_minute", sa.Integer, nullable=True),
+    sa.Column("monthly_quota", sa.BigInteger, nullable=True),
+    sa.Column("expires_at", Timestamp, nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+    sa.Column("revoked_by", sa.String(200), nullable=True),
+    sa.Column("last_used_at", Timestamp, nullable=True),
+    sa.Column("replaced_by", sa.String(24), nullable=True),
+    sa.Column("changed_at", Timestamp, nullable=False, index=True),
+)
+
+usage = sa.Table(
+    "usage",
+    metadata,
+    sa.Column("key_id", sa.String(24), primary_key=True),
+    sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("latency_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_usage_tenant_day", "tenant", "day"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("origin", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("before", sa.JSON, nullable=True),
+    sa.Column("after", sa.JSON, nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_log_action", "action", "id"),
+)
+
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_id", sa.Integer, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
 )

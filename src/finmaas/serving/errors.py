@@ -13,6 +13,8 @@ from finmaas.errors import (
     Invalid,
     NotFound,
     PredictorFailed,
+    RateLimited,
+    Unauthenticated,
     Unavailable,
 )
 from finmaas.serving.http import BodyTooLarge, UnsupportedMediaType
@@ -23,7 +25,9 @@ STATUS: Mapping[type[FinmaasError], int] = MappingProxyType(
         UnsupportedMediaType: 415,
         Invalid: 400,
         NotFound: 404,
+        Unauthenticated: 401,
         Forbidden: 403,
+        RateLimited: 429,
         Conflict: 409,
         Unavailable: 503,
         ArtifactCorrupted: 500,
@@ -39,3 +43,22 @@ def status_of(error: FinmaasError) -> int:
         if status is not None:
             return status
     return 500
+
+
+def error_headers(error: FinmaasError) -> list[tuple[bytes, bytes]]:
+    """Headers a refusal carries: how to authenticate, or when to retry."""
+    if isinstance(error, Unauthenticated):
+        return [(b"www-authenticate", b'Bearer realm="finmaas"')]
+    if isinstance(error, RateLimited):
+        retry = str(error.retry_after).encode()
+        headers = [(b"retry-after", retry)]
+        if error.limit:
+            headers += [
+                (b"ratelimit-limit", str(error.limit).encode()),
+                (b"ratelimit-remaining", b"0"),
+                (b"ratelimit-reset", retry),
+            ]
+        if error.policy:
+            headers.append((b"ratelimit-policy", error.policy.encode()))
+        return headers
+    return []

@@ -3,21 +3,30 @@
 Routes decode, call the :class:`DataPlane`, and encode; errors are mapped to
 statuses once, in :mod:`finmaas.serving.errors`, and written as
 ``{"error": "<message>"}`` as both protocols specify.
+
+Every route but the health probes and server metadata needs an API key; the
+:class:`Guard` authenticates it, checks the model grant (an invisible model is
+answered like an unknown one), applies the key's limits and meters usage.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
+import numpy as np
 import orjson
 
 from finmaas import __version__
 from finmaas.config import Settings
-from finmaas.errors import FinmaasError, Invalid, NotFound
+from finmaas.errors import FinmaasError, Invalid, NotFound, RateLimited
+from finmaas.security.guard import Guard
+from finmaas.security.policy import Principal, require_role
 from finmaas.serving.dataplane import DataPlane, Selector
-from finmaas.serving.errors import status_of
+from finmaas.serving.errors import error_headers, status_of
 from finmaas.serving.http import Request, Response, json_response, require_json
+from finmaas.serving.pool import LoadedModel
 from finmaas.serving.protocols import mlflow, v1, v2
 
 log = logging.getLogger("finmaas.serving")
@@ -27,73 +36,130 @@ EXTENSIONS = ("binary_tensor_data", "model_repository")
 MLFLOW_PATHS = frozenset({"/invocations", "/ping", "/health", "/version"})
 
 
+ControlPlane = Callable[[Request, Principal], Awaitable[Response]]
+
+
 class Router:
-    def __init__(self, dataplane: DataPlane, settings: Settings) -> None:
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        settings: Settings,
+        guard: Guard,
+        control: ControlPlane | None = None,
+    ) -> None:
         self.dataplane = dataplane
         self.pool = dataplane.pool
         self.settings = settings
+        self.guard = guard
+        self.control = control
+        self._auth_note = {} if guard.auth else {"auth": "disabled (--insecure-no-auth)"}
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, client: str = "") -> Response:
         try:
-            return await self._dispatch(request)
+            return await self._dispatch(request, client)
         except FinmaasError as exc:
-            status, message = status_of(exc), str(exc)
+            status, message, headers = status_of(exc), str(exc), error_headers(exc)
         except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            status, message = 500, "internal server error"
+            log.exception("unhandled error on %s %s", request.method, request.path[:200])
+            status, message, headers = 500, "internal server error", []
         if request.path in MLFLOW_PATHS:
-            return Response(status, mlflow.encode_mlflow_error(status, message))
-        return error_response(status, message)
+            return Response(status, mlflow.encode_mlflow_error(status, message), headers=headers)
+        return error_response(status, message, headers)
 
-    async def _dispatch(self, request: Request) -> Response:
+    async def _dispatch(self, request: Request, client: str) -> Response:
         method, path = request.method, request.path
         parts = path.strip("/").split("/")
-        if parts == ["v1", "models"] and method == "GET":
-            return json_response({"models": self.pool.model_names()})
-        if parts[0] == "v1" and len(parts) == 3 and parts[1] == "models":
-            name, _, verb = parts[2].partition(":")
-            if verb == "predict" and method == "POST":
-                return await self.v1_predict(request, name)
-            if not verb and method == "GET":
-                return await self.v1_status(request, name)
-        elif parts[0] == "v2":
-            if len(parts) == 1 and method == "GET":
+        # Probes and server metadata answer without a key.
+        if parts[0] == "v2" and method == "GET":
+            if len(parts) == 1:
                 return self.server_metadata()
-            if parts[1:] == ["health", "live"] and method == "GET":
-                return json_response({"live": True})
-            if parts[1:] == ["health", "ready"] and method == "GET":
+            if parts[1:] == ["health", "live"]:
+                return json_response({"live": True, **self._auth_note})
+            if parts[1:] == ["health", "ready"]:
                 ready = self.pool.ready
-                return json_response({"ready": ready}, 200 if ready else 503)
-            if len(parts) >= 3 and parts[1] == "models":
-                return await self._v2_model_route(request, parts[2], parts[3:])
-            if parts[1] == "repository" and method == "POST":
-                return await self._v2_repository(parts[2:])
-        elif path == "/invocations" and method == "POST":
-            return await self.mlflow_invocations(request)
+                return json_response({"ready": ready, **self._auth_note}, 200 if ready else 503)
         elif path in ("/ping", "/health") and method == "GET":
             return Response(200 if self.pool.ready else 503, b"\n", b"text/plain")
         elif path == "/version" and method == "GET":
             return Response(200, __version__.encode(), b"text/plain")
+        principal = self.guard.authenticate(request.headers)
+        if parts == ["v1", "models"] and method == "GET":
+            names = self.guard.visible(principal, self.pool.model_names())
+            return json_response({"models": names})
+        if parts[0] == "v1" and len(parts) == 3 and parts[1] == "models":
+            name, _, verb = parts[2].partition(":")
+            if verb == "predict" and method == "POST":
+                return await self.v1_predict(request, principal, name)
+            if not verb and method == "GET":
+                return await self.v1_status(request, principal, name)
+        elif parts[0] == "v2" and len(parts) >= 2:
+            if len(parts) >= 3 and parts[1] == "models":
+                return await self._v2_model_route(request, principal, parts[2], parts[3:])
+            if parts[1] == "repository" and method == "POST":
+                require_role(principal, "admin")
+                return await self._v2_repository(parts[2:])
+        elif parts[0] == "api" and self.control is not None:
+            return await self.control(request, principal.at(client))
+        elif path == "/invocations" and method == "POST":
+            return await self.mlflow_invocations(request, principal)
         raise NotFound(f"no route for {method} {path[:200]}")
+
+    async def _model(
+        self, principal: Principal, name: str, selector: Selector, verb: str
+    ) -> LoadedModel:
+        self.guard.authorize(principal, name, verb)
+        return await self.dataplane.model(name, selector)
+
+    async def _score(
+        self, principal: Principal, loaded: LoadedModel, decode: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        """Decode, admit under the key's limits and the model's cap, score, and meter."""
+        started = time.perf_counter()
+        guard, rows = self.guard, 0
+        try:
+            x = decode()
+            rows = x.shape[0]
+            await guard.admit(principal, rows)
+            cap = guard.cap(loaded.name)
+            if cap is None:
+                scores = await self.dataplane.score(loaded, x)
+            else:
+                token = await guard.limiter.enter(loaded.name, cap)
+                try:
+                    scores = await self.dataplane.score(loaded, x)
+                finally:
+                    await guard.limiter.leave(loaded.name, token)
+        except RateLimited:
+            raise
+        except FinmaasError:
+            guard.record(principal, loaded.name, loaded.number, rows, False, started)
+            raise
+        guard.record(principal, loaded.name, loaded.number, rows, True, started)
+        return scores
 
     # -- KServe V1 ------------------------------------------------------------
 
-    async def v1_predict(self, request: Request, name: str) -> Response:
+    async def v1_predict(self, request: Request, principal: Principal, name: str) -> Response:
         require_json(request)
         selector = _selector(request)
-        loaded = await self.dataplane.model(name, selector)
-        x = v1.decode_v1_request(request.body, loaded.encoder, self.settings.max_request_rows)
-        scores = await self.dataplane.score(loaded, x)
+        loaded = await self._model(principal, name, selector, "predict")
+        scores = await self._score(
+            principal,
+            loaded,
+            lambda: v1.decode_v1_request(
+                request.body, loaded.encoder, self.settings.max_request_rows
+            ),
+        )
         body = v1.encode_v1_response(loaded.name, loaded.number, loaded.rule.records(scores))
         return Response(200, body)
 
-    async def v1_status(self, request: Request, name: str) -> Response:
-        loaded = await self.dataplane.model(name, _selector(request))
+    async def v1_status(self, request: Request, principal: Principal, name: str) -> Response:
+        loaded = await self._model(principal, name, _selector(request), "metadata")
         return json_response({"name": name, "version": str(loaded.number), "ready": True})
 
     # -- MLflow scoring protocol ------------------------------------------------
 
-    async def mlflow_invocations(self, request: Request) -> Response:
+    async def mlflow_invocations(self, request: Request, principal: Principal) -> Response:
         require_json(request)
         header = request.header(b"x-finmaas-model")
         chosen = header.decode("latin-1") if header is not None else self.settings.serve_model
@@ -104,39 +170,51 @@ class Router:
             )
         name, _, ref = chosen.partition("@")
         selector = Selector.parse(ref, None) if ref.isdigit() else Selector(alias=ref or None)
-        loaded = await self.dataplane.model(name, selector)
-        x = mlflow.decode_mlflow_request(
-            request.body, loaded.encoder, self.settings.max_request_rows
+        loaded = await self._model(principal, name, selector, "predict")
+        scores = await self._score(
+            principal,
+            loaded,
+            lambda: mlflow.decode_mlflow_request(
+                request.body, loaded.encoder, self.settings.max_request_rows
+            ),
         )
-        scores = await self.dataplane.score(loaded, x)
         return Response(200, mlflow.encode_mlflow_response(loaded.rule.records(scores)))
 
     # -- Open Inference Protocol (V2) ----------------------------------------
 
     def server_metadata(self) -> Response:
         return json_response(
-            {"name": "finmaas", "version": __version__, "extensions": list(EXTENSIONS)}
+            {
+                "name": "finmaas",
+                "version": __version__,
+                "extensions": list(EXTENSIONS),
+                **self._auth_note,
+            }
         )
 
-    async def _v2_model_route(self, request: Request, name: str, rest: list[str]) -> Response:
+    async def _v2_model_route(
+        self, request: Request, principal: Principal, name: str, rest: list[str]
+    ) -> Response:
         selector = Selector()
         if rest[:1] == ["versions"] and len(rest) >= 2:
             selector = Selector.parse(rest[1], None)
             rest = rest[2:]
         method = request.method
         if not rest and method == "GET":
-            loaded = await self.dataplane.model(name, selector)
+            loaded = await self._model(principal, name, selector, "metadata")
             versions = [str(v) for v in sorted(set(self.pool.aliases_of(name).values()))]
             platform = f"finmaas_{loaded.version.artifact_format}"
             return json_response(v2.model_metadata(name, versions, platform, loaded.signature))
         if rest == ["ready"] and method == "GET":
-            loaded = await self.dataplane.model(name, selector)
+            loaded = await self._model(principal, name, selector, "metadata")
             return json_response({"name": name, "version": str(loaded.number), "ready": True})
         if rest == ["infer"] and method == "POST":
-            return await self.v2_infer(request, name, selector)
+            return await self.v2_infer(request, principal, name, selector)
         raise NotFound(f"no route for {method} {request.path[:200]}")
 
-    async def v2_infer(self, request: Request, name: str, selector: Selector) -> Response:
+    async def v2_infer(
+        self, request: Request, principal: Principal, name: str, selector: Selector
+    ) -> Response:
         header = request.header(b"inference-header-content-length")
         if header is None:
             require_json(request)
@@ -145,12 +223,15 @@ class Router:
             if not header.isdigit():
                 raise Invalid("Inference-Header-Content-Length must be a number of bytes")
             header_length = int(header)
+        loaded = await self._model(principal, name, selector, "predict")
         parsed = v2.parse_v2_request(request.body, header_length)
-        loaded = await self.dataplane.model(name, selector)
-        x = v2.tensors_to_array(
-            parsed, loaded.signature, loaded.encoder, self.settings.max_request_rows
+        scores = await self._score(
+            principal,
+            loaded,
+            lambda: v2.tensors_to_array(
+                parsed, loaded.signature, loaded.encoder, self.settings.max_request_rows
+            ),
         )
-        scores = await self.dataplane.score(loaded, x)
         body, json_length = v2.encode_v2_response(
             name, str(loaded.number), parsed, loaded.rule.outputs(scores)
         )
@@ -194,5 +275,7 @@ def _selector(request: Request) -> Selector:
     return Selector.parse(query.get("version"), query.get("alias"))
 
 
-def error_response(status: int, message: str) -> Response:
-    return Response(status, orjson.dumps({"error": message}))
+def error_response(
+    status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> Response:
+    return Response(status, orjson.dumps({"error": message}), headers=headers or [])

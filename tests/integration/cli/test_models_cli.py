@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from finmaas.config import Settings
+from finmaas.registry import Registry
+from tests.approvals import approve
 from tests.integration.cli.conftest import Cli, artifact_files, as_json
 
 
@@ -67,9 +69,12 @@ def test_push_list_show(cli: Cli, model_files: dict[str, Path], settings: Settin
     assert "0.7100" in human.out
 
 
-def test_promote_rollback_and_duplicate_alias(cli: Cli, model_files: dict[str, Path]) -> None:
+def test_promote_rollback_and_duplicate_alias(
+    cli: Cli, model_files: dict[str, Path], settings: Settings
+) -> None:
     _push(cli, model_files, "v1")
     _push(cli, model_files, "v2")
+    _approve(settings, "credit")
     assert cli("models", "promote", "credit", "1").out == "credit@production → version 1\n"
     assert cli("models", "promote", "credit", "2").out == "credit@production → version 2 (was 1)\n"
 
@@ -227,6 +232,7 @@ def test_corrupted_artifact_is_detected(
 def test_archive_and_purge(cli: Cli, model_files: dict[str, Path], settings: Settings) -> None:
     _push(cli, model_files, "v1")
     _push(cli, model_files, "v2")
+    _approve(settings, "credit")
     cli("models", "promote", "credit", "2")
     refused = cli("models", "archive", "credit", "--version", "2")
     assert refused.err == (
@@ -316,3 +322,11 @@ def test_bad_metric_flag(cli: Cli, model_files: dict[str, Path]) -> None:
     assert (result.code, result.err) == (1, "error: --metric takes KEY=VALUE, got 'auc'\n")
     result = _push(cli, model_files, "v1", "--metric", "auc=high")
     assert (result.code, result.err) == (1, "error: --metric auc must be a number, got 'high'\n")
+
+
+def _approve(settings: Settings, name: str) -> None:
+    registry = Registry.open(settings)
+    try:
+        approve(registry, name)
+    finally:
+        registry.close()

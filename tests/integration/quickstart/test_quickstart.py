@@ -15,7 +15,7 @@ from finmaas.quickstart import MODEL_NAME, run_quickstart
 from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.schema import RecordEncoder
 
-ACTOR = Actor("tester", is_admin=True)
+ACTOR = Actor("tester")
 
 
 def test_quickstart_registers_two_candidates_and_promotes_the_best(

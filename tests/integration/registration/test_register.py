@@ -17,7 +17,7 @@ from finmaas.loading import load_version
 from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.schema import RecordEncoder
 
-ACTOR = Actor("tester", is_admin=True)
+ACTOR = Actor("tester")
 
 
 def _frame(seed: int = 0, rows: int = 300) -> tuple[pd.DataFrame, np.ndarray]:

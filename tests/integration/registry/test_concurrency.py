@@ -9,6 +9,7 @@ from collections import Counter
 from finmaas.config import Settings
 from finmaas.errors import Conflict
 from finmaas.registry import Registry
+from tests.approvals import approve
 from tests.integration.registry.helpers import new_version
 
 PROCESSES = 4
@@ -78,6 +79,7 @@ def test_concurrent_publishers_get_distinct_versions(
 def test_concurrent_alias_moves_lose_no_event(settings: Settings, registry: Registry) -> None:
     for seed in "abc":
         registry.publish_version("shared", new_version(seed), actor="setup")
+    approve(registry, "shared")
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Manager().Event()
     with ctx.Pool(PROCESSES) as pool:

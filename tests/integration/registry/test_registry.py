@@ -7,6 +7,7 @@ import pytest
 from finmaas.errors import Conflict, Invalid, InvalidName, NotFound
 from finmaas.registry import NewModel, Registry
 from finmaas.schema import Feature, ModelSignature
+from tests.approvals import approve
 from tests.integration.registry.helpers import new_version
 
 
@@ -163,6 +164,7 @@ def test_bad_version_fields_are_refused(
 def test_promote_and_roll_back_walk_the_alias_history(registry: Registry) -> None:
     for seed in "abc":
         registry.publish_version("m", new_version(seed), actor="a")
+    approve(registry, "m", 1, 2, 3)
     registry.set_alias("m", "production", 1, actor="alice")
     registry.set_alias("m", "production", 2, actor="alice")
     registry.set_alias("m", "production", 3, actor="alice")
@@ -191,6 +193,7 @@ def test_promote_and_roll_back_walk_the_alias_history(registry: Registry) -> Non
 
 def test_duplicate_alias_is_refused_and_changes_nothing(registry: Registry) -> None:
     registry.publish_version("m", new_version(), actor="a")
+    approve(registry, "m")
     registry.set_alias("m", "production", 1, actor="a")
     with pytest.raises(Conflict) as err:
         registry.set_alias("m", "production", 1, actor="a")
@@ -214,6 +217,7 @@ def test_alias_to_archived_version_is_refused(registry: Registry) -> None:
 def test_rollback_to_archived_version_is_refused(registry: Registry) -> None:
     registry.publish_version("m", new_version("a"), actor="a")
     registry.publish_version("m", new_version("b"), actor="a")
+    approve(registry, "m")
     registry.set_alias("m", "production", 1, actor="a")
     registry.set_alias("m", "production", 2, actor="a")
     registry.archive_version("m", 1, actor="a")
@@ -249,6 +253,7 @@ def test_bad_alias_names(registry: Registry, alias: str, message: str) -> None:
 
 def test_archiving_an_aliased_version_is_refused(registry: Registry) -> None:
     registry.publish_version("m", new_version(), actor="a")
+    approve(registry, "m")
     registry.set_alias("m", "production", 1, actor="a")
     with pytest.raises(Conflict) as err:
         registry.archive_version("m", 1, actor="a")
@@ -267,6 +272,7 @@ def test_archiving_an_aliased_version_is_refused(registry: Registry) -> None:
 def test_archiving_a_model_archives_versions_and_removes_aliases(registry: Registry) -> None:
     registry.publish_version("m", new_version("a"), actor="a")
     registry.publish_version("m", new_version("b"), actor="a")
+    approve(registry, "m")
     registry.set_alias("m", "production", 2, actor="a")
 
     archived = registry.archive_model("m", actor="a")

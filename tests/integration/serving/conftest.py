@@ -51,7 +51,7 @@ def served_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         run_quickstart(
             registry,
             LocalArtifactStore(settings.resolved_artifacts_dir),
-            actor=Actor("t", True),
+            actor=Actor("t"),
             folds=2,
         )
     finally:
@@ -59,7 +59,10 @@ def served_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
-def start_server(settings: Settings, *extra: str, workers: int = 1) -> LiveServer:
+def start_server(
+    settings: Settings, *extra: str, workers: int = 1, auth: bool = False
+) -> LiveServer:
+    """Serve ``settings`` on a free port; protocol tests run with ``--insecure-no-auth``."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
     command = [
@@ -72,6 +75,7 @@ def start_server(settings: Settings, *extra: str, workers: int = 1) -> LiveServe
         str(port),
         "--workers",
         str(workers),
+        *([] if auth else ["--insecure-no-auth"]),
         *extra,
     ]
     log_path = settings.home.parent / f"server-{port}.log"

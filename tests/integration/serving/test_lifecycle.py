@@ -14,6 +14,7 @@ import pytest
 
 from finmaas.config import Settings
 from finmaas.registry import Registry
+from tests.approvals import approve
 from tests.integration.serving.conftest import APPLICANT, start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
@@ -49,6 +50,7 @@ def test_alias_flips_under_load_fail_no_request(own_home: Settings) -> None:
                     seen[(response.status_code, version)] += 1
 
     try:
+        approve(registry, "credit-risk")
         with ThreadPoolExecutor(4) as pool:
             workers = [pool.submit(hammer) for _ in range(4)]
             for flip in range(20):
@@ -122,12 +124,20 @@ def test_every_worker_sees_a_moved_alias_within_a_second(database_url: str, tmp_
     run_quickstart(
         registry,
         LocalArtifactStore(settings.resolved_artifacts_dir),
-        actor=Actor("t", True),
+        actor=Actor("t"),
         folds=2,
     )
+    approve(registry, "credit-risk")
     server = start_server(settings, workers=2)
     try:
         with httpx.Client(base_url=server.url, timeout=10) as http:
+            # Load both versions in both workers first: this test times how fast a move
+            # propagates, not how long a first load of a runtime takes.
+            for _ in range(20):
+                for version in ("1", "2"):
+                    http.post(
+                        PREDICT, params={"version": version}, json={"instances": APPLICANT[:1]}
+                    )
             for target in (2, 1, 2):
                 registry.set_alias("credit-risk", "production", target, actor="test")
                 moved_at = time.monotonic()

@@ -15,6 +15,7 @@ from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.runtimes import Predictor
 from finmaas.serving.batching import AdaptiveBatcher
 from finmaas.serving.pool import ModelPool
+from tests.approvals import approve
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def home(served_home: Settings, tmp_path: Path) -> Iterator[tuple[Registry, Loca
     shutil.copytree(served_home.home, copy)
     settings = Settings(home=copy)
     registry = Registry.open(settings)
+    approve(registry, "credit-risk")
     yield registry, LocalArtifactStore(settings.resolved_artifacts_dir)
     registry.close()
 

@@ -1,0 +1,347 @@
+"""Control-plane routes under ``/api``: keys, model inventory and promotion, usage, audit.
+
+Every route names the roles it admits (function-level authorisation) and
+scopes what it returns to the caller's tenant unless the caller is an admin
+(object-level authorisation). Registry calls run in a worker thread.
+Bodies are JSON objects whose unknown fields are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from finmaas.errors import Forbidden, Invalid, NotFound
+from finmaas.registry import Registry
+from finmaas.registry.audit import AuditFilter
+from finmaas.registry.keys import KeyRecord, KeyStore
+from finmaas.registry.records import Model
+from finmaas.registry.usage import UsageStore
+from finmaas.security.guard import Guard
+from finmaas.security.keys import issue_key, rotate_key
+from finmaas.security.policy import Principal, check_grants, require_role
+from finmaas.serving.http import Request, Response, json_response, parse_json, require_json
+
+T = TypeVar("T")
+KEY_FIELDS = frozenset(
+    {
+        "name",
+        "role",
+        "tenant",
+        "owner",
+        "grants",
+        "expires_at",
+        "requests_per_minute",
+        "rows_per_minute",
+        "monthly_quota",
+    }
+)
+
+
+class ControlPlane:
+    def __init__(self, registry: Registry, guard: Guard) -> None:
+        self.registry = registry
+        self.guard = guard
+        self.keys = KeyStore(registry)
+        self.usage = UsageStore(registry)
+
+    async def __call__(self, request: Request, principal: Principal) -> Response:
+        method = request.method
+        parts = request.path.strip("/").split("/")[1:]
+        if parts == ["whoami"] and method == "GET":
+            return json_response(_whoami(principal))
+        if parts[:1] == ["keys"]:
+            return await self._keys(request, principal, parts[1:])
+        if parts[:1] == ["models"]:
+            return await self._models(request, principal, parts[1:])
+        if parts == ["usage"] and method == "GET":
+            return await self.usage_report(request, principal)
+        if parts == ["audit"] and method == "GET":
+            return await self.audit_list(request, principal)
+        if parts == ["audit", "verify"] and method == "GET":
+            require_role(principal, "auditor")
+            report = await _thread(self.registry.verify_audit)
+            return json_response(
+                {"ok": report.ok, "checked": report.checked, "problem": report.problem or None}
+            )
+        raise NotFound(f"no route for {method} {request.path[:200]}")
+
+    # -- keys -------------------------------------------------------------------
+
+    async def _keys(self, request: Request, principal: Principal, rest: list[str]) -> Response:
+        method = request.method
+        if not rest and method == "POST":
+            require_role(principal, "admin")
+            body = _body(request, KEY_FIELDS)
+            issued = await _thread(
+                lambda: issue_key(self.keys, actor=principal.actor, **_key_spec(body))
+            )
+            return json_response({"key": issued.record.public(), "secret": issued.token}, 201)
+        if not rest and method == "GET":
+            require_role(principal, "auditor")
+            tenant = None if principal.is_admin else principal.tenant
+            query = request.query
+            include_revoked = query.get("all") in ("1", "true")
+            keys = await _thread(
+                lambda: self.keys.list(tenant=tenant, include_revoked=include_revoked)
+            )
+            return json_response({"keys": [key.public() for key in keys]})
+        if len(rest) == 1 and method == "GET":
+            require_role(principal, "auditor")
+            return json_response(await self._visible_key(principal, rest[0]))
+        if len(rest) == 2 and method == "POST" and rest[1] in ("revoke", "rotate"):
+            require_role(principal, "admin")
+            if rest[1] == "revoke":
+                key = await _thread(lambda: self.keys.revoke(rest[0], actor=principal.actor))
+                return json_response({"key": key.public()})
+            issued = await _thread(lambda: rotate_key(self.keys, rest[0], actor=principal.actor))
+            return json_response({"key": issued.record.public(), "secret": issued.token})
+        raise NotFound(f"no route for {method} {request.path[:200]}")
+
+    async def _visible_key(self, principal: Principal, key_id: str) -> dict[str, Any]:
+        try:
+            key: KeyRecord = await _thread(lambda: self.keys.get(key_id))
+        except NotFound:
+            key = None  # type: ignore[assignment]
+        if key is None or not (principal.is_admin or key.tenant == principal.tenant):
+            raise NotFound(f"key {key_id[:40]!r} not found")
+        return key.public()
+
+    # -- models -------------------------------------------------------------------
+
+    async def _models(self, request: Request, principal: Principal, rest: list[str]) -> Response:
+        method = request.method
+        if not rest and method == "GET":
+            models = await _thread(self.registry.list_models)
+            names = set(self.guard.visible(principal, [m.name for m in models]))
+            return json_response({"models": [_model(m) for m in models if m.name in names]})
+        if not rest:
+            raise NotFound(f"no route for {method} {request.path[:200]}")
+        name = rest[0]
+        self.guard.authorize(principal, name, "metadata")
+        if len(rest) == 1 and method == "GET":
+            model = await _thread(lambda: self.registry.get_model(name))
+            return json_response(_model(model))
+        if len(rest) == 4 and rest[1] == "versions" and method == "POST":
+            decision = {"approve": "approved", "reject": "rejected"}.get(rest[3])
+            if decision is None:
+                raise NotFound(f"no route for {method} {request.path[:200]}")
+            require_role(principal, "validator")
+            version = _version_number(rest[2])
+            note = _body(request, frozenset({"note"})).get("note", "")
+            if not isinstance(note, str):
+                raise Invalid("'note' must be text")
+            approval = await _thread(
+                lambda: self.registry.decide(
+                    name, version, decision, note=note, actor=principal.actor
+                )
+            )
+            return json_response(
+                {
+                    "model": name,
+                    "version": version,
+                    "decision": approval.decision,
+                    "actor": approval.actor,
+                    "at": approval.at.isoformat(),
+                }
+            )
+        if len(rest) >= 3 and rest[1] == "aliases":
+            return await self._alias(request, principal, name, rest[2], rest[3:])
+        raise NotFound(f"no route for {method} {request.path[:200]}")
+
+    async def _alias(
+        self, request: Request, principal: Principal, name: str, alias: str, rest: list[str]
+    ) -> Response:
+        require_role(principal, "developer")
+        model = await _thread(lambda: self.registry.get_model(name))
+        if not principal.is_admin:
+            if model.tenant != principal.tenant:
+                raise Forbidden(f"model {name!r} belongs to another tenant")
+            if alias in model.protected_aliases:
+                raise Forbidden(
+                    f"alias {alias!r} of model {name!r} is protected; only an admin may move it"
+                )
+        if not rest and request.method == "PUT":
+            raw = _body(request, frozenset({"version"})).get("version")
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                raise Invalid("'version' must be a positive whole number")
+            moved = await _thread(
+                lambda: self.registry.set_alias(name, alias, raw, actor=principal.actor)
+            )
+        elif rest == ["rollback"] and request.method == "POST":
+            moved = await _thread(
+                lambda: self.registry.rollback_alias(name, alias, actor=principal.actor)
+            )
+        else:
+            raise NotFound(f"no route for {request.method} {request.path[:200]}")
+        return json_response({"model": name, "alias": alias, "version": moved.version})
+
+    # -- usage and audit --------------------------------------------------------
+
+    async def usage_report(self, request: Request, principal: Principal) -> Response:
+        query = request.query
+        unknown = set(query) - {"since", "until", "model", "key", "format"}
+        if unknown:
+            raise Invalid(f"unknown query parameter {sorted(unknown)[0]!r}")
+        tenant = None if principal.is_admin else principal.tenant
+        key_id = query.get("key")
+        if principal.role not in ("admin", "auditor"):
+            key_id = principal.key.id  # everyone else sees only their own key
+        rows = await _thread(
+            lambda: self.usage.query(
+                tenant=tenant,
+                key_id=key_id,
+                model=query.get("model"),
+                since=_date(query, "since"),
+                until=_date(query, "until"),
+            )
+        )
+        if query.get("format") == "csv":
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(
+                [
+                    "key_id",
+                    "tenant",
+                    "model",
+                    "version",
+                    "day",
+                    "requests",
+                    "rows",
+                    "errors",
+                    "latency_ms_total",
+                ]
+            )
+            for row in rows:
+                writer.writerow(
+                    [
+                        row.key_id,
+                        row.tenant,
+                        row.model,
+                        row.version,
+                        row.day.isoformat(),
+                        row.requests,
+                        row.rows,
+                        row.errors,
+                        round(row.latency_us / 1000, 3),
+                    ]
+                )
+            return Response(200, out.getvalue().encode(), b"text/csv; charset=utf-8")
+        return json_response(
+            {
+                "usage": [{**row.__dict__, "day": row.day.isoformat()} for row in rows],
+                "totals": {
+                    "requests": sum(r.requests for r in rows),
+                    "rows": sum(r.rows for r in rows),
+                    "errors": sum(r.errors for r in rows),
+                },
+            }
+        )
+
+    async def audit_list(self, request: Request, principal: Principal) -> Response:
+        require_role(principal, "auditor")
+        query = request.query
+        unknown = set(query) - {"actor", "action", "target", "since", "until", "limit"}
+        if unknown:
+            raise Invalid(f"unknown query parameter {sorted(unknown)[0]!r}")
+        limit = query.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
+            raise Invalid("'limit' must be a whole number from 1 to 10000")
+        since, until = _date(query, "since"), _date(query, "until")
+        where = AuditFilter(
+            actor=query.get("actor"),
+            action=query.get("action"),
+            target=query.get("target"),
+            tenant=None if principal.is_admin else principal.tenant,
+            since=datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None,
+            until=datetime(until.year, until.month, until.day, tzinfo=UTC) if until else None,
+            limit=int(limit),
+        )
+        entries = await _thread(lambda: self.registry.audit_entries(where))
+        return json_response(
+            {"entries": [{**entry.__dict__, "at": entry.at.isoformat()} for entry in entries]}
+        )
+
+
+async def _thread(call: Callable[[], T]) -> T:
+    return await asyncio.to_thread(call)
+
+
+def _body(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
+    require_json(request)
+    body = parse_json(request.body)
+    if not isinstance(body, dict):
+        raise Invalid("request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise Invalid(f"unknown field {unknown[0][:64]!r}; allowed: {', '.join(sorted(allowed))}")
+    return body
+
+
+def _key_spec(body: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    for field in ("name", "role"):
+        if not isinstance(body.get(field), str):
+            raise Invalid(f"'{field}' is required and must be text")
+        spec[field] = body[field]
+    for field in ("tenant", "owner"):
+        if field in body:
+            if not isinstance(body[field], str):
+                raise Invalid(f"'{field}' must be text")
+            spec[field] = body[field]
+    spec["grants"] = check_grants(body.get("grants"))
+    for field in ("requests_per_minute", "rows_per_minute", "monthly_quota"):
+        value = body.get(field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise Invalid(f"'{field}' must be a whole number")
+        spec[field] = value
+    expires = body.get("expires_at")
+    if expires is not None:
+        try:
+            spec["expires_at"] = datetime.fromisoformat(expires)
+        except (TypeError, ValueError):
+            raise Invalid("'expires_at' must be an ISO 8601 time with a zone") from None
+    return spec
+
+
+def _date(query: dict[str, str], name: str) -> date | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"'{name}' must be a date (YYYY-MM-DD)") from None
+
+
+def _version_number(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 2**31:
+        raise Invalid(f"version must be a positive integer, got {text[:40]!r}")
+    return int(text)
+
+
+def _whoami(principal: Principal) -> dict[str, Any]:
+    key = principal.key
+    return {"key_id": key.id, "name": key.name, "role": key.role, "tenant": key.tenant}
+
+
+def _model(model: Model) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "task": model.task,
+        "description": model.description,
+        "owner": model.owner,
+        "tenant": model.tenant,
+        "risk_tier": model.risk_tier,
+        "intended_use": model.intended_use,
+        "validation_status": model.validation_status,
+        "next_review": model.next_review.isoformat() if model.next_review else None,
+        "protected_aliases": list(model.protected_aliases),
+        "max_concurrency": model.max_concurrency,
+        "latest_version": model.latest_version,
+        "status": model.status,
+    }

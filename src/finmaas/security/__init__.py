@@ -1,0 +1,1 @@
+"""Security: API keys, principals and roles, grants, limits and quotas, usage metering."""

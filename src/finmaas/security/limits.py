@@ -1,0 +1,272 @@
+"""Rate limits, monthly quotas and per-model concurrency caps.
+
+Per key: a token bucket of requests per minute and one of rows per minute
+(each holds at most a minute's worth and refills continuously), and a monthly
+quota of predicted rows. Per model: a cap on requests in flight.
+
+Two backends with one interface:
+
+* :class:`LocalLimiter` (the embedded default) keeps state in the process.
+  With ``N`` workers each enforces ``1/N`` of every limit, so a key never gets
+  more than its limit in all, though a client holding one connection (served
+  by one worker) may get only its share; quotas are checked against the
+  metered month-to-date total, which may trail by the requests in flight.
+* :class:`RedisLimiter` keeps state in Redis and decides each request in one
+  Lua script (atomic, Redis's own clock), so limits, quotas and caps are exact
+  across every worker and host.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from finmaas.errors import RateLimited, Unavailable
+from finmaas.registry.keys import KeyRecord
+
+
+class Limiter(Protocol):
+    async def admit(self, key: KeyRecord, rows: int, month_used: int) -> None:
+        """Count one request of ``rows`` rows against ``key``'s limits, or raise RateLimited."""
+
+    async def enter(self, model: str, cap: int) -> str:
+        """Take one of ``cap`` in-flight slots of ``model`` (a token for :meth:`leave`)."""
+
+    async def leave(self, model: str, token: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class LocalLimiter:
+    """In-process limits; ``share`` is this worker's fraction of every limit."""
+
+    def __init__(self, *, share: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.share = share
+        self.clock = clock
+        self._requests: dict[str, _Bucket] = {}
+        self._rows: dict[str, _Bucket] = {}
+        self._in_flight: dict[str, int] = {}
+
+    async def admit(self, key: KeyRecord, rows: int, month_used: int) -> None:
+        now = self.clock()
+        request_limit = key.requests_per_minute
+        row_limit = key.rows_per_minute
+        requests = rows_bucket = None
+        if request_limit:
+            capacity = max(1.0, request_limit * self.share)
+            requests = self._take(self._requests, key.id, capacity, 1, now)
+            if requests < 0:
+                raise _too_many_requests(request_limit, -requests * 60 / capacity)
+        if row_limit:
+            if rows > row_limit:
+                raise _too_many_rows_at_once(rows, row_limit)
+            capacity = max(1.0, row_limit * self.share)
+            rows_bucket = self._take(self._rows, key.id, capacity, rows, now)
+            # A request larger than this worker's share passes on a full bucket and leaves
+            # it in debt, so the rate over time stays within the share.
+            if rows_bucket < 0 and not (rows > capacity and rows_bucket + rows >= capacity):
+                raise _too_many_rows(row_limit, -rows_bucket * 60 / capacity)
+        if key.monthly_quota is not None and month_used + rows > key.monthly_quota:
+            raise quota_exceeded(key, month_used, rows)
+        # Only now that every check passed are the tokens taken.
+        if requests is not None:
+            self._requests[key.id].tokens = requests
+        if rows_bucket is not None:
+            self._rows[key.id].tokens = rows_bucket
+
+    @staticmethod
+    def _take(
+        buckets: dict[str, _Bucket], key_id: str, capacity: float, cost: float, now: float
+    ) -> float:
+        """Tokens left after taking ``cost`` (negative: how many are missing)."""
+        bucket = buckets.get(key_id)
+        if bucket is None:
+            bucket = buckets[key_id] = _Bucket(capacity, now)
+        bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * capacity / 60)
+        bucket.updated = now
+        return bucket.tokens - cost
+
+    async def enter(self, model: str, cap: int) -> str:
+        share = max(1, math.floor(cap * self.share))
+        running = self._in_flight.get(model, 0)
+        if running >= share:
+            raise at_capacity(model, cap)
+        self._in_flight[model] = running + 1
+        return ""
+
+    async def leave(self, model: str, token: str) -> None:
+        self._in_flight[model] -= 1
+
+    async def close(self) -> None:
+        return None
+
+
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function level(key, cap)
+  local v = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(v[1]) or cap
+  local ts = tonumber(v[2]) or now
+  return math.min(cap, tokens + math.max(0, now - ts) * cap / 60000)
+end
+local rpm, rowspm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rows, quota = tonumber(ARGV[3]), tonumber(ARGV[4])
+local requests, rowtokens = 0, 0
+if rpm > 0 then
+  requests = level(KEYS[1], rpm)
+  if requests < 1 then return {1, math.ceil((1 - requests) * 60000 / rpm), 0} end
+end
+if rowspm > 0 then
+  rowtokens = level(KEYS[2], rowspm)
+  if rowtokens < rows then return {2, math.ceil((rows - rowtokens) * 60000 / rowspm), 0} end
+end
+if quota >= 0 then
+  redis.call('SET', KEYS[3], ARGV[5], 'NX', 'EX', ARGV[6])
+  local used = tonumber(redis.call('GET', KEYS[3]))
+  if used + rows > quota then return {3, 0, used} end
+  redis.call('INCRBY', KEYS[3], rows)
+end
+if rpm > 0 then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(requests - 1), 'ts', now)
+  redis.call('PEXPIRE', KEYS[1], 120000)
+end
+if rowspm > 0 then
+  redis.call('HSET', KEYS[2], 'tokens', tostring(rowtokens - rows), 'ts', now)
+  redis.call('PEXPIRE', KEYS[2], 120000)
+end
+return {0, 0, 0}
+"""
+
+_ENTER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+SLOT_LEASE_MS = 300_000
+"""A slot left by a crashed worker frees itself after this long."""
+
+
+class RedisLimiter:
+    """Exact limits across workers and hosts; see the module docstring."""
+
+    def __init__(self, url: str, *, prefix: str = "finmaas") -> None:
+        from redis.asyncio import Redis  # imported here: only this backend needs it
+
+        self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.prefix = prefix
+        self._admit = self.redis.register_script(_ADMIT)
+        self._enter = self.redis.register_script(_ENTER)
+
+    async def admit(self, key: KeyRecord, rows: int, month_used: int) -> None:
+        if key.rows_per_minute and rows > key.rows_per_minute:
+            raise _too_many_rows_at_once(rows, key.rows_per_minute)
+        month = datetime.now(UTC).strftime("%Y-%m")
+        base = f"{self.prefix}:{key.id}"
+        quota = -1 if key.monthly_quota is None else key.monthly_quota
+        try:
+            verdict, wait_ms, used = await self._admit(
+                keys=[f"{base}:requests", f"{base}:rows", f"{base}:quota:{month}"],
+                args=[
+                    key.requests_per_minute or 0,
+                    key.rows_per_minute or 0,
+                    rows,
+                    quota,
+                    month_used,
+                    40 * 86400,
+                ],
+            )
+        except Exception as exc:  # redis errors: refuse rather than serve unmetered
+            raise Unavailable(f"rate limiter unavailable: {type(exc).__name__}") from exc
+        if verdict == 1:
+            raise _too_many_requests(key.requests_per_minute or 0, wait_ms / 1000)
+        if verdict == 2:
+            raise _too_many_rows(key.rows_per_minute or 0, wait_ms / 1000)
+        if verdict == 3:
+            raise quota_exceeded(key, int(used), rows)
+
+    async def enter(self, model: str, cap: int) -> str:
+        token = uuid.uuid4().hex
+        try:
+            taken = await self._enter(
+                keys=[f"{self.prefix}:inflight:{model}"], args=[cap, token, SLOT_LEASE_MS]
+            )
+        except Exception as exc:
+            raise Unavailable(f"rate limiter unavailable: {type(exc).__name__}") from exc
+        if not taken:
+            raise at_capacity(model, cap)
+        return token
+
+    async def leave(self, model: str, token: str) -> None:
+        try:
+            await self.redis.zrem(f"{self.prefix}:inflight:{model}", token)
+        except Exception:  # the lease expires on its own
+            return
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def _too_many_requests(limit: int, wait: float) -> RateLimited:
+    return RateLimited(
+        f"rate limit exceeded: this key may send {limit} requests per minute",
+        retry_after=math.ceil(wait),
+        limit=limit,
+        policy=f"{limit};w=60",
+    )
+
+
+def _too_many_rows(limit: int, wait: float) -> RateLimited:
+    return RateLimited(
+        f"rate limit exceeded: this key may send {limit} rows per minute",
+        retry_after=math.ceil(wait),
+        limit=limit,
+        policy=f"{limit};w=60",
+    )
+
+
+def _too_many_rows_at_once(rows: int, limit: int) -> RateLimited:
+    return RateLimited(
+        f"request has {rows} rows but this key may send at most {limit} rows per minute; split it",
+        retry_after=60,
+        limit=limit,
+        policy=f"{limit};w=60",
+    )
+
+
+def quota_exceeded(key: KeyRecord, used: int, rows: int) -> RateLimited:
+    now = datetime.now(UTC)
+    reset = (
+        datetime(now.year + 1, 1, 1, tzinfo=UTC)
+        if now.month == 12
+        else datetime(now.year, now.month + 1, 1, tzinfo=UTC)
+    )
+    return RateLimited(
+        f"monthly quota exceeded: this key may make {key.monthly_quota} predictions per month "
+        f"and has made {used} (this request has {rows}); the quota resets at "
+        f"{reset.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        retry_after=math.ceil((reset - now).total_seconds()),
+    )
+
+
+def at_capacity(model: str, cap: int) -> RateLimited:
+    return RateLimited(
+        f"model {model!r} is at its concurrency cap of {cap} requests in flight; retry shortly",
+        retry_after=1,
+    )
