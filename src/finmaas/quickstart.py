@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from finmaas.actor import Actor
+from finmaas.actor import DEFAULT_TENANT, Actor
 from finmaas.datasets import (
     GERMAN_CREDIT_TARGET,
     german_credit_data_sha256,
@@ -25,6 +25,8 @@ from finmaas.datasets import (
 from finmaas.errors import NotFound
 from finmaas.registration import register
 from finmaas.registry import ArtifactStore, ModelVersion, Registry
+from finmaas.registry.keys import Grant, KeyStore
+from finmaas.security.keys import IssuedKey, issue_key, rotate_key
 from finmaas.training.credit import train_credit_candidates
 
 MODEL_NAME = "credit-risk"
@@ -108,3 +110,38 @@ def _registered_before(registry: Registry, run_key: str) -> list[ModelVersion]:
     except NotFound:
         return []
     return [v for v in versions if v.tags.get("quickstart") == run_key]
+
+
+@dataclass(frozen=True)
+class QuickstartKeys:
+    """The quickstart's two keys; each run makes new secrets and revokes the old ones."""
+
+    admin: IssuedKey
+    consumer: IssuedKey
+
+
+ADMIN_KEY = "quickstart-admin"
+CONSUMER_KEY = "quickstart-consumer"
+CONSUMER_GRANT = Grant(MODEL_NAME, ("explain", "metadata", "predict"))
+
+
+def quickstart_keys(registry: Registry, *, actor: Actor) -> QuickstartKeys:
+    """Create the admin and consumer keys, or rotate them when an earlier run made them.
+
+    Secrets are stored only as hashes, so a second run cannot show the first
+    run's secrets again: it rotates the keys and prints the new ones.
+    """
+    store = KeyStore(registry)
+    active = {key.name: key for key in store.list(tenant=DEFAULT_TENANT)}
+
+    def issue(name: str, role: str, grants: tuple[Grant, ...]) -> IssuedKey:
+        if name in active:
+            return rotate_key(store, active[name].id, actor=actor)
+        return issue_key(
+            store, name=name, role=role, actor=actor, owner="quickstart", grants=grants
+        )
+
+    return QuickstartKeys(
+        admin=issue(ADMIN_KEY, "admin", ()),
+        consumer=issue(CONSUMER_KEY, "consumer", (CONSUMER_GRANT,)),
+    )

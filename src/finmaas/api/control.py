@@ -9,8 +9,6 @@ Bodies are JSON objects whose unknown fields are refused.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -20,7 +18,7 @@ from finmaas.registry import Registry
 from finmaas.registry.audit import AuditFilter
 from finmaas.registry.keys import KeyRecord, KeyStore
 from finmaas.registry.records import Model
-from finmaas.registry.usage import UsageStore
+from finmaas.registry.usage import UsageStore, usage_csv, usage_report
 from finmaas.security.guard import Guard
 from finmaas.security.keys import issue_key, rotate_key
 from finmaas.security.policy import Principal, check_grants, require_role
@@ -201,46 +199,8 @@ class ControlPlane:
             )
         )
         if query.get("format") == "csv":
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(
-                [
-                    "key_id",
-                    "tenant",
-                    "model",
-                    "version",
-                    "day",
-                    "requests",
-                    "rows",
-                    "errors",
-                    "latency_ms_total",
-                ]
-            )
-            for row in rows:
-                writer.writerow(
-                    [
-                        row.key_id,
-                        row.tenant,
-                        row.model,
-                        row.version,
-                        row.day.isoformat(),
-                        row.requests,
-                        row.rows,
-                        row.errors,
-                        round(row.latency_us / 1000, 3),
-                    ]
-                )
-            return Response(200, out.getvalue().encode(), b"text/csv; charset=utf-8")
-        return json_response(
-            {
-                "usage": [{**row.__dict__, "day": row.day.isoformat()} for row in rows],
-                "totals": {
-                    "requests": sum(r.requests for r in rows),
-                    "rows": sum(r.rows for r in rows),
-                    "errors": sum(r.errors for r in rows),
-                },
-            }
-        )
+            return Response(200, usage_csv(rows).encode(), b"text/csv; charset=utf-8")
+        return json_response(usage_report(rows))
 
     async def audit_list(self, request: Request, principal: Principal) -> Response:
         require_role(principal, "auditor")

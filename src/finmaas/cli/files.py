@@ -1,7 +1,8 @@
-"""Reading the files and KEY=VALUE flags that CLI commands take, with one-line errors."""
+"""Reading the files, dates and KEY=VALUE flags that CLI commands take, with one-line errors."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,13 @@ def read_csv(path: Path, what: str) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Invalid(f"{what} file {str(path)!r} is not a readable CSV ({detail})") from None
+
+
+def parse_day(text: str | None, option: str) -> date | None:
+    """A ``YYYY-MM-DD`` option value, or None when the option was not given."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"{option}: {text[:40]!r} is not a date (YYYY-MM-DD)") from None

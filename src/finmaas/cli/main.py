@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from finmaas import __version__
-from finmaas.cli import db, models, quickstart, serve, signature
+from finmaas.cli import audit, db, keys, models, quickstart, serve, signature, usage
 from finmaas.cli.context import CliContext
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
@@ -30,6 +30,9 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(signature.app, name="signature")
 app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
+app.command("usage")(usage.usage)
 app.command("serve")(serve.serve)
 app.command("quickstart")(quickstart.quickstart)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,12 +11,13 @@ import orjson
 import typer
 
 from finmaas.cli.context import cli_context
-from finmaas.cli.files import parse_pairs, read_csv, read_file, read_json_object
+from finmaas.cli.files import parse_day, parse_pairs, read_csv, read_file, read_json_object
 from finmaas.cli.render import console, echo_json, metric, size, table, when
 from finmaas.loading import load_artifact
 from finmaas.publishing import publish_file
 from finmaas.registry import ModelVersion, NewModel
 from finmaas.registry.compare import compare_versions
+from finmaas.registry.records import Model, ModelUpdate
 from finmaas.runtimes import ModelFormat
 from finmaas.schema import signature_from_json
 
@@ -28,10 +30,18 @@ AliasOption = Annotated[str, typer.Option("--alias", "-a", help="Alias to move."
 def list_models(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include archived models.")] = False,
+    review_due: Annotated[
+        bool,
+        typer.Option("--review-due", help="Only models whose periodic review is due (or overdue)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List models with their latest version and aliases."""
     registry = cli_context(ctx).registry
+    today = registry.now().date()
+    if review_due:
+        _list_review_due(registry.list_models(include_archived=all_, review_due_on=today), today)
+        return
     rows = []
     for model in registry.list_models(include_archived=all_):
         aliases = {a.name: a.version for a in registry.list_aliases(model.name)}
@@ -80,9 +90,7 @@ def show(
         echo_json({**_plain(model), "versions": [_plain(v) for v in versions]})
         return
     console.print(f"[bold]{model.name}[/bold]  {model.task}  {model.status}")
-    for label, value in (("description", model.description), ("owner", model.owner)):
-        if value:
-            console.print(f"{label}: {value}")
+    _print_inventory(model)
     out = table("version", "aliases", "format", "size", "auc", "status", "created", "by")
     for v in versions:
         out.add_row(
@@ -201,6 +209,81 @@ def rollback(
 
 
 @app.command()
+def approve(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version number reviewed.")],
+    note: Annotated[str, typer.Option(help="What was reviewed, and the conclusion.")],
+) -> None:
+    """Record a validator's approval of a version (four-eyes: not by its author)."""
+    _decide(ctx, name, version, "approved", note)
+
+
+@app.command()
+def reject(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version number reviewed.")],
+    note: Annotated[str, typer.Option(help="What was reviewed, and why it fails.")],
+) -> None:
+    """Record a validator's rejection of a version."""
+    _decide(ctx, name, version, "rejected", note)
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    description: Annotated[str | None, typer.Option(help="What the model does.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Accountable owner.")] = None,
+    risk_tier: Annotated[
+        int | None, typer.Option(help="Model risk tier: 1 (highest) to 3 (lowest).")
+    ] = None,
+    intended_use: Annotated[
+        str | None, typer.Option(help="What the model may be used for.")
+    ] = None,
+    validation_status: Annotated[
+        str | None,
+        typer.Option(help="draft, validated, approved, rejected or retired."),
+    ] = None,
+    next_review: Annotated[
+        str | None, typer.Option(help="Date of the next periodic review (YYYY-MM-DD).")
+    ] = None,
+    protect: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=(
+                "An alias that needs an approved version, like production (always protected). "
+                "Repeatable; replaces the list."
+            )
+        ),
+    ] = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(help="Most requests in flight for the model across workers; 0 removes it."),
+    ] = None,
+) -> None:
+    """Change a model's inventory fields (audited)."""
+    state = cli_context(ctx)
+    model = state.registry.update_model(
+        name,
+        ModelUpdate(
+            description=description,
+            owner=owner,
+            risk_tier=risk_tier,
+            intended_use=intended_use,
+            validation_status=validation_status,
+            next_review=parse_day(next_review, "--next-review"),
+            protected_aliases=tuple(protect) if protect is not None else None,
+            max_concurrency=max_concurrency,
+        ),
+        actor=state.actor,
+    )
+    typer.echo(f"updated model {model.name}")
+    _print_inventory(model)
+
+
+@app.command()
 def diff(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name.")],
@@ -289,6 +372,51 @@ def purge(
         if state.registry.mark_artifact_purged(digest):
             deleted += state.store.delete(digest)
     typer.echo(f"purged {deleted} artifact file(s)")
+
+
+def _decide(ctx: typer.Context, name: str, version: int, decision: str, note: str) -> None:
+    state = cli_context(ctx)
+    approval = state.registry.decide(name, version, decision, note=note, actor=state.actor)
+    typer.echo(f"{approval.decision} {name}@{version} by {approval.actor}")
+    if decision == "approved":
+        typer.echo(f"promote it with: finmaas models promote {name} {version}")
+
+
+def _print_inventory(model: Model) -> None:
+    review = model.next_review.isoformat() if model.next_review else "not scheduled"
+    cap = str(model.max_concurrency) if model.max_concurrency else "none"
+    for label, value in (
+        ("description", model.description),
+        ("owner", model.owner or "—"),
+        ("tenant", model.tenant),
+        ("risk tier", str(model.risk_tier) if model.risk_tier else "—"),
+        ("intended use", model.intended_use or "—"),
+        ("validation", model.validation_status),
+        ("next review", review),
+        ("protected aliases", ", ".join(model.protected_aliases)),
+        ("concurrency cap", cap),
+    ):
+        if value:
+            console.print(f"{label}: {value}", markup=False)
+
+
+def _list_review_due(due: list[Model], today: date) -> None:
+    if not due:
+        typer.echo(f"no model reviews due on {today.isoformat()}")
+        return
+    out = table("name", "owner", "risk tier", "validation", "next review", "overdue")
+    for model in due:
+        assert model.next_review is not None
+        days = (today - model.next_review).days
+        out.add_row(
+            model.name,
+            model.owner or "—",
+            str(model.risk_tier) if model.risk_tier else "—",
+            model.validation_status,
+            model.next_review.isoformat(),
+            f"{days} day(s)" if days else "due today",
+        )
+    console.print(out)
 
 
 def _print_version(v: ModelVersion) -> None:

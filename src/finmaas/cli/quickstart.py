@@ -11,7 +11,13 @@ from finmaas.cli.context import cli_context
 from finmaas.cli.render import console, metric, progress_steps, table
 from finmaas.cli.serve import serve
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
-from finmaas.quickstart import MODEL_NAME, run_quickstart
+from finmaas.quickstart import (
+    ADMIN_KEY,
+    CONSUMER_KEY,
+    MODEL_NAME,
+    quickstart_keys,
+    run_quickstart,
+)
 
 SHOWN_METRICS = {
     "auc": "AUC",
@@ -62,6 +68,15 @@ def quickstart(
         f"rejecting everyone costs {metric(reject_all)}. Accuracy is at that cut-off."
     )
     console.print(f"production → {MODEL_NAME} version {result.production.version} (best CV AUC)")
+    keys = quickstart_keys(state.registry, actor=state.actor)
+    admin, consumer = keys.admin.token, keys.consumer.token
+    console.print(
+        "API keys (secrets shown once; a new quickstart run replaces them):\n"
+        f"  {ADMIN_KEY} (role admin): {admin}\n"
+        f"  {CONSUMER_KEY} (role consumer, may predict, explain and read {MODEL_NAME}): "
+        f"{consumer}",
+        markup=False,
+    )
     settings = state.settings
     applicant = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).iloc[0].to_dict()
     body = orjson.dumps({"instances": [applicant]}).decode()
@@ -69,10 +84,11 @@ def quickstart(
         f"Inspect it: finmaas models show {MODEL_NAME}\n"
         "Get a prediction (in another terminal, once the server below is up):\n"
         f"  curl -s http://{settings.host}:{settings.port}/v1/models/{MODEL_NAME}:predict "
+        f"-H 'authorization: Bearer {consumer}' "
         f"-H 'content-type: application/json' -d '{body}'\n"
         "Or from Python:\n"
         "  from finmaas import Client\n"
-        f"  Client('http://{settings.host}:{settings.port}').predict("
+        f"  Client('http://{settings.host}:{settings.port}', api_key='{consumer}').predict("
         f"'{MODEL_NAME}', [applicant]).predictions  # applicant: the record in the curl body",
         markup=False,
     )

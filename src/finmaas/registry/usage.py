@@ -6,9 +6,12 @@ on SQLite and PostgreSQL), so flushes from many workers add up exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,6 +20,17 @@ from finmaas.registry.registry import Registry
 from finmaas.registry.tables import usage
 
 COUNTERS = ("requests", "rows", "errors", "latency_us")
+CSV_COLUMNS = (
+    "key_id",
+    "tenant",
+    "model",
+    "version",
+    "day",
+    "requests",
+    "rows",
+    "errors",
+    "latency_ms_total",
+)
 
 
 @dataclass(frozen=True)
@@ -86,3 +100,33 @@ class UsageStore:
         )
         with self.registry.read() as conn:
             return {key_id: int(total or 0) for key_id, total in conn.execute(query)}
+
+
+def usage_csv(rows: Sequence[UsageRow]) -> str:
+    """The billing export: one line per key × model × version × day, latency in ms."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                row.key_id,
+                row.tenant,
+                row.model,
+                row.version,
+                row.day.isoformat(),
+                row.requests,
+                row.rows,
+                row.errors,
+                round(row.latency_us / 1000, 3),
+            ]
+        )
+    return out.getvalue()
+
+
+def usage_report(rows: Sequence[UsageRow]) -> dict[str, Any]:
+    """Rows and their totals as JSON-ready values (for the API and ``finmaas usage --json``)."""
+    return {
+        "usage": [{**row.__dict__, "day": row.day.isoformat()} for row in rows],
+        "totals": {name: sum(getattr(row, name) for row in rows) for name in COUNTERS},
+    }

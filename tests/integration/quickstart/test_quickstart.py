@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,11 @@ import pytest
 from finmaas.actor import Actor
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.loading import load_version
-from finmaas.quickstart import MODEL_NAME, run_quickstart
+from finmaas.quickstart import MODEL_NAME, quickstart_keys, run_quickstart
 from finmaas.registry import LocalArtifactStore, Registry
+from finmaas.registry.keys import KeyStore
 from finmaas.schema import RecordEncoder
+from finmaas.security.policy import allowed_verbs
 
 ACTOR = Actor("tester")
 
@@ -70,4 +73,27 @@ def test_quickstart_command(tmp_path: Path) -> None:
     assert "production → credit-risk version " in result.stdout
     assert "curl -s http://127.0.0.1:8080/v1/models/credit-risk:predict" in result.stdout
     assert "predict('credit-risk', [applicant]).predictions" in result.stdout
+    consumer = re.search(r"quickstart-consumer \(role consumer.*: (fmk_\S+)", result.stdout)
+    assert consumer is not None
+    assert re.search(r"quickstart-admin \(role admin\): fmk_", result.stdout)
+    assert f"-H 'authorization: Bearer {consumer.group(1)}'" in result.stdout
+    assert f"api_key='{consumer.group(1)}'" in result.stdout
     assert (tmp_path / "home" / "registry.db").exists()
+
+
+def test_quickstart_keys_are_rotated_on_each_run(registry: Registry) -> None:
+    first = quickstart_keys(registry, actor=ACTOR)
+    policy = KeyStore(registry).snapshot().models.get(MODEL_NAME)
+    consumer = first.consumer.record
+    assert (first.admin.record.role, consumer.role) == ("admin", "consumer")
+    assert allowed_verbs(consumer, MODEL_NAME, policy) == {"predict", "explain", "metadata"}
+    assert allowed_verbs(consumer, "fraud", policy) == frozenset()
+
+    second = quickstart_keys(registry, actor=ACTOR)
+    store = KeyStore(registry)
+    assert {k.name for k in store.list()} == {"quickstart-admin", "quickstart-consumer"}
+    for old, new in ((first.admin, second.admin), (first.consumer, second.consumer)):
+        assert new.token != old.token
+        replaced = store.get(old.record.id)
+        assert replaced.revoked_at is not None
+        assert replaced.replaced_by == new.record.id
