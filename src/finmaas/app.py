@@ -17,11 +17,13 @@ from finmaas.errors import FinmaasError
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.runtimes import Predictor
 from finmaas.security.guard import Guard
+from finmaas.serving import cors as cors_headers
 from finmaas.serving.batching import AdaptiveBatcher
 from finmaas.serving.dataplane import DataPlane
 from finmaas.serving.http import (
     BodyTooLarge,
     Receive,
+    Response,
     Scope,
     Send,
     read_request,
@@ -49,6 +51,7 @@ class FinmaasApp:
         self.pool: ModelPool | None = None
         self.guard: Guard | None = None
         self.router: Router | None = None
+        self._origins = settings.allowed_origins
 
     def _batcher(self, predictor: Predictor) -> AdaptiveBatcher:
         return AdaptiveBatcher(
@@ -121,16 +124,25 @@ class FinmaasApp:
         if self.router is None:
             await send_response(send, error_response(503, "the server is starting"))
             return
+        cors: tuple[tuple[bytes, bytes], ...] = ()
+        if self._origins:
+            origin = dict(scope["headers"]).get(b"origin")
+            if origin is not None and origin in self._origins:
+                if scope["method"] == "OPTIONS":
+                    preflight = Response(204, b"", b"text/plain")
+                    await send_response(send, preflight, cors_headers.preflight_headers(origin))
+                    return
+                cors = cors_headers.response_headers(origin)
         try:
             request = await read_request(scope, receive, self.settings.max_body_bytes)
         except BodyTooLarge as exc:
-            await send_response(send, error_response(413, str(exc)))
+            await send_response(send, error_response(413, str(exc)), cors)
             return
         except ConnectionAbortedError:
             return
         client = scope.get("client")
-        origin = client[0] if client else ""
-        await send_response(send, await self.router.handle(request, origin))
+        address = client[0] if client else ""
+        await send_response(send, await self.router.handle(request, address), cors)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -7,10 +7,13 @@ variables, then defaults. Nothing else in finmaas reads the environment.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
 
 
 class Settings(BaseSettings):
@@ -99,6 +102,30 @@ class Settings(BaseSettings):
 
     ssl_keyfile: Path | None = None
     """PEM private key of ``ssl_certfile``."""
+
+    cors_origins: str = Field(default="", max_length=4000)
+    """Browser origins allowed to call the API, comma-separated (``https://app.bank.example``).
+
+    Empty (the default) turns CORS off: no ``Access-Control-*`` header is ever sent,
+    so browsers on other origins cannot read responses. ``*`` is refused: keys are
+    credentials, and a wildcard would let any web page spend them.
+    """
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _check_origins(cls, value: str) -> str:
+        origins = [origin.strip() for origin in value.split(",") if origin.strip()]
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin[:80]!r} is not an origin like https://app.bank.example[:port] "
+                    "(scheme and host only; no wildcard, path or trailing slash)"
+                )
+        return ",".join(origins)
+
+    @property
+    def allowed_origins(self) -> frozenset[bytes]:
+        return frozenset(o.encode() for o in self.cors_origins.split(",") if o)
 
     @field_validator("home", "artifacts_dir", mode="after")
     @classmethod

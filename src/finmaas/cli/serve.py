@@ -56,6 +56,13 @@ def serve(
         Path | None,
         typer.Option(help="PEM private key of --ssl-certfile.", exists=True, dir_okay=False),
     ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Browser origin allowed to call the API (https://app.bank.example). Repeatable; "
+            "CORS is off without it."
+        ),
+    ] = None,
 ) -> None:
     """Serve registered models over HTTP until stopped (SIGTERM drains in-flight requests)."""
     import uvicorn
@@ -73,6 +80,7 @@ def serve(
         "redis_url": redis_url,
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
+        "cors_origins": ",".join(cors_origin) if cors_origin else None,
     }
     given = {key: value for key, value in flags.items() if value is not None}
     settings = Settings(**{**state.settings.model_dump(exclude_unset=True), **given})

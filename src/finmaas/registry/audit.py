@@ -83,7 +83,7 @@ def append_entry(
     values = {
         "id": entry_id,
         "at": at.astimezone(UTC),
-        "actor": fields.check_text("actor", actor.name, fields.MAX_ACTOR),
+        "actor": fields.check_text("actor", actor.name, fields.MAX_ACTOR, one_line=True),
         "tenant": actor.tenant,
         "origin": actor.origin[:200],
         "action": action,

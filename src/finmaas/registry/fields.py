@@ -21,6 +21,10 @@ MAX_TEXT = 10_000
 MAX_ACTOR = 200
 
 _KEY = re.compile(r"[A-Za-z0-9_.:/-]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Control characters: they forge log lines and rewrite terminals, so values refuse them."""
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""The same, less the line breaks and tabs that free text (descriptions, notes) may hold."""
 
 
 def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -45,6 +49,8 @@ def check_tags(tags: Mapping[str, Any], where: str = "tags") -> dict[str, str]:
         _check_key(where, key)
         if not isinstance(value, str) or len(value) > 256:
             raise Invalid(f"{where}.{key} must be a string of at most 256 characters")
+        if _CONTROL.search(value):
+            raise Invalid(f"{where}.{key} must not contain control characters")
         out[key] = value
     return out
 
@@ -60,11 +66,16 @@ def check_json(name: str, value: Any, limit: int) -> Any:
     return orjson.loads(encoded)
 
 
-def check_text(name: str, value: str, limit: int = MAX_TEXT) -> str:
+def check_text(name: str, value: str, limit: int = MAX_TEXT, *, one_line: bool = False) -> str:
+    """Free text (``one_line``: a name-like value such as an owner or an actor)."""
     if not isinstance(value, str):
         raise Invalid(f"{name} must be text")
     if len(value) > limit:
         raise Invalid(f"{name} must be at most {limit} characters, got {len(value)}")
+    if one_line and _CONTROL.search(value):
+        raise Invalid(f"{name} must be one line without control characters")
+    if _CONTROL_IN_TEXT.search(value):
+        raise Invalid(f"{name} must not contain control characters (line breaks and tabs may)")
     return value
 
 

@@ -282,7 +282,7 @@ class Registry:
                 )
             ),
             "model_card": fields.check_text("model card", new.model_card, fields.MAX_MODEL_CARD),
-            "created_by": fields.check_text("actor", actor, fields.MAX_ACTOR),
+            "created_by": fields.check_text("actor", actor, fields.MAX_ACTOR, one_line=True),
             "created_at": self._clock(),
         }
 
@@ -643,12 +643,12 @@ class Registry:
             sa.insert(models).values(
                 name=name,
                 description=fields.check_text("description", spec.description),
-                owner=fields.check_text("owner", spec.owner, fields.MAX_ACTOR),
+                owner=fields.check_text("owner", spec.owner, fields.MAX_ACTOR, one_line=True),
                 task=task,
                 tags=fields.check_tags(spec.tags),
                 status="active",
                 latest_version=0,
-                created_by=fields.check_text("actor", actor.name, fields.MAX_ACTOR),
+                created_by=fields.check_text("actor", actor.name, fields.MAX_ACTOR, one_line=True),
                 created_at=now,
                 updated_at=now,
                 tenant=check_tenant(spec.tenant),
@@ -837,7 +837,7 @@ def _model_changes(update: ModelUpdate) -> dict[str, Any]:
     if update.description is not None:
         changes["description"] = fields.check_text("description", update.description)
     if update.owner is not None:
-        changes["owner"] = fields.check_text("owner", update.owner, fields.MAX_ACTOR)
+        changes["owner"] = fields.check_text("owner", update.owner, fields.MAX_ACTOR, one_line=True)
     if update.risk_tier is not None:
         if update.risk_tier not in (1, 2, 3):
             raise Invalid(f"risk tier must be 1, 2 or 3, got {update.risk_tier}")

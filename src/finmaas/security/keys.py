@@ -99,7 +99,7 @@ def issue_key(
     record = KeyRecord(
         id=secret.key_id,
         name=name,
-        owner=fields.check_text("owner", owner, fields.MAX_ACTOR),
+        owner=fields.check_text("owner", owner, fields.MAX_ACTOR, one_line=True),
         tenant=tenant,
         role=role,
         secret_hash=secret.secret_hash,

@@ -22,6 +22,18 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON = b"application/json"
+MAX_JSON_DEPTH = 1024
+"""orjson's own limit on nesting; records and tensors need fewer than 5 levels."""
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
+"""Sent on every response: bodies are data (never rendered, framed or cached), and
+predictions may concern a person, so no cache keeps them."""
 
 
 class BodyTooLarge(Invalid):
@@ -79,11 +91,15 @@ async def read_request(scope: Scope, receive: Receive, max_body: int) -> Request
     return Request(scope["method"], scope["path"], scope.get("query_string", b""), headers, body)
 
 
-async def send_response(send: Send, response: Response) -> None:
+async def send_response(
+    send: Send, response: Response, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     headers = [
         (b"content-type", response.content_type),
         (b"content-length", str(len(response.body)).encode()),
+        *SECURITY_HEADERS,
         *response.headers,
+        *extra,
     ]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
@@ -95,7 +111,29 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise Invalid(f"malformed JSON: {exc}") from None
+        raise Invalid(_json_problem(exc, body)) from None
+
+
+def _json_problem(exc: orjson.JSONDecodeError, body: bytes) -> str:
+    text = str(exc)
+    if text.startswith("depth limit exceeded"):
+        return f"JSON is nested deeper than {MAX_JSON_DEPTH} levels"
+    at = exc.pos
+    if "infinity" in text or body[at : at + 3].lower() in (b"nan", b"inf"):
+        return (
+            "NaN and Infinity are not numbers JSON allows; send null for a missing value "
+            "(accepted where the signature marks the field nullable)"
+        )
+    return f"malformed JSON: {text}"
+
+
+def reject_unknown_fields(document: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    """The documented rule: a request field finmaas does not know is an error, never ignored."""
+    if not allowed.issuperset(document):
+        unknown = sorted(key for key in document if key not in allowed)[0]
+        raise Invalid(
+            f"unknown field {unknown[:64]!r} in {where}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def require_json(request: Request) -> None:

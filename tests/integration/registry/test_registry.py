@@ -310,3 +310,77 @@ def test_create_model_twice_conflicts(registry: Registry) -> None:
     with pytest.raises(Conflict) as err:
         registry.create_model("m", task="binary", actor="a")
     assert str(err.value) == "model 'm' already exists"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "credit\nrisk",
+            "model name 'credit\\nrisk' contains '\\n'; use lowercase letters, digits, '.', '_' and '-'",
+        ),
+        (
+            "credit\x00",
+            "model name 'credit\\x00' contains '\\x00'; use lowercase letters, digits, '.', '_' and '-'",
+        ),
+        (
+            "../../etc",
+            "model name '../../etc' contains '/'; use lowercase letters, digits, '.', '_' and '-'",
+        ),
+    ],
+)
+def test_names_with_control_characters_or_traversal_are_refused(
+    registry: Registry, name: str, message: str
+) -> None:
+    with pytest.raises(InvalidName) as err:
+        registry.publish_version(name, new_version(), actor="a")
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            NewModel(tags={"desk": "retail\x1b[31m"}),
+            "tags.desk must not contain control characters",
+        ),
+        (NewModel(tags={"desk\n": "retail"}), None),
+        (
+            NewModel(owner="risk\nINFO forged log line"),
+            "owner must be one line without control characters",
+        ),
+        (
+            NewModel(description="PD model\x00"),
+            "description must not contain control characters (line breaks and tabs may)",
+        ),
+    ],
+)
+def test_control_characters_in_metadata_are_refused(
+    registry: Registry, spec: NewModel, message: str | None
+) -> None:
+    with pytest.raises(Invalid) as err:
+        registry.publish_version("m", new_version(), actor="a", model_spec=spec)
+    if message is None:
+        assert str(err.value).startswith("tags: key 'desk\\n' must be 1-64 characters")
+    else:
+        assert str(err.value) == message
+    assert registry.list_models(include_archived=True) == []
+
+
+def test_line_breaks_in_descriptions_are_kept(registry: Registry) -> None:
+    spec = NewModel(description="PD model.\n\nRetail book only.\tv2")
+    registry.publish_version("m", new_version(), actor="a", model_spec=spec)
+    assert registry.get_model("m").description == "PD model.\n\nRetail book only.\tv2"
+
+
+@pytest.mark.parametrize("alias", ["prod\n", "prod\x00", "../prod", "prod/1"])
+def test_aliases_with_control_characters_or_traversal_are_refused(
+    registry: Registry, alias: str
+) -> None:
+    registry.publish_version("m", new_version(), actor="a")
+    with pytest.raises(InvalidName) as err:
+        registry.set_alias("m", alias, 1, actor="a")
+    assert str(err.value) == (
+        f"alias {alias!r} must start with a lowercase letter and contain only "
+        "lowercase letters, digits and '-'"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -60,9 +61,18 @@ def served_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def start_server(
-    settings: Settings, *extra: str, workers: int = 1, auth: bool = False
+    settings: Settings,
+    *extra: str,
+    workers: int = 1,
+    auth: bool = False,
+    scheme: str = "http",
+    verify: ssl.SSLContext | bool = True,
 ) -> LiveServer:
-    """Serve ``settings`` on a free port; protocol tests run with ``--insecure-no-auth``."""
+    """Serve ``settings`` on a free port; protocol tests run with ``--insecure-no-auth``.
+
+    For HTTPS pass the ``--ssl-*`` flags in ``extra``, ``scheme="https"`` and a
+    ``verify`` context that trusts the test CA.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
     command = [
@@ -81,14 +91,15 @@ def start_server(
     log_path = settings.home.parent / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             output = log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"server exited with {process.returncode}: {output}")
         try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+            ready = httpx.get(f"{url}/v2/health/ready", timeout=1, verify=verify)
+            if ready.status_code == 200:
                 return LiveServer(url, process, settings)
         except httpx.TransportError:
             pass

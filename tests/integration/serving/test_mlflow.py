@@ -72,6 +72,11 @@ def test_header_chooses_another_version(http: httpx.Client) -> None:
     [
         (
             {"records": []},
+            "unknown field 'records' in the request body; allowed: dataframe_records, "
+            "dataframe_split, inputs, instances",
+        ),
+        (
+            {},
             "request body must have exactly one of: dataframe_records, dataframe_split, instances, inputs",
         ),
         (

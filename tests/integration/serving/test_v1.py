@@ -94,9 +94,34 @@ BAD_REQUESTS = [
         400,
         "row 0: field 'duration_in_month' must be an integer, got number 1.5",
     ),
+    (
+        {"instances": [_with(purpose="x" * 100_000)]},
+        400,
+        f"row 0: field 'purpose' must be one of its 10 categories, got '{'x' * 63}…'",
+    ),
+    (
+        {"instances": [{**APPLICANT[0], "y" * 100_000: 1}]},
+        400,
+        f"row 0: unknown field '{'y' * 63}…'",
+    ),
     ({"instances": []}, 400, "'instances' is empty; send at least one record"),
     ({"instances": APPLICANT[:1] * 5000}, 400, "request has 5000 rows; the limit is 4096"),
-    ({"rows": APPLICANT[:1]}, 400, "request body must have 'instances' (a list of records)"),
+    ({}, 400, "request body must have 'instances' (a list of records)"),
+    (
+        {"rows": APPLICANT[:1]},
+        400,
+        "unknown field 'rows' in the request body; allowed: inputs, instances",
+    ),
+    (
+        {"instances": APPLICANT[:1], "signature_name": "x"},
+        400,
+        "unknown field 'signature_name' in the request body; allowed: inputs, instances",
+    ),
+    (
+        {"instances": APPLICANT[:1], "inputs": APPLICANT[:1]},
+        400,
+        "request body must have one of 'instances' or 'inputs', not both",
+    ),
     ([1, 2], 400, "request body must be a JSON object with 'instances'"),
     (
         {"instances": [[1, 2]]},
@@ -112,16 +137,56 @@ def test_bad_requests(client: httpx.Client, body: Any, status: int, message: str
     assert (response.status_code, response.json()) == (status, {"error": message})
 
 
-def test_nan_and_malformed_json(client: httpx.Client) -> None:
+NON_FINITE = (
+    "NaN and Infinity are not numbers JSON allows; send null for a missing value "
+    "(accepted where the signature marks the field nullable)"
+)
+
+
+@pytest.mark.parametrize(
+    ("literal", "message"),
+    [
+        (b"NaN", NON_FINITE),
+        (b"nan", NON_FINITE),
+        (b"Infinity", NON_FINITE),
+        (b"-Infinity", NON_FINITE),
+        (b"1e999", NON_FINITE),
+        (b"6,", None),
+    ],
+)
+def test_non_finite_and_malformed_json(
+    client: httpx.Client, literal: bytes, message: str | None
+) -> None:
     raw = orjson.dumps({"instances": APPLICANT[:1]}).replace(
-        b'"duration_in_month":6', b'"duration_in_month":NaN'
+        b'"duration_in_month":6', b'"duration_in_month":' + literal
     )
     response = client.post(PREDICT, content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 400
-    assert response.json()["error"].startswith("malformed JSON: ")
+    if message is None:
+        assert response.json()["error"].startswith("malformed JSON: ")
+    else:
+        assert response.json() == {"error": message}
+
+
+def test_truncated_json(client: httpx.Client) -> None:
     response = client.post(PREDICT, content=b"{", headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"].startswith("malformed JSON: ")
+
+
+def test_json_nested_too_deep(client: httpx.Client) -> None:
+    deep = b'{"instances": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    response = client.post(PREDICT, content=deep, headers={"content-type": "application/json"})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "JSON is nested deeper than 1024 levels"},
+    )
+    nested = {"instances": [{**APPLICANT[0], "duration_in_month": [[[6]]]}]}
+    response = client.post(PREDICT, json=nested)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "row 0: field 'duration_in_month' must be a number, got a list"},
+    )
 
 
 def test_wrong_content_type(client: httpx.Client) -> None:
@@ -183,3 +248,21 @@ def test_health(client: httpx.Client) -> None:
     note = {"auth": "disabled (--insecure-no-auth)"}
     assert client.get("/v2/health/live").json() == {"live": True, **note}
     assert client.get("/v2/health/ready").json() == {"ready": True, **note}
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (
+            "/v1/models/..%2F..%2Fetc%2Fpasswd:predict",
+            "no route for POST /v1/models/../../etc/passwd:predict",
+        ),
+        ("/v1/models/credit%0Arisk:predict", "model 'credit\\nrisk' not found"),
+        ("/v1/models/..:predict", "model '..' not found"),
+    ],
+)
+def test_model_names_from_the_path_never_reach_the_file_system(
+    client: httpx.Client, path: str, message: str
+) -> None:
+    response = client.post(path, json={"instances": APPLICANT[:1]})
+    assert (response.status_code, response.json()) == (404, {"error": message})

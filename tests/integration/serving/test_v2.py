@@ -117,6 +117,33 @@ def test_requested_outputs_and_versions(client: httpx.Client) -> None:
             {"inputs": _feature_tensors(APPLICANT[:1]), "outputs": [{"name": "reasons"}]},
             "requested output 'reasons' is not one of: probability, label, score",
         ),
+        (
+            {"inputs": _feature_tensors(APPLICANT[:1]), "model_name": "credit-risk"},
+            "unknown field 'model_name' in the request body; allowed: id, inputs, outputs, "
+            "parameters",
+        ),
+        (
+            {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1], "dims": [1]}]},
+            "unknown field 'dims' in input 'x'; allowed: data, datatype, name, parameters, shape",
+        ),
+        (
+            {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "parameters": [1]}]},
+            "input 'x': 'parameters' must be an object",
+        ),
+        (
+            {
+                "inputs": _feature_tensors(APPLICANT[:1]),
+                "outputs": [{"name": "label", "binary": True}],
+            },
+            "unknown field 'binary' in output 'label'; allowed: name, parameters",
+        ),
+        (
+            {
+                "inputs": _feature_tensors(APPLICANT[:1]),
+                "outputs": [{"name": "label", "parameters": 1}],
+            },
+            "output 'label': 'parameters' must be an object",
+        ),
     ],
 )
 def test_bad_v2_requests(client: httpx.Client, body: dict[str, Any], message: str) -> None:

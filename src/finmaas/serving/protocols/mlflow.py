@@ -20,7 +20,7 @@ import orjson
 
 from finmaas.errors import Invalid
 from finmaas.schema import RecordEncoder
-from finmaas.serving.http import parse_json
+from finmaas.serving.http import parse_json, reject_unknown_fields
 from finmaas.serving.protocols.v1 import name_positional_rows
 
 FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
@@ -30,6 +30,7 @@ def decode_mlflow_request(body: bytes, encoder: RecordEncoder, max_rows: int) ->
     document = parse_json(body)
     if not isinstance(document, dict):
         raise Invalid(f"request body must be a JSON object with one of: {', '.join(FORMATS)}")
+    reject_unknown_fields(document, frozenset(FORMATS), "the request body")
     given = [key for key in FORMATS if key in document]
     if len(given) != 1:
         raise Invalid(f"request body must have exactly one of: {', '.join(FORMATS)}")

@@ -1,6 +1,7 @@
 """KServe V1 (``:predict``) request and response bodies.
 
-Request: ``{"instances": [record, …]}`` (``"inputs"`` is accepted too). A
+Request: ``{"instances": [record, …]}`` (``"inputs"`` is accepted instead;
+any other field is refused). A
 record is an object keyed by feature name with raw values (categories as
 their text), or a list of raw values in signature order.
 Response: ``{"model_name", "model_version", "predictions": [{"probability",
@@ -17,16 +18,21 @@ import orjson
 
 from finmaas.errors import Invalid
 from finmaas.schema import RecordEncoder
-from finmaas.serving.http import parse_json
+from finmaas.serving.http import parse_json, reject_unknown_fields
+
+V1_FIELDS = frozenset({"instances", "inputs"})
 
 
 def decode_v1_request(body: bytes, encoder: RecordEncoder, max_rows: int) -> np.ndarray:
     document = parse_json(body)
     if not isinstance(document, dict):
         raise Invalid("request body must be a JSON object with 'instances'")
+    reject_unknown_fields(document, V1_FIELDS, "the request body")
     key = "instances" if "instances" in document else "inputs" if "inputs" in document else None
     if key is None:
         raise Invalid("request body must have 'instances' (a list of records)")
+    if len(document) > 1:
+        raise Invalid("request body must have one of 'instances' or 'inputs', not both")
     rows = document[key]
     if not isinstance(rows, list):
         raise Invalid(f"'{key}' must be a list of records")

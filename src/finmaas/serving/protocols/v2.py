@@ -30,7 +30,7 @@ import orjson
 from finmaas.errors import Invalid, SchemaMismatch
 from finmaas.schema import RecordEncoder
 from finmaas.schema.signature import ModelSignature
-from finmaas.serving.http import parse_json
+from finmaas.serving.http import parse_json, reject_unknown_fields
 
 V2_DTYPES: Mapping[str, np.dtype[Any]] = MappingProxyType(
     {
@@ -53,6 +53,9 @@ FEATURE_DATATYPES = MappingProxyType(
     {"float": "FP64", "int": "INT64", "bool": "BOOL", "category": "BYTES", "string": "BYTES"}
 )
 MAX_DIMS = 8
+REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
+TENSOR_FIELDS = frozenset({"name", "datatype", "shape", "parameters", "data"})
+OUTPUT_FIELDS = frozenset({"name", "parameters"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ def parse_v2_request(body: bytes, header_length: int | None) -> V2Request:
         document, binary = parse_json(body[:header_length]), body[header_length:]
     if not isinstance(document, dict):
         raise Invalid("request body must be a JSON object with 'inputs'")
+    reject_unknown_fields(document, REQUEST_FIELDS, "the request body")
     raw_inputs = document.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise Invalid("request has no inputs")
@@ -112,6 +116,7 @@ def _tensor(raw: Any, binary: bytes, offset: int) -> tuple[Tensor, int]:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise Invalid("each input must be an object with a 'name'")
     name = raw["name"]
+    reject_unknown_fields(raw, TENSOR_FIELDS, f"input {name[:64]!r}")
     datatype = raw.get("datatype")
     dtype = V2_DTYPES.get(datatype) if isinstance(datatype, str) else None
     if dtype is None:
@@ -127,7 +132,10 @@ def _tensor(raw: Any, binary: bytes, offset: int) -> tuple[Tensor, int]:
             f"input {name!r}: shape must be a list of 1 to {MAX_DIMS} non-negative integers"
         )
     count = math.prod(shape)
-    size = (raw.get("parameters") or {}).get("binary_data_size")
+    tensor_parameters = raw.get("parameters") or {}
+    if not isinstance(tensor_parameters, dict):
+        raise Invalid(f"input {name!r}: 'parameters' must be an object")
+    size = tensor_parameters.get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or size < 0 or offset + size > len(binary):
             raise Invalid(
@@ -224,7 +232,11 @@ def _requested(outputs: Any) -> list[tuple[str, bool]] | None:
     for output in outputs:
         if not isinstance(output, dict) or not isinstance(output.get("name"), str):
             raise Invalid("each requested output must be an object with a 'name'")
-        binary = bool((output.get("parameters") or {}).get("binary_data", False))
+        reject_unknown_fields(output, OUTPUT_FIELDS, f"output {output['name'][:64]!r}")
+        parameters = output.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise Invalid(f"output {output['name'][:64]!r}: 'parameters' must be an object")
+        binary = bool(parameters.get("binary_data", False))
         requested.append((output["name"], binary))
     return requested
 
