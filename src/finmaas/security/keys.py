@@ -10,7 +10,6 @@ guard, and a slow hash would cost every request). Digests are compared with
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass, replace
@@ -44,20 +43,6 @@ def new_secret() -> NewSecret:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def key_id_of(token: str) -> str | None:
-    """The id part of a well-formed key, else None (nothing about the token is echoed)."""
-    if len(token) < len(PREFIX) + _ID_LENGTH + 2 or not token.startswith(PREFIX):
-        return None
-    key_id = token[len(PREFIX) : len(PREFIX) + _ID_LENGTH]
-    if token[len(PREFIX) + _ID_LENGTH] != "_" or not all(c in "0123456789abcdef" for c in key_id):
-        return None
-    return key_id
-
-
-def token_matches(token: str, secret_hash: str) -> bool:
-    return hmac.compare_digest(hash_token(token), secret_hash)
 
 
 @dataclass(frozen=True)
