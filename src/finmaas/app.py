@@ -81,7 +81,7 @@ class FinmaasApp:
         self.guard = Guard(settings, self._registry, workers=settings.workers)
         await self.guard.start()
         self._announce(self.guard)
-        control = ControlPlane(self._registry, self.guard)
+        control = ControlPlane(self._registry, self.guard, store)
         self.router = Router(DataPlane(self.pool), settings, self.guard, control)
         # Everything loaded so far lives as long as the process: keep it out of the
         # cyclic GC's full collections, which otherwise stall requests for tens of ms.
@@ -134,7 +134,12 @@ class FinmaasApp:
                     return
                 cors = cors_headers.response_headers(origin)
         try:
-            request = await read_request(scope, receive, self.settings.max_body_bytes)
+            limit = (
+                self.settings.max_upload_bytes
+                if scope["path"].startswith("/api/")
+                else self.settings.max_body_bytes
+            )
+            request = await read_request(scope, receive, limit)
         except BodyTooLarge as exc:
             await send_response(send, error_response(413, str(exc)), cors)
             return

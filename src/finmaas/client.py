@@ -13,13 +13,16 @@ for 404, …), with the server's message. One connection pool per client.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 
 from finmaas.errors import (
     Conflict,
@@ -28,12 +31,14 @@ from finmaas.errors import (
     Invalid,
     NotFound,
     PredictorFailed,
+    Unauthenticated,
     Unavailable,
 )
+from finmaas.schema import ModelSignature
 
 _ERRORS: Mapping[int, type[FinmaasError]] = {
     400: Invalid,
-    401: Forbidden,
+    401: Unauthenticated,
     403: Forbidden,
     404: NotFound,
     409: Conflict,
@@ -115,6 +120,38 @@ class Client:
             o["name"]: np.asarray(o["data"], dtype=object if o["datatype"] == "BYTES" else None)
             for o in body["outputs"]
         }
+
+    def publish(
+        self,
+        name: str,
+        path: str | Path,
+        signature: ModelSignature,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_version: int | None = None,
+        description: str = "",
+        owner: str = "",
+    ) -> dict[str, Any]:
+        """Publish a model file as the next version of ``name`` (needs a developer key).
+
+        Returns the server's answer: ``model``, ``version``, ``artifact_format``, ….
+        """
+        file = Path(path)
+        body: dict[str, Any] = {
+            "artifact": base64.b64encode(file.read_bytes()).decode(),
+            "filename": file.name,
+            "signature": orjson.loads(signature.to_json()),
+            "metrics": dict(metrics or {}),
+            "params": dict(params or {}),
+            "tags": dict(tags or {}),
+            "parent_version": parent_version,
+            "description": description,
+            "owner": owner,
+        }
+        result: dict[str, Any] = self._request("POST", f"/api/models/{name}/versions", json=body)
+        return result
 
     def models(self) -> list[str]:
         """Names of the active models the server knows."""

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, le=1024**3)
     """Largest request body the data plane reads; larger ones get 413."""
 
+    max_upload_bytes: int = Field(default=256 * 1024 * 1024, gt=0, le=4 * 1024**3)
+    """Largest control-plane (``/api``) request body: model files are published in one."""
+
     max_request_rows: int = Field(default=4096, ge=1, le=1_000_000)
     """Most rows (instances) one inference request may carry."""
 

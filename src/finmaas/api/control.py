@@ -9,22 +9,43 @@ Bodies are JSON objects whose unknown fields are refused.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from finmaas.errors import Forbidden, Invalid, NotFound
-from finmaas.registry import Registry
+from finmaas.errors import Conflict, Forbidden, Invalid, NotFound
+from finmaas.publishing import publish_bytes
+from finmaas.registry import ArtifactStore, NewModel, Registry
 from finmaas.registry.audit import AuditFilter
 from finmaas.registry.keys import KeyRecord, KeyStore
-from finmaas.registry.records import Model
+from finmaas.registry.records import Model, ModelVersion
 from finmaas.registry.usage import UsageStore, usage_csv, usage_report
+from finmaas.runtimes import ModelFormat
+from finmaas.runtimes.base import SAFE_FORMATS
+from finmaas.schema import signature_from_dict
 from finmaas.security.guard import Guard
 from finmaas.security.keys import issue_key, rotate_key
 from finmaas.security.policy import Principal, check_grants, require_role
 from finmaas.serving.http import Request, Response, json_response, parse_json, require_json
 
 T = TypeVar("T")
+PUBLISH_FIELDS = frozenset(
+    {
+        "artifact",
+        "filename",
+        "format",
+        "signature",
+        "metrics",
+        "params",
+        "tags",
+        "parent_version",
+        "model_card",
+        "description",
+        "owner",
+    }
+)
 KEY_FIELDS = frozenset(
     {
         "name",
@@ -41,9 +62,10 @@ KEY_FIELDS = frozenset(
 
 
 class ControlPlane:
-    def __init__(self, registry: Registry, guard: Guard) -> None:
+    def __init__(self, registry: Registry, guard: Guard, store: ArtifactStore) -> None:
         self.registry = registry
         self.guard = guard
+        self.store = store
         self.keys = KeyStore(registry)
         self.usage = UsageStore(registry)
 
@@ -120,6 +142,8 @@ class ControlPlane:
         if not rest:
             raise NotFound(f"no route for {method} {request.path[:200]}")
         name = rest[0]
+        if rest[1:] == ["versions"] and method == "POST":
+            return await self._publish(request, principal, name)
         self.guard.authorize(principal, name, "metadata")
         if len(rest) == 1 and method == "GET":
             model = await _thread(lambda: self.registry.get_model(name))
@@ -150,6 +174,60 @@ class ControlPlane:
         if len(rest) >= 3 and rest[1] == "aliases":
             return await self._alias(request, principal, name, rest[2], rest[3:])
         raise NotFound(f"no route for {method} {request.path[:200]}")
+
+    async def _publish(self, request: Request, principal: Principal, name: str) -> Response:
+        """Register a model file as the next version of ``name`` (created in the caller's tenant).
+
+        The file travels base64-encoded in a JSON body, is checked and loaded like
+        ``finmaas models push`` does, and is never a pickle: uploads cannot run code.
+        """
+        require_role(principal, "developer")
+        body = _body(request, PUBLISH_FIELDS)
+        if not principal.is_admin:
+            await self._check_own_model(principal, name)
+        spec = _publish_spec(body)
+        version: ModelVersion = await _thread(
+            lambda: publish_bytes(
+                self.registry,
+                self.store,
+                name,
+                spec.pop("data"),
+                actor=principal.actor,
+                allow_pickle=False,
+                lineage={"produced_by": "POST /api/models/{name}/versions"},
+                model_spec=NewModel(
+                    description=spec.pop("description"),
+                    owner=spec.pop("owner"),
+                    tenant=principal.tenant,
+                ),
+                **spec,
+            )
+        )
+        if version.version == 1:  # a new model: let this worker see its tenant at once
+            await self.guard.refresh()
+        return json_response(
+            {
+                "model": version.model,
+                "version": version.version,
+                "ref": version.ref,
+                "artifact_format": version.artifact_format,
+                "artifact_size": version.artifact_size,
+                "artifact_digest": version.artifact_digest,
+                "created_by": version.created_by,
+            },
+            201,
+        )
+
+    async def _check_own_model(self, principal: Principal, name: str) -> None:
+        try:
+            model = await _thread(lambda: self.registry.get_model(name))
+        except NotFound:
+            return  # a new model, created in the caller's tenant
+        if model.tenant == principal.tenant:
+            return
+        if self.guard.visible(principal, [name]):
+            raise Forbidden(f"model {name!r} belongs to another tenant")
+        raise Conflict(f"model name {name!r} is not available; choose another")
 
     async def _alias(
         self, request: Request, principal: Principal, name: str, alias: str, rest: list[str]
@@ -265,6 +343,45 @@ def _key_spec(body: dict[str, Any]) -> dict[str, Any]:
             spec["expires_at"] = datetime.fromisoformat(expires)
         except (TypeError, ValueError):
             raise Invalid("'expires_at' must be an ISO 8601 time with a zone") from None
+    return spec
+
+
+def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
+    """Check a publish body's fields; the registry checks their contents."""
+    encoded = body.get("artifact")
+    if not isinstance(encoded, str) or not encoded:
+        raise Invalid("'artifact' is required: the model file, base64-encoded")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid("'artifact' is not valid base64") from None
+    if "signature" not in body:
+        raise Invalid("'signature' is required: the model's inputs and task")
+    fmt = body.get("format")
+    formats = [f.value for f in SAFE_FORMATS]
+    if fmt is not None and fmt not in formats:
+        raise Invalid(f"'format' must be one of {', '.join(formats)}")
+    spec: dict[str, Any] = {
+        "data": data,
+        "signature": signature_from_dict(body["signature"]),
+        "fmt": ModelFormat(fmt) if fmt is not None else None,
+    }
+    for field in ("filename", "model_card", "description", "owner"):
+        value = body.get(field, "upload" if field == "filename" else "")
+        if not isinstance(value, str):
+            raise Invalid(f"'{field}' must be text")
+        spec[field] = value
+    if len(spec["filename"]) > 200:
+        raise Invalid("'filename' must be at most 200 characters")
+    for field in ("metrics", "params", "tags"):
+        value = body.get(field, {})
+        if not isinstance(value, dict):
+            raise Invalid(f"'{field}' must be an object")
+        spec[field] = value
+    parent = body.get("parent_version")
+    if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
+        raise Invalid("'parent_version' must be a version number")
+    spec["parent_version"] = parent
     return spec
 
 

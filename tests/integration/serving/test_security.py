@@ -9,6 +9,8 @@ misconfiguration.
 
 from __future__ import annotations
 
+import base64
+import pickle
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,10 +18,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
+from finmaas.client import Client
 from finmaas.config import Settings
-from finmaas.registry import Registry
+from finmaas.errors import Unauthenticated
+from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.registry.keys import KeyStore
 from finmaas.registry.usage import UsageStore
 from finmaas.security.keys import issue_key
@@ -66,6 +71,7 @@ def keys(home: Settings) -> Keys:
             ),
             auditor=_issue(store, "auditor", "auditor", tenant="retail"),
             developer=_issue(store, "dev", "developer"),
+            retail_developer=_issue(store, "retail-dev", "developer", tenant="retail"),
             validator=_issue(store, "val", "validator"),
             limited=_issue(store, "limited", "consumer", requests_per_minute=5),
             rows=_issue(store, "rows", "consumer", rows_per_minute=4),
@@ -212,7 +218,7 @@ def test_api1_a_key_without_the_verb_gets_403(http: httpx.Client, keys: Keys) ->
 def test_api1_a_tenant_sees_only_its_own_keys(http: httpx.Client, keys: Keys) -> None:
     listed = http.get("/api/keys", headers=keys.auth("auditor")).json()["keys"]
     assert {key["tenant"] for key in listed} == {"retail"}
-    assert {key["name"] for key in listed} == {"retail-app", "reader", "auditor"}
+    assert {key["name"] for key in listed} == {"retail-app", "reader", "auditor", "retail-dev"}
     other_tenant = keys["outsider"][4:20]
     response = http.get(f"/api/keys/{other_tenant}", headers=keys.auth("auditor"))
     assert (response.status_code, response.json()) == (
@@ -367,6 +373,168 @@ def test_api5_four_eyes_through_the_api(http: httpx.Client, keys: Keys) -> None:
         "/api/models/credit-risk/aliases/production/rollback", headers=keys.auth("admin")
     )
     assert rolled.json()["version"] == int(production)  # approved before: no new approval
+
+
+# -- publishing versions over the API (developer role) -----------------------------------
+
+
+def _publish_body(home: Settings, **changes: object) -> dict[str, object]:
+    registry = Registry.open(home)
+    try:
+        version = registry.get_version("credit-risk", 1)
+    finally:
+        registry.close()
+    data = LocalArtifactStore(home.resolved_artifacts_dir).read(version.artifact_digest)
+    body: dict[str, object] = {
+        "artifact": base64.b64encode(data).decode(),
+        "filename": "model.txt",
+        "signature": orjson.loads(version.signature.to_json()),
+        "metrics": {"auc": 0.79},
+        "tags": {"source": "api-test"},
+    }
+    body.update(changes)
+    return body
+
+
+def test_a_developer_publishes_a_version_of_its_tenants_model(
+    http: httpx.Client, keys: Keys, home: Settings
+) -> None:
+    developer = keys["developer"][4:20]
+    published = http.post(
+        "/api/models/credit-risk/versions", json=_publish_body(home), headers=keys.auth("developer")
+    )
+    assert published.status_code == 201, published.text
+    body = published.json()
+    assert body["model"] == "credit-risk"
+    assert body["artifact_format"] == "lightgbm"
+    assert body["created_by"] == f"key:{developer}"
+    model = http.get("/api/models/credit-risk", headers=keys.auth("developer")).json()
+    assert model["latest_version"] == body["version"]
+    approve_own = http.post(
+        f"/api/models/credit-risk/versions/{body['version']}/approve",
+        json={"note": "looks fine to me"},
+        headers=keys.auth("developer"),
+    )
+    assert (approve_own.status_code, approve_own.json()) == (
+        403,
+        {"error": "this needs the role validator; the key's role is developer"},
+    )
+    entries = http.get(
+        "/api/audit", params={"action": "version.publish"}, headers=keys.auth("admin")
+    ).json()["entries"]
+    assert entries[-1]["target"] == f"credit-risk@{body['version']}"
+    assert entries[-1]["actor"] == f"key:{developer}"
+
+
+def test_a_developer_creates_a_model_in_its_own_tenant(
+    http: httpx.Client, keys: Keys, home: Settings
+) -> None:
+    published = http.post(
+        "/api/models/retail-pd/versions",
+        json=_publish_body(home, description="retail PD", owner="retail risk"),
+        headers=keys.auth("retail_developer"),
+    )
+    assert published.status_code == 201, published.text
+    model = http.get("/api/models/retail-pd", headers=keys.auth("retail_developer"))
+    assert model.status_code == 200, model.text
+    model = model.json()
+    assert (model["tenant"], model["owner"], model["description"]) == (
+        "retail",
+        "retail risk",
+        "retail PD",
+    )
+    hidden = http.get("/api/models/retail-pd", headers=keys.auth("outsider"))
+    assert (hidden.status_code, hidden.json()) == (404, {"error": "model 'retail-pd' not found"})
+    again = http.post(
+        "/api/models/retail-pd/versions", json=_publish_body(home), headers=keys.auth("developer")
+    )
+    assert (again.status_code, again.json()) == (
+        409,
+        {"error": "model name 'retail-pd' is not available; choose another"},
+    )
+
+
+def test_the_client_publishes_and_reports_a_bad_key(
+    server: LiveServer, keys: Keys, home: Settings, tmp_path: Path
+) -> None:
+    registry = Registry.open(home)
+    try:
+        version = registry.get_version("credit-risk", 1)
+    finally:
+        registry.close()
+    model_file = tmp_path / "model.txt"
+    model_file.write_bytes(
+        LocalArtifactStore(home.resolved_artifacts_dir).read(version.artifact_digest)
+    )
+    with Client(server.url, api_key=keys["retail_developer"]) as client:
+        published = client.publish(
+            "retail-lgd", model_file, version.signature, metrics={"auc": 0.7}, owner="retail"
+        )
+    assert (published["model"], published["version"]) == ("retail-lgd", 1)
+    with (
+        Client(server.url, api_key="fmk_0123456789abcdef_nope") as stranger,
+        pytest.raises(Unauthenticated) as caught,
+    ):
+        stranger.publish("retail-lgd", model_file, version.signature)
+    assert str(caught.value) == "invalid API key"
+
+
+@pytest.mark.parametrize(
+    ("key", "changes", "status", "message"),
+    [
+        ("consumer", {}, 403, "this needs the role developer; the key's role is consumer"),
+        ("validator", {}, 403, "this needs the role developer; the key's role is validator"),
+        ("developer", {"artifact": "%%%"}, 400, "'artifact' is not valid base64"),
+        (
+            "developer",
+            {"artifact": ""},
+            400,
+            "'artifact' is required: the model file, base64-encoded",
+        ),
+        ("developer", {"signature": None}, 400, None),
+        (
+            "developer",
+            {"format": "pickle"},
+            400,
+            "'format' must be one of onnx, lightgbm, xgboost-json, xgboost-ubj, skops",
+        ),
+        ("developer", {"metrics": [1]}, 400, "'metrics' must be an object"),
+        ("developer", {"parent_version": "1"}, 400, "'parent_version' must be a version number"),
+        ("developer", {"model_file": "x"}, 400, None),
+        (
+            "developer",
+            {"artifact": base64.b64encode(pickle.dumps({"a": 1})).decode()},
+            403,
+            "pickle/joblib files execute code when loaded; refused. Export the model as ONNX, "
+            "LightGBM text, XGBoost JSON/UBJ or skops, or (admins only) pass --allow-pickle",
+        ),
+        ("retail_developer", {}, 409, "model name 'credit-risk' is not available; choose another"),
+    ],
+)
+def test_bad_publish_requests_are_refused(
+    http: httpx.Client,
+    keys: Keys,
+    home: Settings,
+    key: str,
+    changes: dict[str, object],
+    status: int,
+    message: str | None,
+) -> None:
+    before = http.get("/api/models/credit-risk", headers=keys.auth("admin")).json()
+    response = http.post(
+        "/api/models/credit-risk/versions",
+        json=_publish_body(home, **changes),
+        headers=keys.auth(key),
+    )
+    assert response.status_code == status, response.text
+    if message is not None:
+        assert response.json() == {"error": message}
+    elif "model_file" in changes:
+        assert response.json()["error"].startswith("unknown field 'model_file'; allowed: ")
+    else:
+        assert response.json()["error"].startswith("invalid signature")
+    after = http.get("/api/models/credit-risk", headers=keys.auth("admin")).json()
+    assert after["latest_version"] == before["latest_version"]
 
 
 # -- audit and usage through the API ----------------------------------------------------
