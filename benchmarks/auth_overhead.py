@@ -21,7 +21,6 @@ machines are shared and noisy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -29,13 +28,11 @@ import subprocess
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from serving import BIN, PATH, ensure_wrk, free_port, run_wrk, stop, wait_ready
+from serving import BIN, PATH, applicant_body, ensure_wrk, free_port, run_wrk, stop, wait_ready
 
 from finmaas.actor import Actor
 from finmaas.config import Settings
-from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.quickstart import run_quickstart
 from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.registry.keys import KeyStore
@@ -53,11 +50,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=None)
     args = parser.parse_args()
     wrk = ensure_wrk()
-    row = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).iloc[0]
-    applicant: dict[str, Any] = {
-        str(k): v.item() if hasattr(v, "item") else v for k, v in row.items()
-    }
-    body = json.dumps({"instances": [applicant]}).encode()
+    body = applicant_body()
     results: dict[tuple[str, int], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"

@@ -137,16 +137,24 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def first_applicant() -> dict[str, Any]:
+    """German Credit's first applicant as raw JSON-ready values."""
+    first_row = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).iloc[0]
+    return {str(k): v.item() if hasattr(v, "item") else v for k, v in first_row.items()}
+
+
+def applicant_body() -> bytes:
+    """A KServe V1 body with that applicant."""
+    return json.dumps({"instances": [first_applicant()]}).encode()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     wrk = ensure_wrk()
-    first_row = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).iloc[0]
-    applicant: dict[str, Any] = {
-        str(k): v.item() if hasattr(v, "item") else v for k, v in first_row.items()
-    }
+    applicant = first_applicant()
     body = json.dumps({"instances": [applicant]}).encode()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
