@@ -89,3 +89,7 @@ class PredictorFailed(FinmaasError):
 
 class Unavailable(FinmaasError):
     pass
+
+
+class NotSupported(FinmaasError):
+    """The server cannot do this for this model (e.g. no explanation method for its format)."""

@@ -9,6 +9,7 @@ transaction. If that transaction fails, a file no version uses is deleted.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ import pandas as pd
 
 from finmaas.actor import Actor
 from finmaas.errors import Forbidden, Invalid, NotFound, SchemaMismatch
+from finmaas.explain.profile import build_explanation_profile
 from finmaas.registry import ArtifactStore, ModelVersion, NewModel, NewVersion, Registry
 from finmaas.registry.names import check_model_name
 from finmaas.runtimes import ModelFormat, Predictor, check_format, load_predictor
 from finmaas.schema import build_reference_profile, encode_frame
 from finmaas.schema.signature import ModelSignature
+from finmaas.serving.decisions import decision_threshold
 
 MAX_PROFILE_ROWS = 100_000
 """Rows of a reference sample used for the profile; more adds time, not accuracy."""
@@ -84,6 +87,8 @@ def publish_bytes(
     reference_sample: pd.DataFrame | None = None,
     model_card: str = "",
     model_spec: NewModel | None = None,
+    explanation_reference: str = "sample",
+    reason_codes: Mapping[str, object] | None = None,
 ) -> ModelVersion:
     """Check ``data`` is a loadable model of ``signature``, store it and record a version.
 
@@ -98,8 +103,25 @@ def publish_bytes(
         lineage["pickle_allowed_by"] = actor.name
     predictor = load_predictor(data, detected, signature, allow_pickle=allow_pickle)
     smoke_test(predictor, signature)
-    if reference_profile is None and reference_sample is not None:
-        reference_profile = profile_sample(predictor, signature, reference_sample)
+    explanation = None
+    if reference_sample is not None:
+        if reference_sample.empty:
+            raise Invalid("the reference sample has no rows")
+        encoded = encode_frame(signature, reference_sample.iloc[:MAX_PROFILE_ROWS])
+        if reference_profile is None:
+            reference_profile = build_reference_profile(
+                signature, encoded, predictor.predict(encoded)
+            ).model_dump(mode="json")
+        explanation = build_explanation_profile(
+            predictor,
+            signature,
+            encoded,
+            threshold=decision_threshold(metrics or {}, params or {}),
+            reference=explanation_reference,
+            reason_texts=reason_codes,
+        ).model_dump(mode="json")
+    elif reason_codes:
+        raise Invalid("reason codes need a reference sample: explanations are measured on it")
 
     stored = store.put_bytes(data)
     try:
@@ -116,6 +138,7 @@ def publish_bytes(
                 parent_version=parent_version,
                 lineage=lineage,
                 reference_profile=reference_profile,
+                explanation=explanation,
                 model_card=model_card,
             ),
             actor=actor,
@@ -135,17 +158,6 @@ def _check_pickle_allowed(actor: Actor, allow_pickle: bool) -> None:
         )
     if not actor.is_admin:
         raise Forbidden(f"{actor.name} is not an admin; only admins may push pickle files")
-
-
-def profile_sample(
-    predictor: Predictor, signature: ModelSignature, sample: pd.DataFrame
-) -> dict[str, Any]:
-    """Score a raw sample with the model and bin it into a reference profile."""
-    if sample.empty:
-        raise Invalid("the reference sample has no rows")
-    encoded = encode_frame(signature, sample.iloc[:MAX_PROFILE_ROWS])
-    profile = build_reference_profile(signature, encoded, predictor.predict(encoded))
-    return profile.model_dump(mode="json")
 
 
 def smoke_test(predictor: Predictor, signature: ModelSignature) -> None:

@@ -96,6 +96,8 @@ def register(
     registry: Registry | None = None,
     store: ArtifactStore | None = None,
     actor: Actor | None = None,
+    explanation_reference: str = "sample",
+    reason_codes: Mapping[str, str] | None = None,
 ) -> ModelVersion:
     """Register ``model`` as the next version of ``name`` and return the version.
 
@@ -106,6 +108,9 @@ def register(
     columns are pandas categoricals in the same order. Unless
     ``trained_on_encoded`` says the model was fitted on ``encode_frame`` output,
     the model's own scores on the raw sample must equal the served scores.
+    The sample is also the reference of the version's explanations
+    (``explanation_reference``: the whole ``sample`` or the approvals near the
+    ``cutoff``); ``reason_codes`` maps inputs to adverse-action reason texts.
     """
     if not isinstance(X_sample, pd.DataFrame) or X_sample.empty:
         raise Invalid("X_sample must be a non-empty pandas DataFrame of model inputs")
@@ -151,6 +156,9 @@ def register(
             lineage={"produced_by": "finmaas.register", **dict(lineage or {})},
             parent_version=parent_version,
             reference_profile=profile.model_dump(mode="json"),
+            reference_sample=sample,
+            explanation_reference=explanation_reference,
+            reason_codes=reason_codes,
             model_card=model_card,
             model_spec=NewModel(description=description, owner=owner),
         )

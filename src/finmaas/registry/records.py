@@ -57,6 +57,8 @@ class ModelVersion:
     archived_at: datetime | None
     artifact_purged_at: datetime | None
     aliases: tuple[str, ...] = ()
+    explanation: dict[str, Any] | None = None
+    """The explanation profile (:mod:`finmaas.explain.profile`), when one was built."""
 
     @property
     def signature(self) -> ModelSignature:
@@ -149,4 +151,5 @@ class NewVersion:
     parent_version: int | None = None
     lineage: dict[str, Any] = field(default_factory=dict)
     reference_profile: dict[str, Any] | None = None
+    explanation: dict[str, Any] | None = None
     model_card: str = ""

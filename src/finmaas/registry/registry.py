@@ -281,6 +281,11 @@ class Registry:
                     "reference profile", new.reference_profile, fields.MAX_PROFILE_BYTES
                 )
             ),
+            "explanation": (
+                None
+                if new.explanation is None
+                else fields.check_json("explanation", new.explanation, fields.MAX_PROFILE_BYTES)
+            ),
             "model_card": fields.check_text("model card", new.model_card, fields.MAX_MODEL_CARD),
             "created_by": fields.check_text("actor", actor, fields.MAX_ACTOR, one_line=True),
             "created_at": self._clock(),
@@ -923,6 +928,7 @@ def _version(name: str, row: RowMapping, alias_names: Sequence[str]) -> ModelVer
         parent_version=row["parent_version"],
         lineage=dict(row["lineage"] or {}),
         reference_profile=row["reference_profile"],
+        explanation=row["explanation"],
         model_card=row["model_card"],
         created_by=row["created_by"],
         created_at=_utc(row["created_at"]),

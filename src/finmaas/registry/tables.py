@@ -60,6 +60,7 @@ model_versions = sa.Table(
     sa.Column("parent_version", sa.Integer, nullable=True),
     sa.Column("lineage", sa.JSON, nullable=False),
     sa.Column("reference_profile", sa.JSON, nullable=True),
+    sa.Column("explanation", sa.JSON, nullable=True),  # revision 0003
     sa.Column("model_card", sa.Text, nullable=False, server_default=""),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),

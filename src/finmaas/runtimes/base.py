@@ -74,6 +74,15 @@ class Predictor(Protocol):
         """Score an encoded ``(n, n_features)`` array; see the module docstring."""
 
 
+@runtime_checkable
+class ContributionPredictor(Protocol):
+    """A runtime that computes exact per-feature contributions itself (TreeSHAP)."""
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """``(n, n_features + 1)`` contributions in the raw margin (log-odds for binary
+        classifiers), the last column the expected value; each row sums to the margin."""
+
+
 @contextlib.contextmanager
 def runtime_errors(what: str) -> Iterator[None]:
     """Translate any library exception raised inside into ``PredictorFailed``."""

@@ -16,6 +16,8 @@ from finmaas.runtimes.base import (
     as_float_array,
     check_class_count,
     check_feature_count,
+    check_input,
+    require_loaded,
     runtime_errors,
     to_scores,
 )
@@ -66,3 +68,13 @@ class LightGBMPredictor(RuntimeBase[_Loaded]):
         with runtime_errors("the lightgbm model failed to predict"):
             raw = loaded.booster.predict(as_float_array(x), num_threads=self.threads)
         return to_scores(raw, self.signature, _FORMAT, x.shape[0])
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Exact TreeSHAP (path-dependent) through LightGBM's ``pred_contrib``."""
+        loaded = require_loaded(self._loaded)
+        check_input(x, loaded.info.n_features)
+        with runtime_errors("the lightgbm model failed to compute contributions"):
+            raw = loaded.booster.predict(
+                as_float_array(x), pred_contrib=True, num_threads=self.threads
+            )
+        return np.asarray(raw, dtype=np.float64)

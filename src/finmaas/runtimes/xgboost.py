@@ -17,6 +17,8 @@ from finmaas.runtimes.base import (
     as_float_array,
     check_class_count,
     check_feature_count,
+    check_input,
+    require_loaded,
     runtime_errors,
     to_scores,
 )
@@ -92,3 +94,14 @@ class XGBoostPredictor(RuntimeBase[_Loaded]):
             # the encoded array has no column names; the model's may differ from the signature's
             raw = loaded.booster.inplace_predict(as_float_array(x), validate_features=False)
         return to_scores(raw, self.signature, self.fmt, x.shape[0])
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Exact TreeSHAP through XGBoost's ``pred_contribs``."""
+        loaded = require_loaded(self._loaded)
+        check_input(x, loaded.info.n_features)
+        with runtime_errors(f"the {self.fmt} model failed to compute contributions"):
+            import xgboost
+
+            matrix = xgboost.DMatrix(as_float_array(x))
+            raw = loaded.booster.predict(matrix, pred_contribs=True, validate_features=False)
+        return np.asarray(raw, dtype=np.float64)

@@ -13,7 +13,9 @@ cost-optimal cut-off recorded as ``metrics["threshold"]``, else 0.5.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,10 +40,8 @@ class DecisionRule:
 
     @classmethod
     def of(cls, version: ModelVersion, signature: ModelSignature) -> DecisionRule:
-        threshold = version.params.get("decision_threshold", version.metrics.get("threshold", 0.5))
-        if not isinstance(threshold, int | float) or not 0.0 <= float(threshold) <= 1.0:
-            threshold = 0.5
-        return cls(signature.task, tuple(signature.classes or ()), float(threshold))
+        threshold = decision_threshold(version.metrics, version.params)
+        return cls(signature.task, tuple(signature.classes or ()), threshold)
 
     def outputs(self, scores: np.ndarray) -> dict[str, np.ndarray]:
         """Named output arrays (V2 tensors): probability/label/score or value."""
@@ -75,6 +75,14 @@ class DecisionRule:
                 }
             )
         return out
+
+
+def decision_threshold(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    """``params["decision_threshold"]``, else ``metrics["threshold"]``, else 0.5."""
+    threshold = params.get("decision_threshold", metrics.get("threshold", 0.5))
+    if not isinstance(threshold, int | float) or not 0.0 <= float(threshold) <= 1.0:
+        return 0.5
+    return float(threshold)
 
 
 def _points(p_bad: float) -> float:
