@@ -15,10 +15,9 @@ from finmaas.api.control import ControlPlane
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
-from finmaas.runtimes import Predictor
 from finmaas.security.guard import Guard
 from finmaas.serving import cors as cors_headers
-from finmaas.serving.batching import AdaptiveBatcher
+from finmaas.serving.batching import AdaptiveBatcher, Predict
 from finmaas.serving.dataplane import DataPlane
 from finmaas.serving.http import (
     BodyTooLarge,
@@ -53,9 +52,9 @@ class FinmaasApp:
         self.router: Router | None = None
         self._origins = settings.allowed_origins
 
-    def _batcher(self, predictor: Predictor) -> AdaptiveBatcher:
+    def _batcher(self, predict: Predict) -> AdaptiveBatcher:
         return AdaptiveBatcher(
-            predictor.predict,
+            predict,
             max_batch_rows=self.settings.max_batch_rows,
             max_wait=self.settings.max_batch_wait_us / 1e6,
             max_queue_rows=self.settings.max_queue_rows,

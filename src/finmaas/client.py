@@ -30,6 +30,7 @@ from finmaas.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    NotSupported,
     PredictorFailed,
     Unauthenticated,
     Unavailable,
@@ -43,6 +44,7 @@ _ERRORS: Mapping[int, type[FinmaasError]] = {
     404: NotFound,
     409: Conflict,
     413: Invalid,
+    501: NotSupported,
     415: Invalid,
     429: Unavailable,
     503: Unavailable,
@@ -92,6 +94,25 @@ class Client:
         params = _selection(alias, version)
         body = self._request(
             "POST", f"/v1/models/{name}:predict", params=params, json={"instances": list(records)}
+        )
+        return PredictResult(body["model_name"], int(body["model_version"]), body["predictions"])
+
+    def explain(
+        self,
+        name: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        reasons: int | None = None,
+        alias: str | None = None,
+        version: int | None = None,
+    ) -> PredictResult:
+        """KServe V1 ``:explain``: predictions, each with its ``explanation``
+        (contributions in log-odds, base value, and up to ``reasons`` adverse reasons)."""
+        params = _selection(alias, version)
+        if reasons is not None:
+            params["reasons"] = str(reasons)
+        body = self._request(
+            "POST", f"/v1/models/{name}:explain", params=params, json={"instances": list(records)}
         )
         return PredictResult(body["model_name"], int(body["model_version"]), body["predictions"])
 

@@ -135,6 +135,17 @@ def push(
     model_card: Annotated[
         Path | None, typer.Option("--model-card", help="Markdown model card.")
     ] = None,
+    explain_reference: Annotated[
+        str,
+        typer.Option(
+            help="What explanations are measured against: the whole --reference 'sample', "
+            "or the approvals at the 'cutoff'."
+        ),
+    ] = "sample",
+    reason_codes: Annotated[
+        Path | None,
+        typer.Option(help="JSON object of input name → adverse-action reason text."),
+    ] = None,
     parent: Annotated[
         int | None, typer.Option("--parent", help="Version this one was derived from.")
     ] = None,
@@ -171,6 +182,8 @@ def push(
             reference_sample=read_csv(reference, "reference") if reference else None,
             model_card=read_file(model_card, "model card").decode() if model_card else "",
             model_spec=NewModel(description=description, owner=owner),
+            explanation_reference=explain_reference,
+            reason_codes=read_json_object(reason_codes, "reason codes") if reason_codes else None,
         )
     typer.echo(
         f"published {version.ref} ({version.artifact_format}, {size(version.artifact_size)}, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,3 +38,14 @@ class DataPlane:
 
     async def score(self, loaded: LoadedModel, x: np.ndarray) -> np.ndarray:
         return await loaded.batcher.submit(x)
+
+    async def score_and_explain(
+        self, loaded: LoadedModel, x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and raw contributions, each batched with other requests', side by side."""
+        batcher = loaded.explain_batcher
+        if batcher is None:
+            loaded.explainer.check()  # raises the 501 that says why
+            raise AssertionError("unreachable")
+        scores, contributions = await asyncio.gather(loaded.batcher.submit(x), batcher.submit(x))
+        return scores, contributions

@@ -25,19 +25,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from finmaas.errors import FinmaasError, NotFound
+from finmaas.explain import Explainer
 from finmaas.loading import load_artifact
 from finmaas.registry import AliasSnapshot, ArtifactStore, ModelVersion, Registry
 from finmaas.runtimes import Predictor
 from finmaas.schema import RecordEncoder
 from finmaas.schema.signature import ModelSignature
-from finmaas.serving.batching import AdaptiveBatcher
+from finmaas.serving.batching import AdaptiveBatcher, Predict
 from finmaas.serving.decisions import DecisionRule
 
 log = logging.getLogger("finmaas.serving")
 
 DEFAULT_ALIAS = "production"
 Key = tuple[str, int]
-BatcherFactory = Callable[[Predictor], AdaptiveBatcher]
+BatcherFactory = Callable[[Predict], AdaptiveBatcher]
+"""Makes the batcher of one function of encoded rows: a model's predict, or its contributions."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +52,9 @@ class LoadedModel:
     encoder: RecordEncoder
     rule: DecisionRule
     batcher: AdaptiveBatcher
+    explainer: Explainer
+    explain_batcher: AdaptiveBatcher | None
+    """Batches contribution calls; None when the version has no explanation method."""
     codecs: dict[str, object] = field(default_factory=dict)
     """Per-protocol decoders built on first use (e.g. the V2 decoder)."""
 
@@ -64,6 +69,11 @@ class LoadedModel:
     @property
     def memory(self) -> int:
         return self.version.artifact_size
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        if self.explain_batcher is not None:
+            await self.explain_batcher.close()
 
 
 class ModelPool:
@@ -112,7 +122,7 @@ class ModelPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         for loaded in list(self._loaded.values()):
-            await loaded.batcher.close()
+            await loaded.close()
         self._loaded.clear()
 
     @property
@@ -199,6 +209,7 @@ class ModelPool:
         predictor = await asyncio.to_thread(
             load_artifact, self.store, version, allow_pickle=self.allow_pickle
         )
+        explainer = await asyncio.to_thread(Explainer, version, predictor)
         signature = version.signature
         log.info(
             "loaded %s (%s, %d bytes)", version.ref, version.artifact_format, version.artifact_size
@@ -209,7 +220,11 @@ class ModelPool:
             predictor=predictor,
             encoder=RecordEncoder(signature),
             rule=DecisionRule.of(version, signature),
-            batcher=self.batcher_factory(predictor),
+            batcher=self.batcher_factory(predictor.predict),
+            explainer=explainer,
+            explain_batcher=(
+                None if explainer.contribute is None else self.batcher_factory(explainer.contribute)
+            ),
         )
 
     async def unload(self, name: str, number: int | None = None) -> list[int]:
@@ -217,7 +232,7 @@ class ModelPool:
         keys = [k for k in self._loaded if k[0] == name and (number is None or k[1] == number)]
         for key in keys:
             loaded = self._loaded.pop(key)
-            await loaded.batcher.close()
+            await loaded.close()
         return [k[1] for k in keys]
 
     async def _evict(self, keep: Key) -> None:
@@ -227,7 +242,7 @@ class ModelPool:
             if victim is None:
                 return
             log.info("evicting %s@%d to stay under the memory budget", *victim)
-            await self._loaded.pop(victim).batcher.close()
+            await self._loaded.pop(victim).close()
 
     # -- watching the registry -------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -90,6 +91,8 @@ class Router:
             name, _, verb = parts[2].partition(":")
             if verb == "predict" and method == "POST":
                 return await self.v1_predict(request, principal, name)
+            if verb == "explain" and method == "POST":
+                return await self.v1_predict(request, principal, name, explain_verb=True)
             if not verb and method == "GET":
                 return await self.v1_status(request, principal, name)
         elif parts[0] == "v2" and len(parts) >= 2:
@@ -111,8 +114,13 @@ class Router:
         return await self.dataplane.model(name, selector)
 
     async def _score(
-        self, principal: Principal, loaded: LoadedModel, decode: Callable[[], np.ndarray]
-    ) -> np.ndarray:
+        self,
+        principal: Principal,
+        loaded: LoadedModel,
+        decode: Callable[[], np.ndarray],
+        *,
+        explain: bool = False,
+    ) -> Scored:
         """Decode, admit under the key's limits and the model's cap, score, and meter."""
         started = time.perf_counter()
         guard, rows = self.guard, 0
@@ -122,11 +130,11 @@ class Router:
             await guard.admit(principal, rows)
             cap = guard.cap(loaded.name)
             if cap is None:
-                scores = await self.dataplane.score(loaded, x)
+                scored = await self._run(loaded, x, explain)
             else:
                 token = await guard.limiter.enter(loaded.name, cap)
                 try:
-                    scores = await self.dataplane.score(loaded, x)
+                    scored = await self._run(loaded, x, explain)
                 finally:
                     await guard.limiter.leave(loaded.name, token)
         except RateLimited:
@@ -135,22 +143,46 @@ class Router:
             guard.record(principal, loaded.name, loaded.number, rows, False, started)
             raise
         guard.record(principal, loaded.name, loaded.number, rows, True, started)
-        return scores
+        return scored
+
+    async def _run(self, loaded: LoadedModel, x: np.ndarray, explain: bool) -> Scored:
+        if not explain:
+            return Scored(x, await self.dataplane.score(loaded, x))
+        scores, contributions = await self.dataplane.score_and_explain(loaded, x)
+        return Scored(x, scores, contributions)
 
     # -- KServe V1 ------------------------------------------------------------
 
-    async def v1_predict(self, request: Request, principal: Principal, name: str) -> Response:
+    async def v1_predict(
+        self, request: Request, principal: Principal, name: str, *, explain_verb: bool = False
+    ) -> Response:
+        """``:predict`` (``?explain=true`` adds explanations) and ``:explain``."""
         require_json(request)
-        selector = _selector(request)
-        loaded = await self._model(principal, name, selector, "predict")
-        scores = await self._score(
+        selector, options = _v1_query(request, explain_verb)
+        explain = explain_verb or options.explain
+        if explain and not explain_verb:
+            self.guard.authorize(principal, name, "explain")
+        loaded = await self._model(
+            principal, name, selector, "explain" if explain_verb else "predict"
+        )
+        reasons = 0
+        if explain:
+            loaded.explainer.check()
+            reasons = loaded.explainer.check_reasons(options.reasons)
+        scored = await self._score(
             principal,
             loaded,
             lambda: v1.decode_v1_request(
                 request.body, loaded.encoder, self.settings.max_request_rows
             ),
+            explain=explain,
         )
-        body = v1.encode_v1_response(loaded.name, loaded.number, loaded.rule.records(scores))
+        predictions = loaded.rule.records(scored.scores)
+        if scored.contributions is not None:
+            explanations = loaded.explainer.rows(scored.contributions, scored.x, reasons)
+            for prediction, explanation in zip(predictions, explanations, strict=True):
+                prediction["explanation"] = explanation
+        body = v1.encode_v1_response(loaded.name, loaded.number, predictions)
         return Response(200, body)
 
     async def v1_status(self, request: Request, principal: Principal, name: str) -> Response:
@@ -171,13 +203,15 @@ class Router:
         name, _, ref = chosen.partition("@")
         selector = Selector.parse(ref, None) if ref.isdigit() else Selector(alias=ref or None)
         loaded = await self._model(principal, name, selector, "predict")
-        scores = await self._score(
-            principal,
-            loaded,
-            lambda: mlflow.decode_mlflow_request(
-                request.body, loaded.encoder, self.settings.max_request_rows
-            ),
-        )
+        scores = (
+            await self._score(
+                principal,
+                loaded,
+                lambda: mlflow.decode_mlflow_request(
+                    request.body, loaded.encoder, self.settings.max_request_rows
+                ),
+            )
+        ).scores
         return Response(200, mlflow.encode_mlflow_response(loaded.rule.records(scores)))
 
     # -- Open Inference Protocol (V2) ----------------------------------------
@@ -225,13 +259,15 @@ class Router:
             header_length = int(header)
         loaded = await self._model(principal, name, selector, "predict")
         parsed = v2.parse_v2_request(request.body, header_length)
-        scores = await self._score(
-            principal,
-            loaded,
-            lambda: v2.tensors_to_array(
-                parsed, loaded.signature, loaded.encoder, self.settings.max_request_rows
-            ),
-        )
+        scores = (
+            await self._score(
+                principal,
+                loaded,
+                lambda: v2.tensors_to_array(
+                    parsed, loaded.signature, loaded.encoder, self.settings.max_request_rows
+                ),
+            )
+        ).scores
         body, json_length = v2.encode_v2_response(
             name, str(loaded.number), parsed, loaded.rule.outputs(scores)
         )
@@ -263,6 +299,48 @@ class Router:
 
 
 _PRODUCTION = Selector()
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A decoded batch, its scores and, when asked for, its raw contributions."""
+
+    x: np.ndarray
+    scores: np.ndarray
+    contributions: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class V1Options:
+    explain: bool = False
+    reasons: int | None = None
+
+
+_NO_OPTIONS = V1Options()
+
+
+def _v1_query(request: Request, explain_verb: bool) -> tuple[Selector, V1Options]:
+    """``version``/``alias``, and for explanations ``reasons`` (and ``explain`` on predict)."""
+    if not request.query_string:
+        return _PRODUCTION, _NO_OPTIONS
+    query = request.query
+    allowed = {"version", "alias", "reasons"} | (set() if explain_verb else {"explain"})
+    unknown = sorted(set(query) - allowed)
+    if unknown:
+        raise Invalid(
+            f"unknown query parameter {unknown[0][:64]!r}; use {', '.join(sorted(allowed))}"
+        )
+    selector = Selector.parse(query.get("version"), query.get("alias"))
+    explain = query.get("explain", "false").lower()
+    if explain not in ("true", "false", "1", "0"):
+        raise Invalid(f"'explain' must be true or false, got {explain[:40]!r}")
+    reasons = query.get("reasons")
+    if reasons is not None and not reasons.isdigit():
+        raise Invalid(f"'reasons' must be a whole number, got {reasons[:40]!r}")
+    wants = explain in ("true", "1")
+    if reasons is not None and not (wants or explain_verb):
+        raise Invalid("'reasons' applies to explanations: add explain=true or call :explain")
+    return selector, V1Options(wants, int(reasons) if reasons is not None else None)
 
 
 def _selector(request: Request) -> Selector:

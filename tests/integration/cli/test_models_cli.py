@@ -330,3 +330,42 @@ def _approve(settings: Settings, name: str) -> None:
         approve(registry, name)
     finally:
         registry.close()
+
+
+def test_push_records_the_explanation_profile(
+    cli: Cli, model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    codes = tmp_path / "codes.json"
+    codes.write_text('{"income": "Income insufficient for the amount of credit"}')
+    reference = str(model_files["reference"])
+    pushed = _push(
+        cli,
+        model_files,
+        "v2",
+        "--reference",
+        reference,
+        "--reason-codes",
+        str(codes),
+        "--explain-reference",
+        "cutoff",
+    )
+    assert pushed.code == 0, pushed.err
+    version = as_json(cli("models", "show", "credit", "--version", "1", "--json").out)
+    explanation = version["explanation"]  # type: ignore[index]
+    assert (explanation["method"], explanation["reference"]) == ("tree_shap", "cutoff")
+    assert explanation["reason_texts"] == {
+        "income": "Income insufficient for the amount of credit",
+        "purpose": "Purpose",
+    }
+    assert 0 < explanation["reference_rows"] <= 30
+
+    no_sample = _push(cli, model_files, "v1", "--reason-codes", str(codes))
+    assert (no_sample.code, no_sample.err) == (
+        1,
+        "error: reason codes need a reference sample: explanations are measured on it\n",
+    )
+    bad = _push(cli, model_files, "v1", "--reference", reference, "--explain-reference", "all")
+    assert (bad.code, bad.err) == (
+        1,
+        "error: explanation reference must be one of sample, cutoff\n",
+    )

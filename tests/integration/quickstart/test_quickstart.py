@@ -37,6 +37,11 @@ def test_quickstart_registers_two_candidates_and_promotes_the_best(
         assert version.lineage["data_sha256"]
         assert version.reference_profile is not None
         assert version.reference_profile["rows"] == 1000
+        assert version.explanation is not None
+        assert version.explanation["reference"] == "sample"
+        assert version.explanation["reference_rows"] == 1000
+    methods = {v.tags["candidate"]: v.explanation["method"] for v in result.versions}  # type: ignore[index]
+    assert methods == {"lightgbm": "tree_shap", "scorecard": "additive"}
     best = max(result.versions, key=lambda v: v.metrics["auc"])
     assert result.production.version == best.version
     assert registry.get_version(MODEL_NAME, "production").version == best.version

@@ -58,3 +58,19 @@ def test_unreachable_server() -> None:
         with pytest.raises(Unavailable) as err:
             sdk.predict("credit-risk", APPLICANT[:1])
         assert str(err.value).startswith(f"cannot reach http://127.0.0.1:{port}: ")
+
+
+def test_explain(live_server: LiveServer) -> None:
+    with Client(live_server.url) as sdk:
+        result = sdk.explain("credit-risk", APPLICANT[:2], reasons=3)
+        plain = sdk.predict("credit-risk", APPLICANT[:2])
+        with pytest.raises(Invalid) as caught:
+            sdk.explain("credit-risk", APPLICANT[:1], reasons=99)
+    assert result.model_version == plain.model_version
+    for explained, prediction in zip(result.predictions, plain.predictions, strict=True):
+        assert explained["probability"] == prediction["probability"]
+        explanation = explained["explanation"]
+        assert len(explanation["reasons"]) <= 3
+        total = explanation["base_value"] + sum(explanation["contributions"].values())
+        assert total == pytest.approx(explanation["output"], abs=1e-6)
+    assert str(caught.value) == "reasons must be a whole number from 1 to 20, got 99"

@@ -12,7 +12,6 @@ import pytest
 from finmaas.config import Settings
 from finmaas.errors import NotFound
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.runtimes import Predictor
 from finmaas.serving.batching import AdaptiveBatcher
 from finmaas.serving.pool import ModelPool
 from tests.approvals import approve
@@ -30,10 +29,9 @@ def home(served_home: Settings, tmp_path: Path) -> Iterator[tuple[Registry, Loca
 
 
 def _pool(registry: Registry, store: LocalArtifactStore, **options: object) -> ModelPool:
-    def batcher(predictor: Predictor) -> AdaptiveBatcher:
-        return AdaptiveBatcher(predictor.predict)
-
-    return ModelPool(registry, store, batcher_factory=batcher, refresh_interval=60, **options)  # type: ignore[arg-type]
+    return ModelPool(
+        registry, store, batcher_factory=AdaptiveBatcher, refresh_interval=60, **options
+    )  # type: ignore[arg-type]
 
 
 def test_a_failed_load_leaves_the_previous_version_serving(

@@ -215,6 +215,24 @@ def test_api1_a_key_without_the_verb_gets_403(http: httpx.Client, keys: Keys) ->
     assert http.get("/v1/models/credit-risk", headers=keys.auth("reader")).status_code == 200
 
 
+def test_api1_explanations_need_the_explain_verb(http: httpx.Client, keys: Keys) -> None:
+    no_explain = keys.auth("consumer")  # granted predict and metadata only
+    for path, params in (
+        ("/v1/models/credit-risk:explain", {}),
+        (PREDICT, {"explain": "true"}),
+    ):
+        response = http.post(path, params=params, json=BODY, headers=no_explain)
+        assert (response.status_code, response.json()) == (
+            403,
+            {"error": "this key may not explain model 'credit-risk'"},
+        )
+    explained = http.post(
+        "/v1/models/credit-risk:explain", json=BODY, headers=keys.auth("validator")
+    )
+    assert explained.status_code == 200
+    assert "explanation" in explained.json()["predictions"][0]
+
+
 def test_api1_a_tenant_sees_only_its_own_keys(http: httpx.Client, keys: Keys) -> None:
     listed = http.get("/api/keys", headers=keys.auth("auditor")).json()["keys"]
     assert {key["tenant"] for key in listed} == {"retail"}

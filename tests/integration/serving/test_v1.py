@@ -224,7 +224,26 @@ def test_body_too_large(client: httpx.Client) -> None:
             PREDICT,
             {"colour": "red"},
             400,
-            "unknown query parameter 'colour'; use 'version' or 'alias'",
+            "unknown query parameter 'colour'; use alias, explain, reasons, version",
+        ),
+        (
+            "/v1/models/credit-risk:explain",
+            {"explain": "true"},
+            400,
+            "unknown query parameter 'explain'; use alias, reasons, version",
+        ),
+        (PREDICT, {"explain": "yes"}, 400, "'explain' must be true or false, got 'yes'"),
+        (
+            PREDICT,
+            {"explain": "true", "reasons": "-1"},
+            400,
+            "'reasons' must be a whole number, got '-1'",
+        ),
+        (
+            PREDICT,
+            {"reasons": "2"},
+            400,
+            "'reasons' applies to explanations: add explain=true or call :explain",
         ),
     ],
 )

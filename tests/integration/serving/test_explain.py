@@ -1,0 +1,183 @@
+"""``:explain`` and ``:predict?explain=true`` over real HTTP, on the quickstart's models."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sklearn.neural_network import MLPClassifier
+
+from finmaas.actor import Actor
+from finmaas.config import Settings
+from finmaas.datasets import GERMAN_CREDIT_TARGET, german_credit_signature, load_german_credit
+from finmaas.publishing import publish_bytes
+from finmaas.registration import serialise_model
+from finmaas.registry import LocalArtifactStore, Registry
+from finmaas.schema import encode_frame
+from tests.integration.serving.conftest import APPLICANT, LiveServer, start_server, stop_server
+
+EXPLAIN = "/v1/models/credit-risk:explain"
+PREDICT = "/v1/models/credit-risk:predict"
+BODY = {"instances": APPLICANT[:3]}
+
+
+@pytest.fixture(scope="module")
+def server(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    copy = tmp_path_factory.mktemp("explain") / "home"
+    shutil.copytree(served_home.home, copy)
+    settings = Settings(home=copy)
+    frame = load_german_credit()
+    features = frame.drop(columns=[GERMAN_CREDIT_TARGET])
+    signature = german_credit_signature()
+    x = encode_frame(signature, features)
+    y = (frame[GERMAN_CREDIT_TARGET] == "bad").astype(int).to_numpy()
+    network = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(x, y)
+    registry = Registry.open(settings)
+    try:
+        publish_bytes(
+            registry,
+            LocalArtifactStore(settings.resolved_artifacts_dir),
+            "mlp-risk",
+            serialise_model(network).data,
+            filename="mlp.skops",
+            signature=signature,
+            actor=Actor("local:t"),
+            reference_sample=features,
+        )
+    finally:
+        registry.close()
+    live = start_server(settings)
+    try:
+        yield live
+    finally:
+        stop_server(live)
+
+
+@pytest.fixture
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def _check_explanation(prediction: dict[str, Any], reasons: int) -> None:
+    explanation = prediction["explanation"]
+    total = explanation["base_value"] + sum(explanation["contributions"].values())
+    assert total == pytest.approx(explanation["output"], abs=1e-6)
+    probability = 1 / (1 + math.exp(-explanation["output"]))
+    assert probability == pytest.approx(prediction["probability"], abs=1e-6)
+    assert explanation["exact"] is True
+    assert explanation["reference"] == "sample"
+    assert len(explanation["contributions"]) == 20
+    found = explanation["reasons"]
+    assert len(found) <= reasons
+    contributions = [r["contribution"] for r in found]
+    assert contributions == sorted(contributions, reverse=True)
+    assert all(c > 0 for c in contributions)
+    for reason in found:
+        assert reason["contribution"] == explanation["contributions"][reason["feature"]]
+        assert reason["text"]
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_explain_returns_predictions_with_additive_explanations(
+    http: httpx.Client, version: str
+) -> None:
+    explained = http.post(EXPLAIN, params={"version": version}, json=BODY)
+    assert explained.status_code == 200, explained.text
+    predicted = http.post(PREDICT, params={"version": version}, json=BODY).json()
+    body = explained.json()
+    assert (body["model_name"], body["model_version"]) == ("credit-risk", version)
+    for with_reasons, plain in zip(body["predictions"], predicted["predictions"], strict=True):
+        assert {k: with_reasons[k] for k in plain} == plain
+        _check_explanation(with_reasons, 4)
+    methods = {p["explanation"]["method"] for p in body["predictions"]}
+    assert len(methods) == 1
+    assert methods <= {"tree_shap", "additive"}
+
+
+def test_predict_with_explain_true_and_a_reason_count(http: httpx.Client) -> None:
+    response = http.post(PREDICT, params={"explain": "true", "reasons": "2"}, json=BODY)
+    assert response.status_code == 200, response.text
+    for prediction in response.json()["predictions"]:
+        _check_explanation(prediction, 2)
+    plain = http.post(PREDICT, json=BODY).json()["predictions"]
+    assert all("explanation" not in p for p in plain)
+
+
+def test_a_reason_value_is_what_the_applicant_sent(http: httpx.Client) -> None:
+    response = http.post(EXPLAIN, params={"reasons": "20"}, json={"instances": APPLICANT[:1]})
+    [prediction] = response.json()["predictions"]
+    for reason in prediction["explanation"]["reasons"]:
+        assert reason["value"] == APPLICANT[0][reason["feature"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "body", "status", "message"),
+    [
+        (
+            EXPLAIN,
+            {"reasons": "21"},
+            BODY,
+            400,
+            "reasons must be a whole number from 1 to 20, got 21",
+        ),
+        (
+            EXPLAIN,
+            {"reasons": "0"},
+            BODY,
+            400,
+            "reasons must be a whole number from 1 to 20, got 0",
+        ),
+        (
+            EXPLAIN,
+            {},
+            {"instances": [{k: v for k, v in APPLICANT[0].items() if k != "purpose"}]},
+            400,
+            "row 0: missing field 'purpose'",
+        ),
+        (
+            EXPLAIN,
+            {},
+            {"rows": []},
+            400,
+            "unknown field 'rows' in the request body; allowed: inputs, instances",
+        ),
+        (EXPLAIN, {"version": "9"}, BODY, 404, "model 'credit-risk' has no version 9"),
+        (
+            "/v1/models/mlp-risk:explain",
+            {"version": "1"},
+            BODY,
+            501,
+            "model 'mlp-risk' version 1 (skops): no explanation method for this skops model "
+            "(it is neither a tree ensemble nor additive in its inputs)",
+        ),
+        (
+            "/v1/models/mlp-risk:predict",
+            {"explain": "true", "version": "1"},
+            BODY,
+            501,
+            "model 'mlp-risk' version 1 (skops): no explanation method for this skops model "
+            "(it is neither a tree ensemble nor additive in its inputs)",
+        ),
+    ],
+)
+def test_explain_refusals(
+    http: httpx.Client,
+    path: str,
+    params: dict[str, str],
+    body: dict[str, Any],
+    status: int,
+    message: str,
+) -> None:
+    response = http.post(path, params=params, json=body)
+    assert (response.status_code, response.json()) == (status, {"error": message})
+
+
+def test_a_model_without_a_method_still_predicts(http: httpx.Client) -> None:
+    response = http.post("/v1/models/mlp-risk:predict", params={"version": "1"}, json=BODY)
+    assert response.status_code == 200
+    assert len(response.json()["predictions"]) == 3
