@@ -24,12 +24,20 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from serving import BIN, PATH, applicant_body, ensure_wrk, free_port, run_wrk, stop, wait_ready
+from serving import (
+    PATH,
+    applicant_body,
+    ensure_wrk,
+    free_port,
+    run_wrk,
+    start_finmaas,
+    stop,
+    wait_ready,
+)
 
 from finmaas.actor import Actor
 from finmaas.config import Settings
@@ -78,27 +86,10 @@ def main() -> None:
         ]
         if args.redis_url:
             configs.append(("auth + limits (Redis)", ["--redis-url", args.redis_url], auth))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
         for _ in range(args.rounds):
             for name, flags, headers in configs:
                 port = free_port()
-                process = subprocess.Popen(
-                    [
-                        str(BIN / "finmaas"),
-                        "--home",
-                        str(home),
-                        "serve",
-                        "--port",
-                        str(port),
-                        "--workers",
-                        "1",
-                        "--preload",
-                        *flags,
-                    ],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                process = start_finmaas(home, port, "--workers", "1", "--preload", *flags)
                 url = f"http://127.0.0.1:{port}"
                 try:
                     wait_ready(f"{url}/v2/health/live", process)

@@ -137,6 +137,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def start_finmaas(home: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
+    """``finmaas serve`` on ``home`` in a clean environment (no ``FINMAAS_*`` variables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
+    return subprocess.Popen(
+        [str(BIN / "finmaas"), "--home", str(home), "serve", "--port", str(port), *flags],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def first_applicant() -> dict[str, Any]:
     """German Credit's first applicant as raw JSON-ready values."""
     first_row = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).iloc[0]
@@ -169,22 +180,13 @@ def main() -> None:
 
         port = free_port()
         started = time.monotonic()
-        finmaas = subprocess.Popen(
-            [
-                str(BIN / "finmaas"),
-                "--home",
-                str(home),
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--preload",
-                "--insecure-no-auth",  # the auth cost is measured in auth_overhead.py
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        finmaas = start_finmaas(
+            home,
+            port,
+            "--workers",
+            str(args.workers),
+            "--preload",
+            "--insecure-no-auth",  # the auth cost is measured in auth_overhead.py
         )
         url = f"http://127.0.0.1:{port}"
         try:

@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 import numpy as np
+import orjson
 
 from finmaas.errors import Invalid, NotSupported
 from finmaas.explain.methods import Contribute, additive_method, tree_method
@@ -99,6 +100,19 @@ class Explainer:
             }
             out.append(explanation)
         return out
+
+    def tensors(self, raw: np.ndarray, x: np.ndarray, reasons: int) -> dict[str, np.ndarray]:
+        """V2 outputs: ``contributions`` (n, inputs in signature order), ``base_value``
+        and ``explanation`` (each row's explanation as JSON text, as V1 gives it)."""
+        rows = self.rows(raw, x, reasons)
+        contributions = np.array([list(r["contributions"].values()) for r in rows])
+        explanation = np.empty(len(rows), dtype=object)
+        explanation[:] = [orjson.dumps(r).decode() for r in rows]
+        return {
+            "contributions": contributions.reshape(len(rows), len(self.names)),
+            "base_value": np.array([r["base_value"] for r in rows], dtype=np.float64),
+            "explanation": explanation,
+        }
 
     def _reasons(
         self, contributions: list[float], x: np.ndarray, margin: float, count: int

@@ -259,18 +259,26 @@ class Router:
             header_length = int(header)
         loaded = await self._model(principal, name, selector, "predict")
         parsed = v2.parse_v2_request(request.body, header_length)
-        scores = (
-            await self._score(
-                principal,
-                loaded,
-                lambda: v2.tensors_to_array(
-                    parsed, loaded.signature, loaded.encoder, self.settings.max_request_rows
-                ),
-            )
-        ).scores
-        body, json_length = v2.encode_v2_response(
-            name, str(loaded.number), parsed, loaded.rule.outputs(scores)
+        explain, reasons = v2.explain_parameters(parsed)
+        if explain:
+            self.guard.authorize(principal, name, "explain")
+            loaded.explainer.check()
+            reasons = loaded.explainer.check_reasons(reasons)
+        scored = await self._score(
+            principal,
+            loaded,
+            lambda: v2.tensors_to_array(
+                parsed, loaded.signature, loaded.encoder, self.settings.max_request_rows
+            ),
+            explain=explain,
         )
+        outputs = loaded.rule.outputs(scored.scores)
+        if scored.contributions is not None:
+            outputs = {
+                **outputs,
+                **loaded.explainer.tensors(scored.contributions, scored.x, reasons or 0),
+            }
+        body, json_length = v2.encode_v2_response(name, str(loaded.number), parsed, outputs)
         if json_length is None:
             return Response(200, body)
         return Response(

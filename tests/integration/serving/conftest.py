@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -132,3 +133,16 @@ def live_server(served_home: Settings) -> Iterator[LiveServer]:
 def client(live_server: LiveServer) -> Iterator[httpx.Client]:
     with live_server.client() as http:
         yield http
+
+
+CATEGORY_FEATURES = {k for k, v in APPLICANT[0].items() if isinstance(v, str)}
+
+
+def feature_tensors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One V2 input tensor per feature: BYTES for categories, INT64 for numbers."""
+    tensors = []
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        datatype = "BYTES" if name in CATEGORY_FEATURES else "INT64"
+        tensors.append({"name": name, "datatype": datatype, "shape": [len(rows)], "data": values})
+    return tensors

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sklearn.neural_network import MLPClassifier
 
@@ -18,7 +19,13 @@ from finmaas.publishing import publish_bytes
 from finmaas.registration import serialise_model
 from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.schema import encode_frame
-from tests.integration.serving.conftest import APPLICANT, LiveServer, start_server, stop_server
+from tests.integration.serving.conftest import (
+    APPLICANT,
+    LiveServer,
+    feature_tensors,
+    start_server,
+    stop_server,
+)
 
 EXPLAIN = "/v1/models/credit-risk:explain"
 PREDICT = "/v1/models/credit-risk:predict"
@@ -181,3 +188,51 @@ def test_a_model_without_a_method_still_predicts(http: httpx.Client) -> None:
     response = http.post("/v1/models/mlp-risk:predict", params={"version": "1"}, json=BODY)
     assert response.status_code == 200
     assert len(response.json()["predictions"]) == 3
+
+
+INFER = "/v2/models/credit-risk/infer"
+
+
+def test_v2_explain_parameter_adds_explanation_outputs(http: httpx.Client) -> None:
+    body = {
+        "inputs": feature_tensors(APPLICANT[:3]),
+        "parameters": {"explain": True, "reasons": 2},
+    }
+    response = http.post(INFER, json=body)
+    assert response.status_code == 200, response.text
+    outputs = {o["name"]: o for o in response.json()["outputs"]}
+    assert set(outputs) == {
+        "probability",
+        "label",
+        "score",
+        "contributions",
+        "base_value",
+        "explanation",
+    }
+    assert outputs["contributions"]["shape"] == [3, 20]
+    assert outputs["contributions"]["datatype"] == "FP64"
+    contributions = outputs["contributions"]["data"]
+    for row in range(3):
+        explanation = orjson.loads(outputs["explanation"]["data"][row])
+        assert len(explanation["reasons"]) <= 2
+        total = outputs["base_value"]["data"][row] + sum(contributions[row * 20 : (row + 1) * 20])
+        assert total == pytest.approx(explanation["output"], abs=1e-6)
+        probability = 1 / (1 + math.exp(-explanation["output"]))
+        assert probability == pytest.approx(outputs["probability"]["data"][row], abs=1e-6)
+    plain = http.post(INFER, json={"inputs": feature_tensors(APPLICANT[:3])}).json()
+    assert {o["name"] for o in plain["outputs"]} == {"probability", "label", "score"}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"explain": "yes"}, "parameter 'explain' must be true or false"),
+        ({"explain": True, "reasons": "2"}, "parameter 'reasons' must be a whole number"),
+        ({"reasons": 2}, "parameter 'reasons' applies to explanations: add \"explain\": true"),
+        ({"explain": True, "reasons": 30}, "reasons must be a whole number from 1 to 20, got 30"),
+    ],
+)
+def test_v2_explain_refusals(http: httpx.Client, parameters: dict[str, Any], message: str) -> None:
+    body = {"inputs": feature_tensors(APPLICANT[:1]), "parameters": parameters}
+    response = http.post(INFER, json=body)
+    assert (response.status_code, response.json()) == (400, {"error": message})

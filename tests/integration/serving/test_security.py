@@ -227,7 +227,7 @@ def test_api1_explanations_need_the_explain_verb(http: httpx.Client, keys: Keys)
             {"error": "this key may not explain model 'credit-risk'"},
         )
     explained = http.post(
-        "/v1/models/credit-risk:explain", json=BODY, headers=keys.auth("validator")
+        "/v1/models/credit-risk:explain", json=BODY, headers=keys.auth("developer")
     )
     assert explained.status_code == 200
     assert "explanation" in explained.json()["predictions"][0]

@@ -8,10 +8,14 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration.serving.conftest import APPLICANT, LiveServer
+from tests.integration.serving.conftest import (
+    APPLICANT,
+    CATEGORY_FEATURES,
+    LiveServer,
+    feature_tensors,
+)
 
 INFER = "/v2/models/credit-risk/infer"
-CATEGORY_FEATURES = {k for k, v in APPLICANT[0].items() if isinstance(v, str)}
 
 
 def _v1(client: httpx.Client, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -20,15 +24,6 @@ def _v1(client: httpx.Client, rows: list[dict[str, Any]]) -> list[dict[str, Any]
             "predictions"
         ]
     )
-
-
-def _feature_tensors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    tensors = []
-    for name in rows[0]:
-        values = [row[name] for row in rows]
-        datatype = "BYTES" if name in CATEGORY_FEATURES else "INT64"
-        tensors.append({"name": name, "datatype": datatype, "shape": [len(rows)], "data": values})
-    return tensors
 
 
 def test_server_and_model_metadata(client: httpx.Client) -> None:
@@ -54,7 +49,7 @@ def test_server_and_model_metadata(client: httpx.Client) -> None:
 
 def test_json_feature_tensors_match_v1(client: httpx.Client) -> None:
     rows = APPLICANT[:3]
-    response = client.post(INFER, json={"id": "req-7", "inputs": _feature_tensors(rows)})
+    response = client.post(INFER, json={"id": "req-7", "inputs": feature_tensors(rows)})
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["model_name"], body["model_version"], body["id"]) == ("credit-risk", "1", "req-7")
@@ -70,7 +65,7 @@ def test_json_feature_tensors_match_v1(client: httpx.Client) -> None:
 
 
 def test_requested_outputs_and_versions(client: httpx.Client) -> None:
-    body = {"inputs": _feature_tensors(APPLICANT[:1]), "outputs": [{"name": "label"}]}
+    body = {"inputs": feature_tensors(APPLICANT[:1]), "outputs": [{"name": "label"}]}
     response = client.post("/v2/models/credit-risk/versions/2/infer", json=body).json()
     assert response["model_version"] == "2"
     assert [o["name"] for o in response["outputs"]] == ["label"]
@@ -101,24 +96,24 @@ def test_requested_outputs_and_versions(client: httpx.Client) -> None:
             "input 'x': an encoded matrix must be FP32 or FP64 of shape [N, 20], got FP64 [1, 3]",
         ),
         (
-            {"inputs": _feature_tensors(APPLICANT[:1])[1:]},
+            {"inputs": feature_tensors(APPLICANT[:1])[1:]},
             "missing input 'status_of_existing_checking_account'",
         ),
         (
             {
                 "inputs": [
-                    *_feature_tensors(APPLICANT[:1]),
+                    *feature_tensors(APPLICANT[:1]),
                     {"name": "colour", "datatype": "BYTES", "shape": [1], "data": ["red"]},
                 ]
             },
             "unknown input 'colour'",
         ),
         (
-            {"inputs": _feature_tensors(APPLICANT[:1]), "outputs": [{"name": "reasons"}]},
+            {"inputs": feature_tensors(APPLICANT[:1]), "outputs": [{"name": "reasons"}]},
             "requested output 'reasons' is not one of: probability, label, score",
         ),
         (
-            {"inputs": _feature_tensors(APPLICANT[:1]), "model_name": "credit-risk"},
+            {"inputs": feature_tensors(APPLICANT[:1]), "model_name": "credit-risk"},
             "unknown field 'model_name' in the request body; allowed: id, inputs, outputs, "
             "parameters",
         ),
@@ -132,14 +127,14 @@ def test_requested_outputs_and_versions(client: httpx.Client) -> None:
         ),
         (
             {
-                "inputs": _feature_tensors(APPLICANT[:1]),
+                "inputs": feature_tensors(APPLICANT[:1]),
                 "outputs": [{"name": "label", "binary": True}],
             },
             "unknown field 'binary' in output 'label'; allowed: name, parameters",
         ),
         (
             {
-                "inputs": _feature_tensors(APPLICANT[:1]),
+                "inputs": feature_tensors(APPLICANT[:1]),
                 "outputs": [{"name": "label", "parameters": 1}],
             },
             "output 'label': 'parameters' must be an object",
@@ -223,5 +218,5 @@ def test_repository_extension(client: httpx.Client) -> None:
     missing = client.post("/v2/repository/models/nope/unload")
     assert (missing.status_code, missing.json()) == (404, {"error": "model 'nope' not found"})
     assert (
-        client.post(INFER, json={"inputs": _feature_tensors(APPLICANT[:1])}).status_code == 200
+        client.post(INFER, json={"inputs": feature_tensors(APPLICANT[:1])}).status_code == 200
     )  # loads again

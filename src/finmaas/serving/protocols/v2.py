@@ -223,6 +223,19 @@ def _from_binary(
     return np.frombuffer(chunk, dtype=dtype)
 
 
+def explain_parameters(request: V2Request) -> tuple[bool, int | None]:
+    """``parameters.explain`` (true adds explanation outputs) and ``parameters.reasons``."""
+    explain = request.parameters.get("explain", False)
+    if not isinstance(explain, bool):
+        raise Invalid("parameter 'explain' must be true or false")
+    reasons = request.parameters.get("reasons")
+    if reasons is not None and (isinstance(reasons, bool) or not isinstance(reasons, int)):
+        raise Invalid("parameter 'reasons' must be a whole number")
+    if reasons is not None and not explain:
+        raise Invalid("parameter 'reasons' applies to explanations: add \"explain\": true")
+    return explain, reasons
+
+
 def _requested(outputs: Any) -> list[tuple[str, bool]] | None:
     if outputs is None:
         return None
