@@ -148,6 +148,10 @@ class ControlPlane:
         if len(rest) == 1 and method == "GET":
             model = await _thread(lambda: self.registry.get_model(name))
             return json_response(_model(model))
+        if rest[1:2] == ["versions"] and rest[3:] == ["explanation"] and method == "GET":
+            version = _version_number(rest[2])
+            found = await _thread(lambda: self.registry.get_version(name, version))
+            return json_response(_explanation(found))
         if len(rest) == 4 and rest[1] == "versions" and method == "POST":
             decision = {"approve": "approved", "reject": "rejected"}.get(rest[3])
             if decision is None:
@@ -399,6 +403,26 @@ def _version_number(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 2**31:
         raise Invalid(f"version must be a positive integer, got {text[:40]!r}")
     return int(text)
+
+
+def _explanation(version: ModelVersion) -> dict[str, Any]:
+    """The global view of a version's explanations: inputs by mean |contribution|."""
+    profile = version.explanation
+    if profile is None or profile.get("method") is None:
+        raise NotFound(f"{version.ref} has no explanation profile")
+    importance = sorted(profile["global_importance"].items(), key=lambda item: -item[1])
+    return {
+        "model": version.model,
+        "version": version.version,
+        "method": profile["method"],
+        "reference": profile["reference"],
+        "reference_rows": profile["reference_rows"],
+        "base_value": profile["base_value"],
+        "global_importance": [
+            {"feature": feature, "mean_abs_contribution": value} for feature, value in importance
+        ],
+        "reason_texts": profile["reason_texts"],
+    }
 
 
 def _whoami(principal: Principal) -> dict[str, Any]:

@@ -236,3 +236,31 @@ def test_v2_explain_refusals(http: httpx.Client, parameters: dict[str, Any], mes
     body = {"inputs": feature_tensors(APPLICANT[:1]), "parameters": parameters}
     response = http.post(INFER, json=body)
     assert (response.status_code, response.json()) == (400, {"error": message})
+
+
+def test_the_global_view_ranks_inputs_by_mean_absolute_contribution(http: httpx.Client) -> None:
+    for version in (1, 2):
+        response = http.get(f"/api/models/credit-risk/versions/{version}/explanation")
+        assert response.status_code == 200, response.text
+        view = response.json()
+        assert (view["model"], view["version"], view["reference"]) == (
+            "credit-risk",
+            version,
+            "sample",
+        )
+        assert view["method"] in ("tree_shap", "additive")
+        ranked = [item["mean_abs_contribution"] for item in view["global_importance"]]
+        assert len(ranked) == 20
+        assert ranked == sorted(ranked, reverse=True)
+        assert ranked[0] > 0
+        assert view["reason_texts"]["duration_in_month"] == "Duration in month"
+    missing = http.get("/api/models/mlp-risk/versions/1/explanation")
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"error": "mlp-risk@1 has no explanation profile"},
+    )
+    unknown = http.get("/api/models/credit-risk/versions/9/explanation")
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"error": "model 'credit-risk' has no version 9"},
+    )
