@@ -369,3 +369,38 @@ def test_push_records_the_explanation_profile(
         1,
         "error: explanation reference must be one of sample, cutoff\n",
     )
+
+
+def test_explain_command(cli: Cli, model_files: dict[str, Path], tmp_path: Path) -> None:
+    pushed = _push(cli, model_files, "v2", "--reference", str(model_files["reference"]))
+    assert pushed.code == 0, pushed.err
+    records = tmp_path / "applicants.json"
+    records.write_text('[{"income": 500, "purpose": "tv"}, {"income": 9000, "purpose": "car"}]')
+
+    shown = cli("explain", "credit", "--json", str(records), "--version", "1")
+    assert shown.code == 0, shown.err
+    assert shown.out.startswith("record 0 — credit@1: probability ")
+    assert "record 1 — credit@1: " in shown.out
+    assert "tree_shap (exact), reference sample: base " in shown.out
+
+    body = as_json(cli("explain", "credit", "--json", str(records), "-v", "1", "--print-json").out)
+    predictions = body["predictions"]  # type: ignore[index]
+    assert len(predictions) == 2
+    for prediction in predictions:
+        explanation = prediction["explanation"]
+        total = explanation["base_value"] + sum(explanation["contributions"].values())
+        assert abs(total - explanation["output"]) < 1e-6
+        assert set(explanation["contributions"]) == {"income", "purpose"}
+
+    too_many = cli("explain", "credit", "--json", str(records), "-v", "1", "--reasons", "3")
+    assert (too_many.code, too_many.err) == (
+        1,
+        "error: reasons must be a whole number from 1 to 2, got 3\n",
+    )
+    records.write_text('{"instances": []}')
+    empty = cli("explain", "credit", "--json", str(records), "-v", "1")
+    assert (empty.code, empty.err) == (
+        1,
+        f"error: records file {str(records)!r} must hold a record, a list of records or "
+        '{"instances": [...]}\n',
+    )
