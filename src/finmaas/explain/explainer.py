@@ -22,7 +22,13 @@ import numpy as np
 import orjson
 
 from finmaas.errors import Invalid, NotSupported
-from finmaas.explain.methods import Contribute, additive_method, tree_method
+from finmaas.explain.methods import (
+    Contribute,
+    additive_method,
+    antithetic_permutations,
+    sampled_method,
+    tree_method,
+)
 from finmaas.explain.profile import ExplanationProfile, default_reason_text
 from finmaas.registry import ModelVersion
 from finmaas.runtimes.base import Predictor
@@ -41,9 +47,13 @@ class Explainer:
         self.problem = ""
         profile = self.profile
         if profile is not None and profile.method == "additive" and profile.anchor is not None:
-            anchor = np.array([np.nan if v is None else v for v in profile.anchor])
-            self.contribute = additive_method(predictor, signature, anchor)
+            self.contribute = additive_method(predictor, signature, _array(profile.anchor))
             self.method = "additive"
+        elif profile is not None and profile.method == "sampled" and profile.background:
+            background = np.array([_array(row) for row in profile.background])
+            permutations = antithetic_permutations(len(self.names), profile.permutations)
+            self.contribute = sampled_method(predictor, signature, background, permutations)
+            self.method = "sampled"
         elif profile is None or profile.method == "tree_shap":
             self.contribute = tree_method(predictor, signature)
             self.method = "tree_shap"
@@ -57,9 +67,10 @@ class Explainer:
         )
         self._mean = (
             np.asarray(profile.mean_contributions, dtype=np.float64)
-            if profile is not None and profile.method is not None
+            if profile is not None and profile.method in ("tree_shap", "additive")
             else None
         )
+        self.exact = self.method != "sampled"
         self._binary = signature.task == "binary"
 
     def check(self) -> Contribute:
@@ -91,7 +102,7 @@ class Explainer:
             margin = float(output[row])
             explanation: dict[str, Any] = {
                 "method": self.method,
-                "exact": True,
+                "exact": self.exact,
                 "reference": self.reference,
                 "base_value": float(base[row]),
                 "output": margin,
@@ -150,6 +161,10 @@ class Explainer:
         return float(code)
 
 
+def _array(values: tuple[float | None, ...]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 def _sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -161,12 +176,11 @@ def _problem(version: ModelVersion, profile: ExplanationProfile | None) -> str:
     what = f"model {version.model!r} version {version.version} ({version.artifact_format})"
     if version.signature.task == "multiclass":
         return f"{what}: explanations of multiclass models are not supported"
+    if any(f.dtype == "string" for f in version.signature.inputs):
+        return f"{what}: explanations of models with string inputs are not supported"
     if profile is None:
         return (
             f"{what} has no explanation profile: publish it with a reference sample "
             "(--reference) to explain it"
         )
-    return (
-        f"{what}: no explanation method for this {version.artifact_format} model "
-        "(it is neither a tree ensemble nor additive in its inputs)"
-    )
+    return f"{what}: no explanation method for this {version.artifact_format} model"

@@ -31,8 +31,10 @@ from finmaas.explain.methods import (
     Method,
     additive_method,
     anchor_row,
+    antithetic_permutations,
     is_additive,
     margin,
+    sampled_method,
     tree_method,
 )
 from finmaas.runtimes.base import Predictor
@@ -43,6 +45,10 @@ REFERENCES: tuple[Reference, ...] = ("sample", "cutoff")
 MIN_CUTOFF_ROWS = 30
 MAX_REASON_TEXT = 200
 _PROBE_ROWS = 200
+BACKGROUND_ROWS = 16
+PERMUTATIONS = 8
+"""The sampled method's budget: each explained row costs 8 × 16 × (inputs + 1) evaluations."""
+_SAMPLED_IMPORTANCE_ROWS = 100
 MAX_ROWS = 10_000
 """Reference rows the profile is measured on (the first ones of the sample)."""
 
@@ -62,6 +68,11 @@ class ExplanationProfile(BaseModel):
     """Mean |contribution| per input over the whole reference sample."""
     anchor: tuple[float | None, ...] | None = None
     """The additive method's anchor row (None for missing values)."""
+    background: tuple[tuple[float | None, ...], ...] | None = None
+    """The sampled method's background: each input drawn on its own from the reference
+    population, so no row is any applicant's."""
+    permutations: int = 0
+    """The sampled method's permutations per explained row."""
     reason_texts: dict[str, str]
 
 
@@ -116,6 +127,8 @@ def build_explanation_profile(
     if signature.task == "multiclass" or any(f.dtype == "string" for f in signature.inputs):
         return empty
     x = encoded[:MAX_ROWS].astype(np.float64)
+    population = _population(predictor, signature, x, reference, threshold)
+    k = len(names)
     method: Method = "tree_shap"
     anchor = None
     contribute = tree_method(predictor, signature)
@@ -124,10 +137,8 @@ def build_explanation_profile(
         contribute = additive_method(predictor, signature, anchor)
         method = "additive"
         if not is_additive(predictor, signature, contribute, x[:_PROBE_ROWS]):
-            return empty
-    population = _population(predictor, signature, x, reference, threshold)
+            return _sampled_profile(predictor, signature, x, population, reference, texts)
     raw = contribute(x)
-    k = len(names)
     mean = raw[population, :k].mean(axis=0)
     centred = raw[:, :k] - mean
     return ExplanationProfile(
@@ -136,12 +147,49 @@ def build_explanation_profile(
         reference_rows=int(population.sum()),
         base_value=float(margin(predictor, signature, x[population]).mean()),
         mean_contributions=tuple(float(v) for v in mean),
-        global_importance={
-            name: float(v) for name, v in zip(names, np.abs(centred).mean(axis=0), strict=True)
-        },
-        anchor=None if anchor is None else tuple(None if np.isnan(v) else float(v) for v in anchor),
+        global_importance=_importance(names, centred),
+        anchor=None if anchor is None else _row(anchor),
         reason_texts=texts,
     )
+
+
+def _sampled_profile(
+    predictor: Predictor,
+    signature: ModelSignature,
+    x: np.ndarray,
+    population: np.ndarray,
+    reference: str,
+    texts: dict[str, str],
+) -> ExplanationProfile:
+    rng = np.random.default_rng(0)
+    rows = x[population]
+    columns = [rows[rng.integers(0, len(rows), BACKGROUND_ROWS), j] for j in range(x.shape[1])]
+    background = np.column_stack(columns)
+    contribute = sampled_method(
+        predictor, signature, background, antithetic_permutations(x.shape[1], PERMUTATIONS)
+    )
+    raw = contribute(x[:_SAMPLED_IMPORTANCE_ROWS])
+    names = [f.name for f in signature.inputs]
+    return ExplanationProfile(
+        method="sampled",
+        reference=reference,
+        reference_rows=int(population.sum()),
+        base_value=float(raw[0, -1]),
+        mean_contributions=(),
+        global_importance=_importance(names, raw[:, :-1]),
+        background=tuple(_row(row) for row in background),
+        permutations=PERMUTATIONS,
+        reason_texts=texts,
+    )
+
+
+def _importance(names: list[str], contributions: np.ndarray) -> dict[str, float]:
+    means = np.abs(contributions).mean(axis=0)
+    return {name: float(v) for name, v in zip(names, means, strict=True)}
+
+
+def _row(values: np.ndarray) -> tuple[float | None, ...]:
+    return tuple(None if np.isnan(v) else float(v) for v in values)
 
 
 def _population(

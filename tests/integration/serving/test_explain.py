@@ -45,16 +45,17 @@ def server(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> I
     network = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(x, y)
     registry = Registry.open(settings)
     try:
-        publish_bytes(
-            registry,
-            LocalArtifactStore(settings.resolved_artifacts_dir),
-            "mlp-risk",
-            serialise_model(network).data,
-            filename="mlp.skops",
-            signature=signature,
-            actor=Actor("local:t"),
-            reference_sample=features,
-        )
+        for name, sample in (("mlp-risk", features), ("mlp-bare", None)):
+            publish_bytes(
+                registry,
+                LocalArtifactStore(settings.resolved_artifacts_dir),
+                name,
+                serialise_model(network).data,
+                filename="mlp.skops",
+                signature=signature,
+                actor=Actor("local:t"),
+                reference_sample=sample,
+            )
     finally:
         registry.close()
     live = start_server(settings)
@@ -155,20 +156,20 @@ def test_a_reason_value_is_what_the_applicant_sent(http: httpx.Client) -> None:
         ),
         (EXPLAIN, {"version": "9"}, BODY, 404, "model 'credit-risk' has no version 9"),
         (
-            "/v1/models/mlp-risk:explain",
+            "/v1/models/mlp-bare:explain",
             {"version": "1"},
             BODY,
             501,
-            "model 'mlp-risk' version 1 (skops): no explanation method for this skops model "
-            "(it is neither a tree ensemble nor additive in its inputs)",
+            "model 'mlp-bare' version 1 (skops) has no explanation profile: publish it with a "
+            "reference sample (--reference) to explain it",
         ),
         (
-            "/v1/models/mlp-risk:predict",
+            "/v1/models/mlp-bare:predict",
             {"explain": "true", "version": "1"},
             BODY,
             501,
-            "model 'mlp-risk' version 1 (skops): no explanation method for this skops model "
-            "(it is neither a tree ensemble nor additive in its inputs)",
+            "model 'mlp-bare' version 1 (skops) has no explanation profile: publish it with a "
+            "reference sample (--reference) to explain it",
         ),
     ],
 )
@@ -185,9 +186,21 @@ def test_explain_refusals(
 
 
 def test_a_model_without_a_method_still_predicts(http: httpx.Client) -> None:
-    response = http.post("/v1/models/mlp-risk:predict", params={"version": "1"}, json=BODY)
+    response = http.post("/v1/models/mlp-bare:predict", params={"version": "1"}, json=BODY)
     assert response.status_code == 200
     assert len(response.json()["predictions"]) == 3
+
+
+def test_a_neural_network_is_explained_by_sampling(http: httpx.Client) -> None:
+    response = http.post("/v1/models/mlp-risk:explain", params={"version": "1"}, json=BODY)
+    assert response.status_code == 200, response.text
+    for prediction in response.json()["predictions"]:
+        explanation = prediction["explanation"]
+        assert (explanation["method"], explanation["exact"]) == ("sampled", False)
+        total = explanation["base_value"] + sum(explanation["contributions"].values())
+        assert total == pytest.approx(explanation["output"], abs=1e-6)
+        probability = 1 / (1 + math.exp(-explanation["output"]))
+        assert probability == pytest.approx(prediction["probability"], abs=1e-6)
 
 
 INFER = "/v2/models/credit-risk/infer"
@@ -254,11 +267,13 @@ def test_the_global_view_ranks_inputs_by_mean_absolute_contribution(http: httpx.
         assert ranked == sorted(ranked, reverse=True)
         assert ranked[0] > 0
         assert view["reason_texts"]["duration_in_month"] == "Duration in month"
-    missing = http.get("/api/models/mlp-risk/versions/1/explanation")
+    missing = http.get("/api/models/mlp-bare/versions/1/explanation")
     assert (missing.status_code, missing.json()) == (
         404,
-        {"error": "mlp-risk@1 has no explanation profile"},
+        {"error": "mlp-bare@1 has no explanation profile"},
     )
+    sampled = http.get("/api/models/mlp-risk/versions/1/explanation").json()
+    assert sampled["method"] == "sampled"
     unknown = http.get("/api/models/credit-risk/versions/9/explanation")
     assert (unknown.status_code, unknown.json()) == (
         404,

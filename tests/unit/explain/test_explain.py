@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from datetime import UTC, datetime
@@ -16,12 +17,12 @@ from sklearn.neural_network import MLPClassifier
 from finmaas.datasets import GERMAN_CREDIT_TARGET, german_credit_signature, load_german_credit
 from finmaas.errors import Invalid, NotSupported
 from finmaas.explain import Explainer, build_explanation_profile
-from finmaas.explain.methods import margin
+from finmaas.explain.methods import margin, sampled_method
 from finmaas.explain.profile import MIN_CUTOFF_ROWS, default_reason_text
 from finmaas.registration import serialise_model
 from finmaas.registry import ModelVersion
 from finmaas.runtimes import Predictor, load_predictor
-from finmaas.schema import ModelSignature, encode_frame
+from finmaas.schema import Feature, ModelSignature, encode_frame
 from finmaas.training.credit import train_credit_candidates
 
 THRESHOLD = 0.2
@@ -174,20 +175,49 @@ def _owners(columns: Any, k: int) -> np.ndarray:
     return np.array(owner)
 
 
-def test_a_model_that_is_neither_trees_nor_additive_has_no_method(data: Any) -> None:
+def test_any_other_model_gets_sampled_contributions_that_add_up(data: Any) -> None:
     signature, x, _, _ = data
     frame = load_german_credit()
     y = (frame[GERMAN_CREDIT_TARGET] == "bad").astype(int).to_numpy()
     network = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(x, y)
-    explainer, _ = _explainer(network, signature, x)
-    assert explainer.profile is not None
-    assert explainer.profile.method is None
-    with pytest.raises(NotSupported) as caught:
-        explainer.check()
-    assert str(caught.value) == (
-        "model 'credit-risk' version 1 (skops): no explanation method for this skops model "
-        "(it is neither a tree ensemble nor additive in its inputs)"
+    explainer, predictor = _explainer(network, signature, x)
+    profile = explainer.profile
+    assert profile is not None
+    assert (profile.method, explainer.method, explainer.exact) == ("sampled", "sampled", False)
+    assert profile.background is not None
+    assert len(profile.background) == 16
+    rows = _explain(explainer, x[:30])
+    margins = margin(predictor, signature, x[:30])
+    sums = np.array([r["base_value"] + sum(r["contributions"].values()) for r in rows])
+    np.testing.assert_allclose(sums, margins, atol=1e-9)
+    assert all(r["exact"] is False and r["method"] == "sampled" for r in rows)
+    again = _explain(explainer, x[:30])
+    assert again == rows  # fixed permutations and background: the same row, the same answer
+
+
+def test_sampled_contributions_with_every_permutation_equal_exact_shap() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, 0] * x[:, 1] + np.sin(x[:, 2]) + 0.1 * x[:, 3] > 0).astype(int)
+    signature = ModelSignature(
+        task="binary",
+        classes=("good", "bad"),
+        inputs=tuple(Feature(name=f"x{i}", dtype="float") for i in range(4)),
     )
+    network = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3000, random_state=0).fit(x, y)
+    predictor = _predictor(network, signature)
+    background = x[:8]
+    every = np.array(list(itertools.permutations(range(4))))
+    contribute = sampled_method(predictor, signature, background, every)
+
+    def log_odds(rows: np.ndarray) -> np.ndarray:
+        return margin(predictor, signature, rows)
+
+    exact = shap.explainers.Exact(log_odds, shap.maskers.Independent(background, max_samples=8))
+    reference = exact(x[100:110]).values
+    ours = contribute(x[100:110])
+    np.testing.assert_allclose(ours[:, :4], reference, atol=1e-6)
+    np.testing.assert_allclose(ours[:, 4], log_odds(background).mean(), atol=1e-12)
 
 
 def test_a_version_without_a_profile(data: Any) -> None:
