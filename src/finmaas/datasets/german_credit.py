@@ -24,11 +24,15 @@ GERMAN_CREDIT_CLASSES = ("good", "bad")
 GERMAN_CREDIT_PII = ("age_in_years", "personal_status_and_sex")
 """Columns holding personal data (masked in every log)."""
 
-_BOUNDS: dict[str, dict[str, float]] = {
-    "duration_in_month": {"min": 0.0},
-    "credit_amount": {"min": 0.0},
+_BOUNDS: dict[str, dict[str, float | bool]] = {
+    "duration_in_month": {"min": 0.0, "actionable": True},
+    "credit_amount": {"min": 0.0, "actionable": True},
     "age_in_years": {"min": 18.0, "max": 100.0},
+    "installment_rate_in_percentage_of_disposable_income": {"actionable": True},
+    "other_debtors_or_guarantors": {"actionable": True},
 }
+"""Rules beyond what inference finds: bounds, and the inputs an applicant can change
+(the loan's amount, term and instalment rate, and bringing a guarantor)."""
 
 _FILE = "germancredit.csv"
 
@@ -58,7 +62,8 @@ def german_credit_signature() -> ModelSignature:
     Numeric attributes are ``int``; categorical ones are ``category`` with
     their labels in sorted order (a label is encoded as its index there).
     ``age_in_years`` and ``personal_status_and_sex`` are PII. Amounts and
-    durations must be ≥ 0 and ages within 18..100.
+    durations must be ≥ 0 and ages within 18..100. Amount, duration,
+    instalment rate and guarantors are actionable (counterfactuals may change them).
     """
     frame = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET])
     inferred = infer_signature(

@@ -22,16 +22,19 @@ import numpy as np
 import orjson
 
 from finmaas.errors import Invalid, NotSupported
+from finmaas.explain.counterfactual import CounterfactualSearch
 from finmaas.explain.methods import (
     Contribute,
     additive_method,
     antithetic_permutations,
+    raw_value,
     sampled_method,
     tree_method,
 )
 from finmaas.explain.profile import ExplanationProfile, default_reason_text
 from finmaas.registry import ModelVersion
 from finmaas.runtimes.base import Predictor
+from finmaas.serving.decisions import decision_threshold
 
 DEFAULT_REASONS = 4
 
@@ -72,12 +75,34 @@ class Explainer:
         )
         self.exact = self.method != "sampled"
         self._binary = signature.task == "binary"
+        self.counterfactuals = (
+            CounterfactualSearch(
+                signature,
+                predictor,
+                decision_threshold(version.metrics, version.params),
+                version.reference_profile,
+            )
+            if self._binary
+            else None
+        )
 
     def check(self) -> Contribute:
         """The contribution function, or 501 saying why this version has none."""
         if self.contribute is None:
             raise NotSupported(self.problem)
         return self.contribute
+
+    def counterfactual(self, x: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+        """For each row, the cheapest flip of an adverse decision (see :mod:`.counterfactual`).
+
+        Scores candidate rows with the model: call it off the event loop.
+        """
+        search = self.counterfactuals
+        if search is None:
+            raise NotSupported(
+                f"counterfactuals need a binary model; this one is {self.signature.task}"
+            )
+        return [search.search(x[row], float(scores[row])) for row in range(x.shape[0])]
 
     def check_reasons(self, count: int | None) -> int:
         most = len(self.names)
@@ -138,7 +163,7 @@ class Explainer:
             name = self.names[j]
             reason: dict[str, Any] = {
                 "feature": name,
-                "value": self._raw_value(j, x[j]),
+                "value": raw_value(self.signature.inputs[j], x[j]),
                 "contribution": value,
                 "text": self.texts.get(name, default_reason_text(name)),
             }
@@ -146,19 +171,6 @@ class Explainer:
                 reason["probability_effect"] = _sigmoid(margin) - _sigmoid(margin - value)
             reasons.append(reason)
         return reasons
-
-    def _raw_value(self, col: int, code: float) -> object:
-        """The value as the client sent it: a category's text, a bool, a number or null."""
-        feature = self.signature.inputs[col]
-        if isinstance(code, float) and math.isnan(code):
-            return None
-        if feature.dtype == "category":
-            return (feature.categories or ())[int(code)]
-        if feature.dtype == "bool":
-            return bool(code)
-        if feature.dtype == "int":
-            return int(code)
-        return float(code)
 
 
 def _array(values: tuple[float | None, ...]) -> np.ndarray:

@@ -49,6 +49,9 @@ class Feature(BaseModel):
     max_length: int | None = Field(default=None, ge=1, le=1_048_576)
     """Longest accepted value of a ``string`` feature (default 4096 characters)."""
     description: str = Field(default="", max_length=2_000)
+    actionable: bool = False
+    """Whether an applicant can change it (a loan's amount or term; never age): the
+    inputs a counterfactual explanation may suggest changing."""
 
     @model_validator(mode="after")
     def _check_rules(self) -> Feature:

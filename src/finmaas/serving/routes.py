@@ -11,6 +11,7 @@ answered like an unknown one), applies the key's limits and meters usage.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ import orjson
 
 from finmaas import __version__
 from finmaas.config import Settings
-from finmaas.errors import FinmaasError, Invalid, NotFound, RateLimited
+from finmaas.errors import FinmaasError, Invalid, NotFound, NotSupported, RateLimited
 from finmaas.security.guard import Guard
 from finmaas.security.policy import Principal, require_role
 from finmaas.serving.dataplane import DataPlane, Selector
@@ -145,6 +146,13 @@ class Router:
         guard.record(principal, loaded.name, loaded.number, rows, True, started)
         return scored
 
+    @staticmethod
+    def _check_counterfactual(loaded: LoadedModel) -> None:
+        if loaded.explainer.counterfactuals is None:
+            raise NotSupported(
+                f"counterfactuals need a binary model; {loaded.name!r} is {loaded.signature.task}"
+            )
+
     async def _run(self, loaded: LoadedModel, x: np.ndarray, explain: bool) -> Scored:
         if not explain:
             return Scored(x, await self.dataplane.score(loaded, x))
@@ -169,6 +177,8 @@ class Router:
         if explain:
             loaded.explainer.check()
             reasons = loaded.explainer.check_reasons(options.reasons)
+            if options.counterfactual:
+                self._check_counterfactual(loaded)
         scored = await self._score(
             principal,
             loaded,
@@ -180,6 +190,12 @@ class Router:
         predictions = loaded.rule.records(scored.scores)
         if scored.contributions is not None:
             explanations = loaded.explainer.rows(scored.contributions, scored.x, reasons)
+            if options.counterfactual:
+                found = await asyncio.to_thread(
+                    loaded.explainer.counterfactual, scored.x, scored.scores
+                )
+                for explanation, counterfactual in zip(explanations, found, strict=True):
+                    explanation["counterfactual"] = counterfactual
             for prediction, explanation in zip(predictions, explanations, strict=True):
                 prediction["explanation"] = explanation
         body = v1.encode_v1_response(loaded.name, loaded.number, predictions)
@@ -259,11 +275,13 @@ class Router:
             header_length = int(header)
         loaded = await self._model(principal, name, selector, "predict")
         parsed = v2.parse_v2_request(request.body, header_length)
-        explain, reasons = v2.explain_parameters(parsed)
+        explain, reasons, counterfactual = v2.explain_parameters(parsed)
         if explain:
             self.guard.authorize(principal, name, "explain")
             loaded.explainer.check()
             reasons = loaded.explainer.check_reasons(reasons)
+            if counterfactual:
+                self._check_counterfactual(loaded)
         scored = await self._score(
             principal,
             loaded,
@@ -278,6 +296,13 @@ class Router:
                 **outputs,
                 **loaded.explainer.tensors(scored.contributions, scored.x, reasons or 0),
             }
+            if counterfactual:
+                found = await asyncio.to_thread(
+                    loaded.explainer.counterfactual, scored.x, scored.scores
+                )
+                texts = np.empty(len(found), dtype=object)
+                texts[:] = [orjson.dumps(item).decode() for item in found]
+                outputs["counterfactual"] = texts
         body, json_length = v2.encode_v2_response(name, str(loaded.number), parsed, outputs)
         if json_length is None:
             return Response(200, body)
@@ -322,33 +347,45 @@ class Scored:
 class V1Options:
     explain: bool = False
     reasons: int | None = None
+    counterfactual: bool = False
 
 
 _NO_OPTIONS = V1Options()
 
 
 def _v1_query(request: Request, explain_verb: bool) -> tuple[Selector, V1Options]:
-    """``version``/``alias``, and for explanations ``reasons`` (and ``explain`` on predict)."""
+    """``version``/``alias``; for explanations ``reasons`` and ``counterfactual`` (and
+    ``explain`` on predict)."""
     if not request.query_string:
         return _PRODUCTION, _NO_OPTIONS
     query = request.query
-    allowed = {"version", "alias", "reasons"} | (set() if explain_verb else {"explain"})
+    allowed = {"version", "alias", "reasons", "counterfactual"}
+    if not explain_verb:
+        allowed.add("explain")
     unknown = sorted(set(query) - allowed)
     if unknown:
         raise Invalid(
             f"unknown query parameter {unknown[0][:64]!r}; use {', '.join(sorted(allowed))}"
         )
     selector = Selector.parse(query.get("version"), query.get("alias"))
-    explain = query.get("explain", "false").lower()
-    if explain not in ("true", "false", "1", "0"):
-        raise Invalid(f"'explain' must be true or false, got {explain[:40]!r}")
+    wants = explain_verb or _flag(query, "explain")
     reasons = query.get("reasons")
     if reasons is not None and not reasons.isdigit():
         raise Invalid(f"'reasons' must be a whole number, got {reasons[:40]!r}")
-    wants = explain in ("true", "1")
-    if reasons is not None and not (wants or explain_verb):
-        raise Invalid("'reasons' applies to explanations: add explain=true or call :explain")
-    return selector, V1Options(wants, int(reasons) if reasons is not None else None)
+    counterfactual = _flag(query, "counterfactual")
+    if (reasons is not None or counterfactual) and not wants:
+        option = "reasons" if reasons is not None else "counterfactual"
+        raise Invalid(f"'{option}' applies to explanations: add explain=true or call :explain")
+    return selector, V1Options(
+        wants and not explain_verb, int(reasons) if reasons is not None else None, counterfactual
+    )
+
+
+def _flag(query: dict[str, str], name: str) -> bool:
+    value = query.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise Invalid(f"'{name}' must be true or false, got {value[:40]!r}")
+    return value in ("true", "1")
 
 
 def _selector(request: Request) -> Selector:

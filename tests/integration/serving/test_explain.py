@@ -242,6 +242,14 @@ def test_v2_explain_parameter_adds_explanation_outputs(http: httpx.Client) -> No
         ({"explain": "yes"}, "parameter 'explain' must be true or false"),
         ({"explain": True, "reasons": "2"}, "parameter 'reasons' must be a whole number"),
         ({"reasons": 2}, "parameter 'reasons' applies to explanations: add \"explain\": true"),
+        (
+            {"counterfactual": True},
+            "parameter 'counterfactual' applies to explanations: add \"explain\": true",
+        ),
+        (
+            {"explain": True, "counterfactual": 1},
+            "parameter 'counterfactual' must be true or false",
+        ),
         ({"explain": True, "reasons": 30}, "reasons must be a whole number from 1 to 20, got 30"),
     ],
 )
@@ -279,3 +287,41 @@ def test_the_global_view_ranks_inputs_by_mean_absolute_contribution(http: httpx.
         404,
         {"error": "model 'credit-risk' has no version 9"},
     )
+
+
+def test_counterfactuals_over_http(http: httpx.Client) -> None:
+    applicants = {"instances": APPLICANT}
+    response = http.post(EXPLAIN, params={"counterfactual": "true"}, json=applicants)
+    assert response.status_code == 200, response.text
+    found = 0
+    for prediction in response.json()["predictions"]:
+        counterfactual = prediction["explanation"]["counterfactual"]
+        if prediction["label"] == "good":
+            assert counterfactual == {"needed": False}
+            continue
+        assert counterfactual["needed"] is True
+        if counterfactual["found"]:
+            found += 1
+            assert counterfactual["probability"] < prediction["probability"]
+            assert 1 <= len(counterfactual["changes"]) <= 2
+            assert "age_in_years" not in {c["feature"] for c in counterfactual["changes"]}
+    assert found >= 1
+    plain = http.post(EXPLAIN, json=applicants).json()["predictions"]
+    assert all("counterfactual" not in p["explanation"] for p in plain)
+
+
+def test_v2_counterfactual_output(http: httpx.Client) -> None:
+    body = {
+        "inputs": feature_tensors(APPLICANT),
+        "parameters": {"explain": True, "counterfactual": True},
+    }
+    response = http.post(INFER, json=body)
+    assert response.status_code == 200, response.text
+    outputs = {o["name"]: o for o in response.json()["outputs"]}
+    assert outputs["counterfactual"]["shape"] == [len(APPLICANT)]
+    assert outputs["counterfactual"]["datatype"] == "BYTES"
+    for label, text in zip(
+        outputs["label"]["data"], outputs["counterfactual"]["data"], strict=True
+    ):
+        counterfactual = orjson.loads(text)
+        assert counterfactual["needed"] is (label == "bad")

@@ -224,13 +224,13 @@ def test_body_too_large(client: httpx.Client) -> None:
             PREDICT,
             {"colour": "red"},
             400,
-            "unknown query parameter 'colour'; use alias, explain, reasons, version",
+            "unknown query parameter 'colour'; use alias, counterfactual, explain, reasons, version",
         ),
         (
             "/v1/models/credit-risk:explain",
             {"explain": "true"},
             400,
-            "unknown query parameter 'explain'; use alias, reasons, version",
+            "unknown query parameter 'explain'; use alias, counterfactual, reasons, version",
         ),
         (PREDICT, {"explain": "yes"}, 400, "'explain' must be true or false, got 'yes'"),
         (
@@ -244,6 +244,18 @@ def test_body_too_large(client: httpx.Client) -> None:
             {"reasons": "2"},
             400,
             "'reasons' applies to explanations: add explain=true or call :explain",
+        ),
+        (
+            PREDICT,
+            {"counterfactual": "true"},
+            400,
+            "'counterfactual' applies to explanations: add explain=true or call :explain",
+        ),
+        (
+            "/v1/models/credit-risk:explain",
+            {"counterfactual": "maybe"},
+            400,
+            "'counterfactual' must be true or false, got 'maybe'",
         ),
     ],
 )

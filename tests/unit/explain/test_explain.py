@@ -22,7 +22,7 @@ from finmaas.explain.profile import MIN_CUTOFF_ROWS, default_reason_text
 from finmaas.registration import serialise_model
 from finmaas.registry import ModelVersion
 from finmaas.runtimes import Predictor, load_predictor
-from finmaas.schema import Feature, ModelSignature, encode_frame
+from finmaas.schema import Feature, ModelSignature, build_reference_profile, encode_frame
 from finmaas.training.credit import train_credit_candidates
 
 THRESHOLD = 0.2
@@ -45,7 +45,10 @@ def _predictor(model: Any, signature: ModelSignature) -> Predictor:
 
 
 def _version(
-    signature: ModelSignature, explanation: dict[str, Any] | None, fmt: str
+    signature: ModelSignature,
+    explanation: dict[str, Any] | None,
+    fmt: str,
+    reference_profile: dict[str, Any] | None = None,
 ) -> ModelVersion:
     return ModelVersion(
         model="credit-risk",
@@ -55,12 +58,12 @@ def _version(
         artifact_format=fmt,
         artifact_size=1,
         signature_json=signature.to_dict(),
-        metrics={},
+        metrics={"threshold": THRESHOLD},
         params={},
         tags={},
         parent_version=None,
         lineage={},
-        reference_profile=None,
+        reference_profile=reference_profile,
         model_card="",
         created_by="t",
         created_at=datetime.now(UTC),
@@ -344,3 +347,111 @@ def test_bad_profile_options_are_refused(data: Any) -> None:
     assert str(none_approved.value) == (
         "no reference row is approved at the threshold 0; use the 'sample' reference"
     )
+
+
+# -- counterfactuals ----------------------------------------------------------------------
+
+
+def _with_profile(booster: Any, signature: ModelSignature, x: np.ndarray) -> Explainer:
+    predictor = _predictor(booster, signature)
+    explanation = build_explanation_profile(predictor, signature, x, threshold=THRESHOLD)
+    reference = build_reference_profile(signature, x, predictor.predict(x)).model_dump(mode="json")
+    version = _version(signature, explanation.model_dump(mode="json"), "lightgbm", reference)
+    return Explainer(version, predictor)
+
+
+def _encode_change(
+    signature: ModelSignature, row: np.ndarray, changes: list[dict[str, Any]]
+) -> np.ndarray:
+    changed = row.copy()
+    names = [f.name for f in signature.inputs]
+    for change in changes:
+        col = names.index(change["feature"])
+        feature = signature.inputs[col]
+        to = change["to"]
+        changed[col] = (feature.categories or ()).index(to) if feature.dtype == "category" else to
+    return changed
+
+
+def test_counterfactuals_flip_rejections_with_at_most_two_actionable_changes(data: Any) -> None:
+    signature, x, booster, _ = data
+    explainer = _with_profile(booster, signature, x)
+    predictor = _predictor(booster, signature)
+    scores = predictor.predict(x[:120])
+    results = explainer.counterfactual(x[:120], scores)
+    actionable = {f.name for f in signature.inputs if f.actionable}
+    assert actionable == {
+        "duration_in_month",
+        "credit_amount",
+        "installment_rate_in_percentage_of_disposable_income",
+        "other_debtors_or_guarantors",
+    }
+    found = 0
+    for row, result in enumerate(results):
+        if scores[row] < THRESHOLD:
+            assert result == {"needed": False}
+            continue
+        assert result["needed"] is True
+        if not result["found"]:
+            assert result["message"].startswith("no change to at most 2 of the actionable inputs")
+            continue
+        found += 1
+        changes = result["changes"]
+        assert 1 <= len(changes) <= 2
+        assert {c["feature"] for c in changes} <= actionable
+        changed = _encode_change(signature, x[row], changes)
+        flipped = predictor.predict(changed.reshape(1, -1))[0]
+        assert flipped == pytest.approx(result["probability"], abs=1e-12)
+        assert flipped < THRESHOLD
+        for change in changes:
+            col = [f.name for f in signature.inputs].index(change["feature"])
+            assert change["from"] == explainer_value(signature, col, x[row, col])
+    assert found >= 10
+
+
+def explainer_value(signature: ModelSignature, col: int, code: float) -> object:
+    feature = signature.inputs[col]
+    return (feature.categories or ())[int(code)] if feature.dtype == "category" else int(code)
+
+
+def test_the_cheapest_single_change_is_never_beaten_by_the_answer(data: Any) -> None:
+    signature, x, booster, _ = data
+    explainer = _with_profile(booster, signature, x)
+    search = explainer.counterfactuals
+    assert search is not None
+    predictor = _predictor(booster, signature)
+    scores = predictor.predict(x[:80])
+    for row in np.flatnonzero(scores >= THRESHOLD)[:15]:
+        result = search.search(x[row], float(scores[row]))
+        rows, costs, _ = search._candidates(x[row])
+        flipping = predictor.predict(rows) < THRESHOLD
+        if not flipping.any():
+            assert result["found"] is False
+            continue
+        assert result["cost"] == pytest.approx(costs[flipping].min())
+
+
+def test_no_counterfactual_without_actionable_inputs_or_within_budget(data: Any) -> None:
+    signature, x, booster, _ = data
+    still = signature.model_copy(
+        update={
+            "inputs": tuple(f.model_copy(update={"actionable": False}) for f in signature.inputs)
+        }
+    )
+    explainer = _with_profile(booster, still, x)
+    assert explainer.counterfactual(x[:1], np.array([0.99])) == [
+        {"needed": True, "found": False, "message": "the model has no actionable inputs"}
+    ]
+    strict = _with_profile(booster, signature, x)
+    assert strict.counterfactuals is not None
+    strict.counterfactuals.threshold = 1e-9  # no applicant is that safe
+    [result] = strict.counterfactual(x[:1], np.array([0.5]))
+    assert result == {
+        "needed": True,
+        "found": False,
+        "message": (
+            "no change to at most 2 of the actionable inputs (duration_in_month, credit_amount, "
+            "installment_rate_in_percentage_of_disposable_income, other_debtors_or_guarantors) "
+            "within the search budget brings the probability below the threshold 1e-09"
+        ),
+    }

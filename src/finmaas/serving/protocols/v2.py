@@ -223,17 +223,21 @@ def _from_binary(
     return np.frombuffer(chunk, dtype=dtype)
 
 
-def explain_parameters(request: V2Request) -> tuple[bool, int | None]:
-    """``parameters.explain`` (true adds explanation outputs) and ``parameters.reasons``."""
+def explain_parameters(request: V2Request) -> tuple[bool, int | None, bool]:
+    """``parameters.explain`` (true adds explanation outputs), ``reasons`` and
+    ``counterfactual``."""
     explain = request.parameters.get("explain", False)
-    if not isinstance(explain, bool):
-        raise Invalid("parameter 'explain' must be true or false")
+    counterfactual = request.parameters.get("counterfactual", False)
+    for name, value in (("explain", explain), ("counterfactual", counterfactual)):
+        if not isinstance(value, bool):
+            raise Invalid(f"parameter '{name}' must be true or false")
     reasons = request.parameters.get("reasons")
     if reasons is not None and (isinstance(reasons, bool) or not isinstance(reasons, int)):
         raise Invalid("parameter 'reasons' must be a whole number")
-    if reasons is not None and not explain:
-        raise Invalid("parameter 'reasons' applies to explanations: add \"explain\": true")
-    return explain, reasons
+    for name, given in (("reasons", reasons is not None), ("counterfactual", counterfactual)):
+        if given and not explain:
+            raise Invalid(f"parameter '{name}' applies to explanations: add \"explain\": true")
+    return explain, reasons, counterfactual
 
 
 def _requested(outputs: Any) -> list[tuple[str, bool]] | None:
