@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
+import pandas as pd
+
 from finmaas.errors import Conflict, Forbidden, Invalid, NotFound
 from finmaas.publishing import publish_bytes
 from finmaas.registry import ArtifactStore, NewModel, Registry
@@ -44,8 +46,12 @@ PUBLISH_FIELDS = frozenset(
         "model_card",
         "description",
         "owner",
+        "reference",
+        "explain_reference",
+        "reason_codes",
     }
 )
+MAX_REFERENCE_ROWS = 100_000
 KEY_FIELDS = frozenset(
     {
         "name",
@@ -386,6 +392,25 @@ def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
     if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int)):
         raise Invalid("'parent_version' must be a version number")
     spec["parent_version"] = parent
+    reference = body.get("reference")
+    if reference is not None:
+        if (
+            not isinstance(reference, list)
+            or not 0 < len(reference) <= MAX_REFERENCE_ROWS
+            or not all(isinstance(row, dict) for row in reference)
+        ):
+            raise Invalid(
+                f"'reference' must be a list of 1 to {MAX_REFERENCE_ROWS} records (raw inputs)"
+            )
+        spec["reference_sample"] = pd.DataFrame.from_records(reference)
+    explain_reference = body.get("explain_reference", "sample")
+    if not isinstance(explain_reference, str):
+        raise Invalid("'explain_reference' must be 'sample' or 'cutoff'")
+    spec["explanation_reference"] = explain_reference
+    codes = body.get("reason_codes")
+    if codes is not None and not isinstance(codes, dict):
+        raise Invalid("'reason_codes' must be an object of input name → reason text")
+    spec["reason_codes"] = codes
     return spec
 
 

@@ -449,10 +449,21 @@ def test_a_developer_creates_a_model_in_its_own_tenant(
 ) -> None:
     published = http.post(
         "/api/models/retail-pd/versions",
-        json=_publish_body(home, description="retail PD", owner="retail risk"),
+        json=_publish_body(
+            home,
+            description="retail PD",
+            owner="retail risk",
+            reference=APPLICANT,
+            reason_codes={"credit_amount": "Amount requested too high"},
+        ),
         headers=keys.auth("retail_developer"),
     )
     assert published.status_code == 201, published.text
+    view = http.get(
+        "/api/models/retail-pd/versions/1/explanation", headers=keys.auth("retail_developer")
+    ).json()
+    assert (view["method"], view["reference_rows"]) == ("tree_shap", len(APPLICANT))
+    assert view["reason_texts"]["credit_amount"] == "Amount requested too high"
     model = http.get("/api/models/retail-pd", headers=keys.auth("retail_developer"))
     assert model.status_code == 200, model.text
     model = model.json()
@@ -519,6 +530,24 @@ def test_the_client_publishes_and_reports_a_bad_key(
         ("developer", {"metrics": [1]}, 400, "'metrics' must be an object"),
         ("developer", {"parent_version": "1"}, 400, "'parent_version' must be a version number"),
         ("developer", {"model_file": "x"}, 400, None),
+        (
+            "developer",
+            {"reference": "x"},
+            400,
+            "'reference' must be a list of 1 to 100000 records (raw inputs)",
+        ),
+        (
+            "developer",
+            {"reference": APPLICANT, "reason_codes": {"salary": "Salary"}},
+            400,
+            "reason code for 'salary': the signature has no such input",
+        ),
+        (
+            "developer",
+            {"reason_codes": {"credit_amount": "Too much"}},
+            400,
+            "reason codes need a reference sample: explanations are measured on it",
+        ),
         (
             "developer",
             {"artifact": base64.b64encode(pickle.dumps({"a": 1})).decode()},

@@ -455,3 +455,23 @@ def test_no_counterfactual_without_actionable_inputs_or_within_budget(data: Any)
             "within the search budget brings the probability below the threshold 1e-09"
         ),
     }
+
+
+def test_xgboost_uses_exact_treeshap_that_adds_up(data: Any) -> None:
+    import xgboost
+
+    signature, x, _, _ = data
+    y = (load_german_credit()[GERMAN_CREDIT_TARGET] == "bad").astype(int).to_numpy()
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "max_depth": 3, "eta": 0.1, "nthread": 1},
+        xgboost.DMatrix(x, label=y),
+        num_boost_round=40,
+    )
+    explainer, predictor = _explainer(booster, signature, x)
+    assert explainer.method == "tree_shap"
+    rows = _explain(explainer, x[:100])
+    margins = margin(predictor, signature, x[:100])
+    sums = np.array([r["base_value"] + sum(r["contributions"].values()) for r in rows])
+    np.testing.assert_allclose(sums, margins, atol=5e-6)  # XGBoost adds up in float32
+    native = booster.predict(xgboost.DMatrix(x[:100]), output_margin=True)
+    np.testing.assert_allclose(margins, native, atol=5e-6)
