@@ -477,6 +477,7 @@ def test_to_dict_leaves_out_unset_optional_rules() -> None:
         "pii": False,
         "unknown_category": "reject",
         "description": "net, EUR/month",
+        "actionable": False,
     }
     assert document["outputs"] == [
         {"name": "probability", "dtype": "float"},
