@@ -442,6 +442,12 @@ def _print_version(v: ModelVersion) -> None:
         console.print(f"parent: version {v.parent_version}")
     if v.lineage:
         console.print(f"lineage: {orjson.dumps(v.lineage).decode()}")
+    explanation = v.explanation or {}
+    if explanation.get("method"):
+        console.print(
+            f"explanations: {explanation['method']} against the {explanation['reference']} "
+            f"reference ({explanation['reference_rows']} rows)"
+        )
     sig = v.signature
     classes = f" classes: {', '.join(sig.classes)}" if sig.classes else ""
     console.print(f"task: {sig.task}{classes}")
