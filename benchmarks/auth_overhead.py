@@ -21,11 +21,8 @@ machines are shared and noisy.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from serving import (
@@ -33,6 +30,7 @@ from serving import (
     applicant_body,
     ensure_wrk,
     free_port,
+    print_header,
     run_wrk,
     start_finmaas,
     stop,
@@ -102,15 +100,9 @@ def main() -> None:
                 finally:
                     stop(process)
 
-    print(
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.machine()}, "
-        f"Python {platform.python_version()}"
-    )
-    print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     redis = f" --redis-url {args.redis_url}" if args.redis_url else ""
-    print(
-        f"- command: `.venv/bin/python benchmarks/auth_overhead.py --duration {args.duration} "
-        f"--rounds {args.rounds}{redis}`"
+    print_header(
+        f"benchmarks/auth_overhead.py --duration {args.duration} --rounds {args.rounds}{redis}"
     )
     print("- 1 worker, credit-risk (production), one applicant per KServe V1 request\n")
     print("| configuration | connections | median requests/s | runs | vs no auth |")

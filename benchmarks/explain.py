@@ -14,11 +14,8 @@ the issue sets as goals: explain p99 ≤ 3× predict p99, explain throughput
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -26,6 +23,7 @@ from serving import (
     applicant_body,
     ensure_wrk,
     free_port,
+    print_header,
     run_wrk,
     start_finmaas,
     stop,
@@ -89,15 +87,7 @@ def main() -> None:
         finally:
             stop(process)
 
-    print(
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.machine()}, "
-        f"Python {platform.python_version()}"
-    )
-    print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(
-        f"- command: `.venv/bin/python benchmarks/explain.py --duration {args.duration} "
-        f"--rounds {args.rounds}`"
-    )
+    print_header(f"benchmarks/explain.py --duration {args.duration} --rounds {args.rounds}")
     print(f"- 1 worker, {CONNECTIONS} connections, one applicant per request, 4 reasons\n")
     print(
         "| version | call | median requests/s | median p99 ms | throughput vs predict | p99 vs predict |"

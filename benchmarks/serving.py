@@ -148,6 +148,16 @@ def start_finmaas(home: Path, port: int, *flags: str) -> subprocess.Popen[bytes]
     )
 
 
+def print_header(command: str) -> None:
+    """The machine, the date and the command, as every results section starts."""
+    print(
+        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.machine()}, "
+        f"Python {platform.python_version()}"
+    )
+    print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"- command: `.venv/bin/python {command}`")
+
+
 def first_applicant() -> dict[str, Any]:
     """German Credit's first applicant as raw JSON-ready values."""
     first_row = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).iloc[0]
@@ -255,13 +265,7 @@ def main() -> None:
             t.append(time.perf_counter() - t0)
         in_process_rows_per_s = 1000 / float(np.median(t))
 
-    print(
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-    )
-    print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(
-        f"- command: `.venv/bin/python benchmarks/serving.py --duration {args.duration} --workers {args.workers}`"
-    )
+    print_header(f"benchmarks/serving.py --duration {args.duration} --workers {args.workers}")
     print(
         f"- model: credit-risk@{version.version} ({version.artifact_format}), one applicant per request, KServe V1 JSON"
     )
