@@ -1,0 +1,1 @@
+"""Monitoring: live population counts and their drift from a version's reference."""
