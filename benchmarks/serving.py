@@ -137,9 +137,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def start_finmaas(home: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
-    """``finmaas serve`` on ``home`` in a clean environment (no ``FINMAAS_*`` variables)."""
+def start_finmaas(
+    home: Path, port: int, *flags: str, settings: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``finmaas serve`` on ``home`` in a clean environment: no ``FINMAAS_*`` variables
+    but the given ``settings`` (``{"FINMAAS_COUNT_DRIFT": "false"}``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
+    env.update(settings or {})
     return subprocess.Popen(
         [str(BIN / "finmaas"), "--home", str(home), "serve", "--port", str(port), *flags],
         env=env,

@@ -14,6 +14,8 @@ import logging
 from finmaas.api.control import ControlPlane
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
+from finmaas.monitoring.recorder import DriftRecorder
+from finmaas.monitoring.store import DriftStore
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.security.guard import Guard
 from finmaas.serving import cors as cors_headers
@@ -50,6 +52,7 @@ class FinmaasApp:
         self.pool: ModelPool | None = None
         self.guard: Guard | None = None
         self.router: Router | None = None
+        self.drift: DriftRecorder | None = None
         self._origins = settings.allowed_origins
 
     def _batcher(self, predict: Predict) -> AdaptiveBatcher:
@@ -71,6 +74,7 @@ class FinmaasApp:
             self._registry,
             store,
             batcher_factory=self._batcher,
+            count_drift=settings.count_drift,
             max_memory=settings.max_model_memory,
             allow_pickle=settings.allow_pickle,
             refresh_interval=settings.alias_refresh_interval,
@@ -79,6 +83,10 @@ class FinmaasApp:
         await self.pool.start()
         self.guard = Guard(settings, self._registry, workers=settings.workers)
         await self.guard.start()
+        self.drift = DriftRecorder(
+            self.pool.loaded, DriftStore(self._registry), settings.usage_flush_interval
+        )
+        await self.drift.start()
         self._announce(self.guard)
         control = ControlPlane(self._registry, self.guard, store)
         self.router = Router(DataPlane(self.pool), settings, self.guard, control)
@@ -95,7 +103,7 @@ class FinmaasApp:
                 "anonymous admin. Never run this way with real data."
             )
         elif not any(key.revoked_at is None for key in guard.snapshot.keys.values()):
-            log.warning("no API keys yet: create one with `finmaas keys create --role admin`")
+            log.warning("no API keys yet: create one with `finmaas keys create NAME --role admin`")
         if settings.single_approver:
             log.warning("four-eyes relaxed (--single-approver): authors may approve their versions")
         if settings.workers > 1 and not settings.redis_url:
@@ -106,6 +114,8 @@ class FinmaasApp:
             )
 
     async def shutdown(self) -> None:
+        if self.drift is not None:
+            await self.drift.close()  # the last counts, while the pool still holds them
         if self.pool is not None:
             await self.pool.close()
         if self.guard is not None:

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     access_refresh_interval: float = Field(default=0.5, gt=0, le=60)
     """Seconds between reads of keys and model policies; bounds how late a revocation bites."""
 
+    count_drift: bool = True
+    """Count every served row into its version's reference bins, for drift reports."""
+
     usage_flush_interval: float = Field(default=2.0, gt=0, le=5)
     """Seconds between writes of the usage counters to the database (at most 5)."""
 

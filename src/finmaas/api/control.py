@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from finmaas.errors import Conflict, Forbidden, Invalid, NotFound
+from finmaas.monitoring.report import drift_report, window_dates
+from finmaas.monitoring.store import DriftStore
 from finmaas.publishing import publish_bytes
 from finmaas.registry import ArtifactStore, NewModel, Registry
 from finmaas.registry.audit import AuditFilter
@@ -74,6 +76,7 @@ class ControlPlane:
         self.store = store
         self.keys = KeyStore(registry)
         self.usage = UsageStore(registry)
+        self.drift = DriftStore(registry)
 
     async def __call__(self, request: Request, principal: Principal) -> Response:
         method = request.method
@@ -154,6 +157,8 @@ class ControlPlane:
         if len(rest) == 1 and method == "GET":
             model = await _thread(lambda: self.registry.get_model(name))
             return json_response(_model(model))
+        if rest[1:2] == ["versions"] and rest[3:] == ["drift"] and method == "GET":
+            return json_response(await self._drift(request, name, _version_number(rest[2])))
         if rest[1:2] == ["versions"] and rest[3:] == ["explanation"] and method == "GET":
             version = _version_number(rest[2])
             found = await _thread(lambda: self.registry.get_version(name, version))
@@ -227,6 +232,21 @@ class ControlPlane:
             },
             201,
         )
+
+    async def _drift(self, request: Request, name: str, number: int) -> dict[str, Any]:
+        query = request.query
+        unknown = set(query) - {"window", "since", "until"}
+        if unknown:
+            raise Invalid(f"unknown query parameter {sorted(unknown)[0][:64]!r}")
+        since, until = window_dates(
+            query.get("window"),
+            _date(query, "since"),
+            _date(query, "until"),
+            self.registry.now().date(),
+        )
+        version = await _thread(lambda: self.registry.get_version(name, number))
+        stored = await _thread(lambda: self.drift.window(name, number, since, until))
+        return drift_report(version, stored, since=since, until=until)
 
     async def _check_own_model(self, principal: Principal, name: str) -> None:
         try:

@@ -15,7 +15,18 @@ import typer
 from pydantic import ValidationError
 
 from finmaas import __version__
-from finmaas.cli import audit, db, explain, keys, models, quickstart, serve, signature, usage
+from finmaas.cli import (
+    audit,
+    db,
+    drift,
+    explain,
+    keys,
+    models,
+    quickstart,
+    serve,
+    signature,
+    usage,
+)
 from finmaas.cli.context import CliContext
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
@@ -34,6 +45,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.command("usage")(usage.usage)
 app.command("explain")(explain.explain)
+app.command("drift")(drift.drift)
 app.command("serve")(serve.serve)
 app.command("quickstart")(quickstart.quickstart)
 

@@ -144,6 +144,17 @@ usage = sa.Table(
     sa.Index("ix_usage_tenant_day", "tenant", "day"),
 )
 
+drift_counts = sa.Table(  # revision 0004
+    "drift_counts",
+    metadata,
+    sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("feature", sa.String(128), primary_key=True),
+    sa.Column("bin", sa.Integer, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from finmaas.errors import FinmaasError, NotFound
 from finmaas.explain import Explainer
 from finmaas.loading import load_artifact
+from finmaas.monitoring.counts import LiveCounts, binnings_of
 from finmaas.registry import AliasSnapshot, ArtifactStore, ModelVersion, Registry
 from finmaas.runtimes import Predictor
 from finmaas.schema import RecordEncoder
@@ -55,6 +56,8 @@ class LoadedModel:
     explainer: Explainer
     explain_batcher: AdaptiveBatcher | None
     """Batches contribution calls; None when the version has no explanation method."""
+    live: LiveCounts
+    """What this version served, pending binning for drift."""
     codecs: dict[str, object] = field(default_factory=dict)
     """Per-protocol decoders built on first use (e.g. the V2 decoder)."""
 
@@ -83,6 +86,7 @@ class ModelPool:
         store: ArtifactStore,
         *,
         batcher_factory: BatcherFactory,
+        count_drift: bool = True,
         max_memory: int = 4 * 1024**3,
         allow_pickle: bool = False,
         refresh_interval: float = 0.5,
@@ -91,6 +95,7 @@ class ModelPool:
         self.registry = registry
         self.store = store
         self.batcher_factory = batcher_factory
+        self.count_drift = count_drift
         self.max_memory = max_memory
         self.allow_pickle = allow_pickle
         self.refresh_interval = refresh_interval
@@ -222,6 +227,9 @@ class ModelPool:
             rule=DecisionRule.of(version, signature),
             batcher=self.batcher_factory(predictor.predict),
             explainer=explainer,
+            live=LiveCounts(
+                binnings_of(signature, version.reference_profile) if self.count_drift else []
+            ),
             explain_batcher=(
                 None if explainer.contribute is None else self.batcher_factory(explainer.contribute)
             ),

@@ -144,6 +144,7 @@ class Router:
             guard.record(principal, loaded.name, loaded.number, rows, False, started)
             raise
         guard.record(principal, loaded.name, loaded.number, rows, True, started)
+        loaded.live.add(scored.x, scored.scores)
         return scored
 
     @staticmethod

@@ -1,0 +1,62 @@
+"""Moves live bin counts from the loaded versions to the database, off the request path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from finmaas.errors import FinmaasError
+from finmaas.monitoring.store import DriftStore
+from finmaas.serving.pool import LoadedModel
+
+log = logging.getLogger("finmaas.monitoring")
+
+
+class DriftRecorder:
+    """Every ``interval`` seconds (and on close), bins what each loaded version
+    served since the last flush and adds it to the stored counts of the UTC day.
+
+    Counts are statistics, not bills: a flush the database refuses is logged
+    and dropped rather than retried.
+    """
+
+    def __init__(
+        self, loaded: Callable[[], Iterable[LoadedModel]], store: DriftStore, interval: float
+    ) -> None:
+        self.loaded = loaded
+        self.store = store
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="finmaas-drift-recorder")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def flush(self) -> None:
+        day = datetime.now(UTC).date()
+        for model in list(self.loaded()):
+            batches = model.live.take()
+            if not batches:
+                continue
+            try:
+                counts = await asyncio.to_thread(model.live.count, batches)
+                await asyncio.to_thread(self.store.add, model.name, model.number, day, counts)
+            except FinmaasError as exc:
+                log.warning("could not store drift counts of %s: %s", model.version.ref, exc)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("drift flush failed")

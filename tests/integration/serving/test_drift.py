@@ -1,0 +1,136 @@
+"""Drift over real HTTP: live counts from two workers, stored, surviving a restart."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from finmaas.cli.main import main
+from finmaas.config import Settings
+from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
+from finmaas.registry import Registry
+from tests.integration.serving.conftest import LiveServer, start_server, stop_server
+
+PREDICT = "/v1/models/credit-risk:predict"
+
+
+def _applicants(shift: int) -> list[bytes]:
+    frame = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET])
+    frame["duration_in_month"] += shift
+    records = frame.to_dict(orient="records")
+    return [
+        orjson.dumps({"instances": records[i : i + 100]}, option=orjson.OPT_SERIALIZE_NUMPY)
+        for i in range(0, len(records), 100)
+    ]
+
+
+def _drift(server: LiveServer, version: int, rows: int, **params: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    with server.client() as http:
+        while True:
+            response = http.get(f"/api/models/credit-risk/versions/{version}/drift", params=params)
+            assert response.status_code == 200, response.text
+            report: dict[str, Any] = response.json()
+            if report["rows"] >= rows or time.monotonic() > deadline:
+                return report
+            time.sleep(0.3)
+
+
+@pytest.fixture
+def home(served_home: Settings, tmp_path: Path) -> Settings:
+    shutil.copytree(served_home.home, tmp_path / "home")
+    return Settings(home=tmp_path / "home")
+
+
+def _production(settings: Settings) -> int:
+    registry = Registry.open(settings)
+    try:
+        return registry.get_version("credit-risk", "production").version
+    finally:
+        registry.close()
+
+
+def test_a_shifted_input_alerts_and_the_counts_survive_a_restart(
+    home: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    version = _production(home)
+    server = start_server(home, workers=2)
+    try:
+        with server.client() as http:
+            for body in _applicants(shift=24) * 2:  # 2,000 rows with longer loans
+                response = http.post(
+                    PREDICT, content=body, headers={"content-type": "application/json"}
+                )
+                assert response.status_code == 200
+        report = _drift(server, version, 2000)
+    finally:
+        assert stop_server(server) == 0
+    assert report["rows"] == 2000  # both workers' counts, added up
+    features = {f["name"]: f for f in report["features"]}
+    assert features["duration_in_month"]["band"] == "alert"
+    assert features["duration_in_month"]["index"] >= 0.25
+    assert features["duration_in_month"]["p_value"] < 1e-6
+    assert report["features"][0]["name"] == "duration_in_month"  # largest first
+    for name, entry in features.items():
+        if name != "duration_in_month":
+            assert entry["index"] < 0.10, name
+    assert report["score"]["name"] == "__score__"
+    shares = [b["live"] for b in features["credit_amount"]["bins"]]
+    assert sum(shares) == pytest.approx(1.0)
+
+    restarted = start_server(home)
+    try:
+        again = _drift(restarted, version, 2000)
+        assert again["rows"] == 2000  # stored: a restart keeps the window
+        with restarted.client() as http:
+            response = http.post(
+                PREDICT,
+                content=_applicants(shift=0)[0],
+                headers={"content-type": "application/json"},
+            )
+            assert response.status_code == 200
+        assert _drift(restarted, version, 2100)["rows"] == 2100
+    finally:
+        stop_server(restarted)
+
+    code = main(["--home", str(home.home), "drift", "credit-risk", "--window", "2d"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"credit-risk@{version}: 2100 served rows from " in out
+    assert "duration_in_month" in out
+    assert "alert" in out
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"window": "x"}, "window must be a number of days from 1d to 366d, got 'x'"),
+        ({"window": "400d"}, "window must be a number of days from 1d to 366d, got '400d'"),
+        (
+            {"window": "7d", "since": "2026-01-01"},
+            "give either a window (like 7d) or since/until dates, not both",
+        ),
+        ({"since": "2026-02-01", "until": "2026-01-01"}, "'since' must be before 'until'"),
+        ({"since": "yesterday"}, "'since' must be a date (YYYY-MM-DD)"),
+        ({"days": "7"}, "unknown query parameter 'days'"),
+    ],
+)
+def test_bad_windows(live_server: LiveServer, params: dict[str, str], message: str) -> None:
+    with live_server.client() as http:
+        response = http.get("/api/models/credit-risk/versions/1/drift", params=params)
+    assert (response.status_code, response.json()) == (400, {"error": message})
+
+
+def test_an_empty_window(live_server: LiveServer) -> None:
+    with live_server.client() as http:
+        report = http.get(
+            "/api/models/credit-risk/versions/1/drift",
+            params={"since": "2001-01-01", "until": "2001-01-08"},
+        ).json()
+    assert (report["rows"], report["since"], report["until"]) == (0, "2001-01-01", "2001-01-08")
+    assert all(f["index"] is None and f["band"] is None for f in report["features"])
