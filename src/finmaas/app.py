@@ -19,6 +19,7 @@ from finmaas.monitoring.store import DriftStore
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.security.guard import Guard
 from finmaas.serving import cors as cors_headers
+from finmaas.serving.access import AccessLog, access_line, new_trace
 from finmaas.serving.batching import AdaptiveBatcher, Predict
 from finmaas.serving.dataplane import DataPlane
 from finmaas.serving.http import (
@@ -53,6 +54,7 @@ class FinmaasApp:
         self.guard: Guard | None = None
         self.router: Router | None = None
         self.drift: DriftRecorder | None = None
+        self.access: AccessLog | None = None
         self._origins = settings.allowed_origins
 
     def _batcher(self, predict: Predict) -> AdaptiveBatcher:
@@ -87,6 +89,9 @@ class FinmaasApp:
             self.pool.loaded, DriftStore(self._registry), settings.usage_flush_interval
         )
         await self.drift.start()
+        self.access = AccessLog.of(settings.access_log)
+        if self.access is not None:
+            await self.access.start()
         self._announce(self.guard)
         control = ControlPlane(self._registry, self.guard, store)
         self.router = Router(DataPlane(self.pool), settings, self.guard, control)
@@ -120,6 +125,8 @@ class FinmaasApp:
             await self.pool.close()
         if self.guard is not None:
             await self.guard.close()
+        if self.access is not None:
+            await self.access.close()
         if self._registry is not None:
             self._registry.close()
 
@@ -133,30 +140,41 @@ class FinmaasApp:
         if self.router is None:
             await send_response(send, error_response(503, "the server is starting"))
             return
+        headers = dict(scope["headers"])
         cors: tuple[tuple[bytes, bytes], ...] = ()
         if self._origins:
-            origin = dict(scope["headers"]).get(b"origin")
+            origin = headers.get(b"origin")
             if origin is not None and origin in self._origins:
                 if scope["method"] == "OPTIONS":
                     preflight = Response(204, b"", b"text/plain")
                     await send_response(send, preflight, cors_headers.preflight_headers(origin))
                     return
                 cors = cors_headers.response_headers(origin)
+        trace = new_trace(headers)
         try:
             limit = (
                 self.settings.max_upload_bytes
                 if scope["path"].startswith("/api/")
                 else self.settings.max_body_bytes
             )
-            request = await read_request(scope, receive, limit)
+            request = await read_request(scope, receive, limit, headers)
         except BodyTooLarge as exc:
-            await send_response(send, error_response(413, str(exc)), cors)
+            await send_response(
+                send,
+                error_response(413, str(exc)),
+                (*cors, (b"x-request-id", trace.request_id.encode())),
+            )
+            if self.access is not None:
+                self.access.record(access_line(trace, scope["method"], scope["path"], 413))
             return
         except ConnectionAbortedError:
             return
         client = scope.get("client")
         address = client[0] if client else ""
-        await send_response(send, await self.router.handle(request, address), cors)
+        response = await self.router.handle(request, address)
+        await send_response(send, response, (*cors, (b"x-request-id", trace.request_id.encode())))
+        if self.access is not None:
+            self.access.record(access_line(trace, request.method, request.path, response.status))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     access_refresh_interval: float = Field(default=0.5, gt=0, le=60)
     """Seconds between reads of keys and model policies; bounds how late a revocation bites."""
 
+    access_log: str = Field(default="stdout", min_length=1, max_length=1000)
+    """One JSON line per request: ``stdout`` (default), ``off``, or a file to append to."""
+
     count_drift: bool = True
     """Count every served row into its version's reference bins, for drift reports."""
 

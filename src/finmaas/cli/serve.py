@@ -56,6 +56,10 @@ def serve(
         Path | None,
         typer.Option(help="PEM private key of --ssl-certfile.", exists=True, dir_okay=False),
     ] = None,
+    access_log: Annotated[
+        str | None,
+        typer.Option(help="One JSON line per request: stdout (default), off, or a file."),
+    ] = None,
     cors_origin: Annotated[
         list[str] | None,
         typer.Option(
@@ -81,6 +85,7 @@ def serve(
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
         "cors_origins": ",".join(cors_origin) if cors_origin else None,
+        "access_log": access_log,
     }
     given = {key: value for key, value in flags.items() if value is not None}
     settings = Settings(**{**state.settings.model_dump(exclude_unset=True), **given})

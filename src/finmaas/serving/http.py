@@ -68,8 +68,13 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(status, orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
-async def read_request(scope: Scope, receive: Receive, max_body: int) -> Request:
-    headers = dict(scope["headers"])
+async def read_request(
+    scope: Scope, receive: Receive, max_body: int, headers: dict[bytes, bytes] | None = None
+) -> Request:
+    """Read the whole body (at most ``max_body`` bytes); ``headers``: the scope's, as a dict,
+    when the caller has built it already."""
+    if headers is None:
+        headers = dict(scope["headers"])
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body:
         raise BodyTooLarge(f"request body is {int(declared)} bytes; the limit is {max_body}")

@@ -25,6 +25,7 @@ from finmaas.config import Settings
 from finmaas.errors import FinmaasError, Invalid, NotFound, NotSupported, RateLimited
 from finmaas.security.guard import Guard
 from finmaas.security.policy import Principal, require_role
+from finmaas.serving.access import TRACE
 from finmaas.serving.dataplane import DataPlane, Selector
 from finmaas.serving.errors import error_headers, status_of
 from finmaas.serving.http import Request, Response, json_response, require_json
@@ -85,6 +86,9 @@ class Router:
         elif path == "/version" and method == "GET":
             return Response(200, __version__.encode(), b"text/plain")
         principal = self.guard.authenticate(request.headers)
+        trace = TRACE.get()
+        if trace is not None:
+            trace.key_id = principal.key.id
         if parts == ["v1", "models"] and method == "GET":
             names = self.guard.visible(principal, self.pool.model_names())
             return json_response({"models": names})
@@ -112,7 +116,11 @@ class Router:
         self, principal: Principal, name: str, selector: Selector, verb: str
     ) -> LoadedModel:
         self.guard.authorize(principal, name, verb)
-        return await self.dataplane.model(name, selector)
+        loaded = await self.dataplane.model(name, selector)
+        trace = TRACE.get()
+        if trace is not None:
+            trace.model, trace.version = loaded.name, loaded.number
+        return loaded
 
     async def _score(
         self,
