@@ -19,7 +19,7 @@ from finmaas.monitoring.store import DriftStore
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.security.guard import Guard
 from finmaas.serving import cors as cors_headers
-from finmaas.serving.access import AccessLog, access_line, new_trace
+from finmaas.serving.access import AccessLog, access_entry, new_trace
 from finmaas.serving.batching import AdaptiveBatcher, Predict
 from finmaas.serving.dataplane import DataPlane
 from finmaas.serving.http import (
@@ -165,7 +165,7 @@ class FinmaasApp:
                 (*cors, (b"x-request-id", trace.request_id.encode())),
             )
             if self.access is not None:
-                self.access.record(access_line(trace, scope["method"], scope["path"], 413))
+                self.access.record(access_entry(trace, scope["method"], scope["path"], 413))
             return
         except ConnectionAbortedError:
             return
@@ -174,7 +174,7 @@ class FinmaasApp:
         response = await self.router.handle(request, address)
         await send_response(send, response, (*cors, (b"x-request-id", trace.request_id.encode())))
         if self.access is not None:
-            self.access.record(access_line(trace, request.method, request.path, response.status))
+            self.access.record(access_entry(trace, request.method, request.path, response.status))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
