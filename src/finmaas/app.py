@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 
 from finmaas.api.control import ControlPlane
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
+from finmaas.monitoring.exporter import Exporter
+from finmaas.monitoring.metrics import BatchTimings, ServiceMetrics, SharedSnapshots, protocol_of
 from finmaas.monitoring.recorder import DriftRecorder
 from finmaas.monitoring.store import DriftStore
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.security.guard import Guard
 from finmaas.serving import cors as cors_headers
-from finmaas.serving.access import AccessLog, access_entry, new_trace
+from finmaas.serving.access import AccessLog, RequestTrace, access_entry, new_trace
 from finmaas.serving.batching import AdaptiveBatcher, Predict
 from finmaas.serving.dataplane import DataPlane
 from finmaas.serving.http import (
@@ -55,14 +58,17 @@ class FinmaasApp:
         self.router: Router | None = None
         self.drift: DriftRecorder | None = None
         self.access: AccessLog | None = None
+        self.metrics = ServiceMetrics()
+        self.exporter: Exporter | None = None
         self._origins = settings.allowed_origins
 
-    def _batcher(self, predict: Predict) -> AdaptiveBatcher:
+    def _batcher(self, predict: Predict, *, timings: BatchTimings | None = None) -> AdaptiveBatcher:
         return AdaptiveBatcher(
             predict,
             max_batch_rows=self.settings.max_batch_rows,
             max_wait=self.settings.max_batch_wait_us / 1e6,
             max_queue_rows=self.settings.max_queue_rows,
+            timings=timings,
         )
 
     async def startup(self) -> None:
@@ -81,20 +87,35 @@ class FinmaasApp:
             allow_pickle=settings.allow_pickle,
             refresh_interval=settings.alias_refresh_interval,
             preload=settings.preload,
+            metrics=self.metrics,
         )
         await self.pool.start()
         self.guard = Guard(settings, self._registry, workers=settings.workers)
         await self.guard.start()
-        self.drift = DriftRecorder(
-            self.pool.loaded, DriftStore(self._registry), settings.usage_flush_interval
-        )
+        drift_store = DriftStore(self._registry)
+        self.drift = DriftRecorder(self.pool.loaded, drift_store, settings.usage_flush_interval)
         await self.drift.start()
+        self.exporter = Exporter(
+            self.metrics,
+            self.pool,
+            drift_store,
+            policy=self.guard.monitoring,
+            shared=SharedSnapshots(settings.metrics_dir) if settings.metrics_dir else None,
+        )
+        await self.exporter.start()
         self.access = AccessLog.of(settings.access_log)
         if self.access is not None:
             await self.access.start()
         self._announce(self.guard)
         control = ControlPlane(self._registry, self.guard, store)
-        self.router = Router(DataPlane(self.pool), settings, self.guard, control)
+        self.router = Router(
+            DataPlane(self.pool),
+            settings,
+            self.guard,
+            control,
+            metrics=self.metrics,
+            exporter=self.exporter,
+        )
         # Everything loaded so far lives as long as the process: keep it out of the
         # cyclic GC's full collections, which otherwise stall requests for tens of ms.
         gc.collect()
@@ -123,6 +144,8 @@ class FinmaasApp:
             await self.drift.close()  # the last counts, while the pool still holds them
         if self.pool is not None:
             await self.pool.close()
+        if self.exporter is not None:
+            await self.exporter.close()  # the last snapshot, once the queues are drained
         if self.guard is not None:
             await self.guard.close()
         if self.access is not None:
@@ -164,8 +187,7 @@ class FinmaasApp:
                 error_response(413, str(exc)),
                 (*cors, (b"x-request-id", trace.request_id.encode())),
             )
-            if self.access is not None:
-                self.access.record(access_entry(trace, scope["method"], scope["path"], 413))
+            self._done(trace, scope["method"], scope["path"], 413)
             return
         except ConnectionAbortedError:
             return
@@ -173,8 +195,15 @@ class FinmaasApp:
         address = client[0] if client else ""
         response = await self.router.handle(request, address)
         await send_response(send, response, (*cors, (b"x-request-id", trace.request_id.encode())))
+        self._done(trace, request.method, request.path, response.status)
+
+    def _done(self, trace: RequestTrace, method: str, path: str, status: int) -> None:
+        """Count the answered request, and log it when the access log is on."""
+        seconds = time.perf_counter() - trace.started
+        version = "" if trace.version is None else str(trace.version)
+        self.metrics.observe_request(protocol_of(path), status, trace.model or "", version, seconds)
         if self.access is not None:
-            self.access.record(access_entry(trace, request.method, request.path, response.status))
+            self.access.record(access_entry(trace, method, path, status, seconds))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

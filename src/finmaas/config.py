@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -102,6 +103,25 @@ class Settings(BaseSettings):
 
     count_drift: bool = True
     """Count every served row into its version's reference bins, for drift reports."""
+
+    metrics_dir: Path | None = None
+    """Where workers leave their metrics snapshots for each other; ``serve`` sets it
+    (under ``home/run``) when it starts several workers."""
+
+    decision_retention_days: int = Field(default=183, ge=1, le=36_500)
+    """Days decision records are kept (default about 6 months); older ones are purged
+    by the server every hour and by ``finmaas decisions purge``."""
+
+    max_pending_decisions: int = Field(default=10_000, ge=1, le=10_000_000)
+    """Decision records a worker may hold unwritten; beyond that, requests of decision
+    models wait for the writer (back-pressure) instead of records being dropped."""
+
+    pii_masking: Literal["hash", "redact"] = "hash"
+    """What the prediction log writes for an input marked ``pii``: a keyed hash (the
+    same value always gives the same hash, so joins still work) or ``"[redacted]"``."""
+
+    prediction_log_max_bytes: int = Field(default=64 * 1024**2, ge=4096, le=16 * 1024**3)
+    """Size at which a prediction-log file is closed and the next one started."""
 
     usage_flush_interval: float = Field(default=2.0, gt=0, le=5)
     """Seconds between writes of the usage counters to the database (at most 5)."""

@@ -72,11 +72,21 @@ class Unauthenticated(FinmaasError):
 class RateLimited(FinmaasError):
     """Over a limit; ``retry_after`` seconds until a retry can succeed, and the limit's state."""
 
-    def __init__(self, message: str, *, retry_after: int, limit: int = 0, policy: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        limit: int = 0,
+        policy: str = "",
+        reason: str = "requests",
+    ) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)
         self.limit = limit
         self.policy = policy
+        self.reason = reason
+        """Which limit: requests, rows, quota or concurrency (a metric label)."""
 
 
 class ArtifactCorrupted(FinmaasError):
@@ -89,6 +99,10 @@ class PredictorFailed(FinmaasError):
 
 class Unavailable(FinmaasError):
     pass
+
+
+class QueueFull(Unavailable):
+    """A model's queue holds as many rows as it may; the request was refused at once."""
 
 
 class NotSupported(FinmaasError):

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from finmaas.errors import Conflict, Forbidden, Invalid, NotFound
-from finmaas.monitoring.report import drift_report, window_dates
+from finmaas.monitoring.report import drift_report, thresholds_of, window_dates
 from finmaas.monitoring.store import DriftStore
 from finmaas.publishing import publish_bytes
 from finmaas.registry import ArtifactStore, NewModel, Registry
@@ -245,8 +245,11 @@ class ControlPlane:
             self.registry.now().date(),
         )
         version = await _thread(lambda: self.registry.get_version(name, number))
+        model = await _thread(lambda: self.registry.get_model(name))
         stored = await _thread(lambda: self.drift.window(name, number, since, until))
-        return drift_report(version, stored, since=since, until=until)
+        return drift_report(
+            version, stored, since=since, until=until, thresholds=thresholds_of(model)
+        )
 
     async def _check_own_model(self, principal: Principal, name: str) -> None:
         try:
@@ -488,6 +491,7 @@ def _model(model: Model) -> dict[str, Any]:
         "next_review": model.next_review.isoformat() if model.next_review else None,
         "protected_aliases": list(model.protected_aliases),
         "max_concurrency": model.max_concurrency,
+        "monitoring": model.monitoring.to_json(),
         "latest_version": model.latest_version,
         "status": model.status,
     }

@@ -9,7 +9,7 @@ import typer
 from finmaas.cli.context import cli_context
 from finmaas.cli.files import parse_day
 from finmaas.cli.render import console, echo_json, table
-from finmaas.monitoring.report import drift_report, window_dates
+from finmaas.monitoring.report import drift_report, thresholds_of, window_dates
 from finmaas.monitoring.store import DriftStore
 
 _STYLE = {"stable": "green", "watch": "yellow", "alert": "bold red"}
@@ -37,7 +37,8 @@ def drift(
         window, parse_day(since, "--since"), parse_day(until, "--until"), registry.now().date()
     )
     stored = DriftStore(registry).window(name, found.version, first, end)
-    report = drift_report(found, stored, since=first, until=end)
+    thresholds = thresholds_of(registry.get_model(name))
+    report = drift_report(found, stored, since=first, until=end, thresholds=thresholds)
     if as_json:
         echo_json(report)
         return

@@ -275,6 +275,23 @@ def update(
         int | None,
         typer.Option(help="Most requests in flight for the model across workers; 0 removes it."),
     ] = None,
+    drift_watch: Annotated[
+        float | None, typer.Option(help="PSI/CSI from which drift is 'watch' (default 0.10).")
+    ] = None,
+    drift_alert: Annotated[
+        float | None, typer.Option(help="PSI/CSI from which drift is 'alert' (default 0.25).")
+    ] = None,
+    log_sample_rate: Annotated[
+        float | None,
+        typer.Option(help="Share of requests written to the prediction log, 0 (off) to 1."),
+    ] = None,
+    decisions: Annotated[
+        bool | None,
+        typer.Option(
+            "--decisions/--no-decisions",
+            help="A decision model: keep a decision record of every served row.",
+        ),
+    ] = None,
 ) -> None:
     """Change a model's inventory fields (audited)."""
     state = cli_context(ctx)
@@ -289,6 +306,10 @@ def update(
             next_review=parse_day(next_review, "--next-review"),
             protected_aliases=tuple(protect) if protect is not None else None,
             max_concurrency=max_concurrency,
+            drift_watch=drift_watch,
+            drift_alert=drift_alert,
+            log_sample_rate=log_sample_rate,
+            decisions=decisions,
         ),
         actor=state.actor,
     )
@@ -398,6 +419,7 @@ def _decide(ctx: typer.Context, name: str, version: int, decision: str, note: st
 def _print_inventory(model: Model) -> None:
     review = model.next_review.isoformat() if model.next_review else "not scheduled"
     cap = str(model.max_concurrency) if model.max_concurrency else "none"
+    policy = model.monitoring
     for label, value in (
         ("description", model.description),
         ("owner", model.owner or "—"),
@@ -408,6 +430,11 @@ def _print_inventory(model: Model) -> None:
         ("next review", review),
         ("protected aliases", ", ".join(model.protected_aliases)),
         ("concurrency cap", cap),
+        (
+            "monitoring",
+            f"drift bands {policy.drift_watch}/{policy.drift_alert}, prediction log "
+            f"{policy.log_sample_rate:.0%}, decision records {'on' if policy.decisions else 'off'}",
+        ),
     ):
         if value:
             console.print(f"{label}: {value}", markup=False)

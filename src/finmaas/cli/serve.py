@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 from types import FrameType
@@ -12,6 +13,7 @@ import typer
 
 from finmaas.cli.context import cli_context
 from finmaas.config import Settings
+from finmaas.monitoring.metrics import process_alive
 
 
 def serve(
@@ -104,6 +106,8 @@ def serve(
             err=True,
         )
     state.close()
+    if settings.workers > 1 and settings.metrics_dir is None:
+        settings = settings.model_copy(update={"metrics_dir": _metrics_dir(settings.home)})
     os.environ.update(settings.to_env())  # each worker builds the same Settings from these
     scheme = "https" if settings.ssl_certfile else "http"
     typer.echo(
@@ -114,6 +118,14 @@ def serve(
     # signal; these no-op handlers turn that into a normal return, so a clean stop exits 0.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stopped)
+    try:
+        _run(uvicorn, settings)
+    finally:
+        if settings.metrics_dir is not None:
+            shutil.rmtree(settings.metrics_dir, ignore_errors=True)
+
+
+def _run(uvicorn: Any, settings: Settings) -> None:
     uvicorn.run(
         "finmaas.app:create_app",
         factory=True,
@@ -129,6 +141,20 @@ def serve(
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )
+
+
+def _metrics_dir(home: Path) -> Path:
+    """A fresh folder where this server's workers share metrics; folders that servers
+    which are gone left behind are removed."""
+    run = home / "run"
+    for old in run.glob("metrics-*"):
+        pid = old.name.removeprefix("metrics-")
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = run / f"metrics-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, mode=0o700)
+    return folder
 
 
 def _stopped(_signum: int, _frame: FrameType | None) -> None:

@@ -11,7 +11,12 @@ import numpy as np
 from finmaas.errors import Invalid, NotFound
 from finmaas.monitoring.counts import SCORE, binnings_of
 from finmaas.monitoring.drift import Drift, Thresholds, drift_of
-from finmaas.registry import ModelVersion
+from finmaas.registry import Model, ModelVersion
+
+
+def thresholds_of(model: Model) -> Thresholds:
+    """The model's own bands (``finmaas models update --drift-watch/--drift-alert``)."""
+    return Thresholds(model.monitoring.drift_watch, model.monitoring.drift_alert)
 
 
 def drift_report(

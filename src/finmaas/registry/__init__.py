@@ -7,6 +7,7 @@ from finmaas.registry.records import (
     AliasSnapshot,
     Model,
     ModelVersion,
+    MonitoringPolicy,
     NewModel,
     NewVersion,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "LocalArtifactStore",
     "Model",
     "ModelVersion",
+    "MonitoringPolicy",
     "NewModel",
     "NewVersion",
     "Registry",

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from finmaas.actor import Actor
 from finmaas.errors import Conflict, NotFound
+from finmaas.registry.records import MonitoringPolicy
 from finmaas.registry.registry import Registry, Who, as_actor
 from finmaas.registry.tables import api_keys, models
 
@@ -74,6 +75,7 @@ class KeyRecord:
 class ModelPolicy:
     tenant: str
     max_concurrency: int | None
+    monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
 
 
 @dataclass(frozen=True)
@@ -171,11 +173,14 @@ class KeyStore:
         with self.registry.read() as conn:
             keys = {row["id"]: _record(row) for row in conn.execute(sa.select(api_keys)).mappings()}
             policies = {
-                name: ModelPolicy(tenant, cap)
-                for name, tenant, cap in conn.execute(
-                    sa.select(models.c.name, models.c.tenant, models.c.max_concurrency).where(
-                        models.c.status == "active"
-                    )
+                name: ModelPolicy(tenant, cap, MonitoringPolicy.from_json(monitoring))
+                for name, tenant, cap, monitoring in conn.execute(
+                    sa.select(
+                        models.c.name,
+                        models.c.tenant,
+                        models.c.max_concurrency,
+                        models.c.monitoring,
+                    ).where(models.c.status == "active")
                 )
             }
         return AccessSnapshot(keys, policies)

@@ -34,6 +34,34 @@ class Model:
     next_review: date | None = None
     protected_aliases: tuple[str, ...] = DEFAULT_PROTECTED_ALIASES
     max_concurrency: int | None = None
+    monitoring: MonitoringPolicy = field(default_factory=lambda: MonitoringPolicy())
+
+
+@dataclass(frozen=True)
+class MonitoringPolicy:
+    """How a model is watched: its drift bands, prediction-log sampling and whether
+    its decisions are recorded (``models update --drift-watch …``)."""
+
+    drift_watch: float = 0.10
+    """PSI/CSI from which an index is in the ``watch`` band."""
+    drift_alert: float = 0.25
+    """PSI/CSI from which an index is in the ``alert`` band."""
+    log_sample_rate: float = 0.0
+    """Share of served requests whose inputs and outputs go to the prediction log."""
+    decisions: bool = False
+    """A decision model: every served row is kept as a decision record."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "drift_watch": self.drift_watch,
+            "drift_alert": self.drift_alert,
+            "log_sample_rate": self.log_sample_rate,
+            "decisions": self.decisions,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> MonitoringPolicy:
+        return cls(**value) if value else cls()
 
 
 @dataclass(frozen=True)
@@ -123,6 +151,10 @@ class ModelUpdate:
     protected_aliases: tuple[str, ...] | None = None
     max_concurrency: int | None = None
     """Most requests in flight for the model across all workers; 0 removes the cap."""
+    drift_watch: float | None = None
+    drift_alert: float | None = None
+    log_sample_rate: float | None = None
+    decisions: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from finmaas.registry.records import (
     Model,
     ModelUpdate,
     ModelVersion,
+    MonitoringPolicy,
     NewModel,
     NewVersion,
 )
@@ -181,11 +182,15 @@ class Registry:
     def update_model(self, name: str, update: ModelUpdate, *, actor: Who) -> Model:
         """Change a model's inventory fields (owner, risk tier, review date, …)."""
         changes = _model_changes(update)
-        if not changes:
+        monitoring = _monitoring_changes(update)
+        if not changes and not monitoring:
             raise Invalid("nothing to change: give at least one field")
         who = as_actor(actor)
         with self.write() as conn:
             row = self._model_row(conn, name, lock=True)
+            if monitoring:
+                policy = MonitoringPolicy.from_json(row["monitoring"]).to_json()
+                changes["monitoring"] = _check_monitoring({**policy, **monitoring})
             before = {key: _jsonable(row[key]) for key in changes}
             conn.execute(
                 sa.update(models)
@@ -873,6 +878,25 @@ def _model_changes(update: ModelUpdate) -> dict[str, Any]:
     return changes
 
 
+def _monitoring_changes(update: ModelUpdate) -> dict[str, Any]:
+    return {
+        key: value
+        for key in ("drift_watch", "drift_alert", "log_sample_rate", "decisions")
+        if (value := getattr(update, key)) is not None
+    }
+
+
+def _check_monitoring(policy: dict[str, Any]) -> dict[str, Any]:
+    watch, alert = policy["drift_watch"], policy["drift_alert"]
+    if not 0 < watch < alert <= 10:
+        raise Invalid(
+            f"drift bands need 0 < watch < alert ≤ 10, got watch {watch} and alert {alert}"
+        )
+    if not 0 <= policy["log_sample_rate"] <= 1:
+        raise Invalid(f"log sample rate must be between 0 and 1, got {policy['log_sample_rate']}")
+    return MonitoringPolicy(**policy).to_json()
+
+
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
@@ -910,6 +934,7 @@ def _model(row: RowMapping) -> Model:
             else tuple(row["protected_aliases"])
         ),
         max_concurrency=row["max_concurrency"],
+        monitoring=MonitoringPolicy.from_json(row["monitoring"]),
     )
 
 

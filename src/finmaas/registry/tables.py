@@ -41,6 +41,7 @@ models = sa.Table(
     sa.Column("next_review", sa.Date, nullable=True),
     sa.Column("protected_aliases", sa.JSON, nullable=True),
     sa.Column("max_concurrency", sa.Integer, nullable=True),
+    sa.Column("monitoring", sa.JSON, nullable=True),  # revision 0005
 )
 
 model_versions = sa.Table(
@@ -153,6 +154,24 @@ drift_counts = sa.Table(  # revision 0004
     sa.Column("feature", sa.String(128), primary_key=True),
     sa.Column("bin", sa.Integer, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+decisions = sa.Table(  # revision 0005
+    "decisions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("recorded_at", Timestamp, nullable=False, index=True),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("subject", sa.String(64), nullable=True, index=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("alias", sa.String(64), nullable=True),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("decision", sa.String(200), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
 )
 
 audit_log = sa.Table(

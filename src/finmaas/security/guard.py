@@ -18,13 +18,15 @@ from dataclasses import dataclass
 
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError, Forbidden, NotFound, Unauthenticated
-from finmaas.registry import Registry
-from finmaas.registry.keys import AccessSnapshot, KeyStore
+from finmaas.registry import MonitoringPolicy, Registry
+from finmaas.registry.keys import AccessSnapshot, KeyStore, ModelPolicy
 from finmaas.registry.usage import UsageStore
 from finmaas.security.keys import PREFIX
 from finmaas.security.limits import Limiter, LocalLimiter, RedisLimiter
 from finmaas.security.policy import ANONYMOUS_KEY, Principal, allowed_verbs, principal_of
 from finmaas.security.usage import UsageMeter
+
+_DEFAULT_MONITORING = MonitoringPolicy()
 
 log = logging.getLogger("finmaas.security")
 
@@ -165,6 +167,14 @@ class Guard:
     def cap(self, model: str) -> int | None:
         policy = self.snapshot.models.get(model)
         return None if policy is None else policy.max_concurrency
+
+    def policy(self, model: str) -> ModelPolicy | None:
+        """The model's tenant, cap and monitoring policy, as of the last refresh (≤ 0.5 s)."""
+        return self.snapshot.models.get(model)
+
+    def monitoring(self, model: str) -> MonitoringPolicy:
+        policy = self.snapshot.models.get(model)
+        return _DEFAULT_MONITORING if policy is None else policy.monitoring
 
     def record(
         self, principal: Principal, model: str, version: int, rows: int, ok: bool, started: float

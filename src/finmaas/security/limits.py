@@ -238,6 +238,7 @@ def _too_many_rows(limit: int, wait: float) -> RateLimited:
         retry_after=math.ceil(wait),
         limit=limit,
         policy=f"{limit};w=60",
+        reason="rows",
     )
 
 
@@ -247,6 +248,7 @@ def _too_many_rows_at_once(rows: int, limit: int) -> RateLimited:
         retry_after=60,
         limit=limit,
         policy=f"{limit};w=60",
+        reason="rows",
     )
 
 
@@ -262,6 +264,7 @@ def quota_exceeded(key: KeyRecord, used: int, rows: int) -> RateLimited:
         f"and has made {used} (this request has {rows}); the quota resets at "
         f"{reset.strftime('%Y-%m-%dT%H:%M:%SZ')}",
         retry_after=math.ceil((reset - now).total_seconds()),
+        reason="quota",
     )
 
 
@@ -269,4 +272,5 @@ def at_capacity(model: str, cap: int) -> RateLimited:
     return RateLimited(
         f"model {model!r} is at its concurrency cap of {cap} requests in flight; retry shortly",
         retry_after=1,
+        reason="concurrency",
     )

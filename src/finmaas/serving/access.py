@@ -77,14 +77,14 @@ Entry = tuple[float, str, str, str, int, float, str | None, str | None, int | No
 model, version; formatted as JSON off the request path."""
 
 
-def access_entry(trace: RequestTrace, method: str, path: str, status: int) -> Entry:
+def access_entry(trace: RequestTrace, method: str, path: str, status: int, seconds: float) -> Entry:
     return (
         time.time(),
         trace.request_id,
         method,
         path,
         status,
-        time.perf_counter() - trace.started,
+        seconds,
         trace.key_id,
         trace.model,
         trace.version,

@@ -45,7 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finmaas.errors import FinmaasError, PredictorFailed, Unavailable
+from finmaas.errors import FinmaasError, PredictorFailed, QueueFull, Unavailable
+from finmaas.monitoring.metrics import BatchTimings
 
 Predict = Callable[[np.ndarray], np.ndarray]
 Clock = Callable[[], float]
@@ -94,6 +95,7 @@ class AdaptiveBatcher:
         max_queue_rows: rows that may wait; beyond that ``submit`` refuses.
         threads: model calls that may run at the same time.
         clock: monotonic seconds, for ``max_wait``.
+        timings: where each model call's time and rows are observed, for metrics.
 
     ``submit`` and ``close`` must be called from the event loop's thread. The
     batcher may be built outside a running loop; its threads start on first use.
@@ -108,6 +110,7 @@ class AdaptiveBatcher:
         max_queue_rows: int = 4096,
         threads: int = 1,
         clock: Clock = time.monotonic,
+        timings: BatchTimings | None = None,
     ) -> None:
         if max_batch_rows < 1:
             raise ValueError(f"max_batch_rows must be ≥ 1, got {max_batch_rows}")
@@ -123,6 +126,7 @@ class AdaptiveBatcher:
         self.max_queue_rows = max_queue_rows
         self.threads = threads
         self.clock = clock
+        self.timings = timings
         self._queue: deque[_Request] = deque()
         self._queued_rows = 0
         self._running = 0
@@ -165,7 +169,7 @@ class AdaptiveBatcher:
         else:
             # Refuse only when others are waiting, so any single request can run.
             if self._queue and self._queued_rows + rows > self.max_queue_rows:
-                raise Unavailable(
+                raise QueueFull(
                     f"model queue is full ({self._queued_rows} rows waiting); retry later"
                 )
             request = _Request(x, rows, loop.create_future(), self.clock(), queued=True)
@@ -264,14 +268,16 @@ class AdaptiveBatcher:
         """Run one batch on a model thread and hand the outcome to the loop."""
         results: list[np.ndarray] = []
         error: BaseException | None = None
+        started = time.perf_counter()
         try:
             x = batch[0].x if len(batch) == 1 else np.concatenate([r.x for r in batch])
             results = _scatter(self.predict(x), batch)
         except BaseException as exc:  # every waiter must hear back, whatever was raised
             error = exc
+        seconds = time.perf_counter() - started
         # A closed loop has nobody left to answer.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._finish, batch, results, error, loop)
+            loop.call_soon_threadsafe(self._finish, batch, results, error, loop, seconds)
 
     def _finish(
         self,
@@ -279,10 +285,14 @@ class AdaptiveBatcher:
         results: list[np.ndarray],
         error: BaseException | None,
         loop: asyncio.AbstractEventLoop,
+        seconds: float = 0.0,
     ) -> None:
         self._running -= 1
         self._batches += 1
-        self._rows += sum(r.rows for r in batch)
+        rows = sum(r.rows for r in batch)
+        self._rows += rows
+        if self.timings is not None:
+            self.timings.observe(rows, seconds)
         self._dispatch(loop)  # keep the model busy before waking the callers
         if error is None:
             for request, result in zip(batch, results, strict=True):

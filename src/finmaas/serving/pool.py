@@ -21,13 +21,14 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from finmaas.errors import FinmaasError, NotFound
 from finmaas.explain import Explainer
 from finmaas.loading import load_artifact
 from finmaas.monitoring.counts import LiveCounts, binnings_of
+from finmaas.monitoring.metrics import BatchTimings, ServiceMetrics
 from finmaas.registry import AliasSnapshot, ArtifactStore, ModelVersion, Registry
 from finmaas.runtimes import Predictor
 from finmaas.schema import RecordEncoder
@@ -39,8 +40,15 @@ log = logging.getLogger("finmaas.serving")
 
 DEFAULT_ALIAS = "production"
 Key = tuple[str, int]
-BatcherFactory = Callable[[Predict], AdaptiveBatcher]
-"""Makes the batcher of one function of encoded rows: a model's predict, or its contributions."""
+
+
+class BatcherFactory(Protocol):
+    """Makes the batcher of one function of encoded rows: a model's predict, or its
+    contributions; ``timings`` receives each call's time and rows."""
+
+    def __call__(
+        self, predict: Predict, *, timings: BatchTimings | None = None
+    ) -> AdaptiveBatcher: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +99,10 @@ class ModelPool:
         allow_pickle: bool = False,
         refresh_interval: float = 0.5,
         preload: bool = False,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.registry = registry
+        self.metrics = metrics
         self.store = store
         self.batcher_factory = batcher_factory
         self.count_drift = count_drift
@@ -225,15 +235,26 @@ class ModelPool:
             predictor=predictor,
             encoder=RecordEncoder(signature),
             rule=DecisionRule.of(version, signature),
-            batcher=self.batcher_factory(predictor.predict),
+            batcher=self.batcher_factory(
+                predictor.predict, timings=self._timings(version, "predict")
+            ),
             explainer=explainer,
             live=LiveCounts(
                 binnings_of(signature, version.reference_profile) if self.count_drift else []
             ),
             explain_batcher=(
-                None if explainer.contribute is None else self.batcher_factory(explainer.contribute)
+                None
+                if explainer.contribute is None
+                else self.batcher_factory(
+                    explainer.contribute, timings=self._timings(version, "explain")
+                )
             ),
         )
+
+    def _timings(self, version: ModelVersion, kind: str) -> BatchTimings | None:
+        if self.metrics is None:
+            return None
+        return self.metrics.batch_timings(version.model, version.version, kind)
 
     async def unload(self, name: str, number: int | None = None) -> list[int]:
         """Unload one version, or every loaded version of ``name``; returns what was unloaded."""

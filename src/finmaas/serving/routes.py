@@ -22,7 +22,16 @@ import orjson
 
 from finmaas import __version__
 from finmaas.config import Settings
-from finmaas.errors import FinmaasError, Invalid, NotFound, NotSupported, RateLimited
+from finmaas.errors import (
+    FinmaasError,
+    Invalid,
+    NotFound,
+    NotSupported,
+    QueueFull,
+    RateLimited,
+)
+from finmaas.monitoring.exporter import Exporter
+from finmaas.monitoring.metrics import ServiceMetrics
 from finmaas.security.guard import Guard
 from finmaas.security.policy import Principal, require_role
 from finmaas.serving.access import TRACE
@@ -37,6 +46,7 @@ log = logging.getLogger("finmaas.serving")
 Handler = Callable[[Request], Awaitable[Response]]
 EXTENSIONS = ("binary_tensor_data", "model_repository")
 MLFLOW_PATHS = frozenset({"/invocations", "/ping", "/health", "/version"})
+PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 ControlPlane = Callable[[Request, Principal], Awaitable[Response]]
@@ -49,12 +59,17 @@ class Router:
         settings: Settings,
         guard: Guard,
         control: ControlPlane | None = None,
+        *,
+        metrics: ServiceMetrics | None = None,
+        exporter: Exporter | None = None,
     ) -> None:
         self.dataplane = dataplane
         self.pool = dataplane.pool
         self.settings = settings
         self.guard = guard
         self.control = control
+        self.metrics = metrics or ServiceMetrics()
+        self.exporter = exporter
         self._auth_note = {} if guard.auth else {"auth": "disabled (--insecure-no-auth)"}
 
     async def handle(self, request: Request, client: str = "") -> Response:
@@ -110,6 +125,8 @@ class Router:
             return await self.control(request, principal.at(client))
         elif path == "/invocations" and method == "POST":
             return await self.mlflow_invocations(request, principal)
+        elif path == "/metrics" and method == "GET" and self.exporter is not None:
+            return await self.prometheus_metrics(principal)
         raise NotFound(f"no route for {method} {path[:200]}")
 
     async def _model(
@@ -146,13 +163,20 @@ class Router:
                     scored = await self._run(loaded, x, explain)
                 finally:
                     await guard.limiter.leave(loaded.name, token)
-        except RateLimited:
+        except RateLimited as exc:
+            self.metrics.reject(loaded.name, exc.reason)
+            raise
+        except QueueFull:
+            self.metrics.reject(loaded.name, "queue_full")
+            guard.record(principal, loaded.name, loaded.number, rows, False, started)
             raise
         except FinmaasError:
             guard.record(principal, loaded.name, loaded.number, rows, False, started)
             raise
         guard.record(principal, loaded.name, loaded.number, rows, True, started)
         loaded.live.add(scored.x, scored.scores)
+        if explain:
+            self.metrics.explain(loaded.name, loaded.number, rows)
         return scored
 
     @staticmethod
@@ -167,6 +191,22 @@ class Router:
             return Scored(x, await self.dataplane.score(loaded, x))
         scores, contributions = await self.dataplane.score_and_explain(loaded, x)
         return Scored(x, scores, contributions)
+
+    async def prometheus_metrics(self, principal: Principal) -> Response:
+        """Admins see every model; an auditor sees its tenant's models and the
+        rows that name no model."""
+        require_role(principal, "auditor")
+        assert self.exporter is not None
+        keep = None
+        if not principal.is_admin:
+            tenant, guard = principal.key.tenant, self.guard
+
+            def keep(model: str) -> bool:
+                policy = guard.policy(model)
+                return not model or (policy is not None and policy.tenant == tenant)
+
+        body = await self.exporter.render(keep)
+        return Response(200, body, PROMETHEUS_TEXT)
 
     # -- KServe V1 ------------------------------------------------------------
 

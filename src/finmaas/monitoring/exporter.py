@@ -1,0 +1,180 @@
+"""``GET /metrics``: this worker's counts, the other workers' snapshots and the drift gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from finmaas.monitoring.counts import SCORE
+from finmaas.monitoring.metrics import Gauges, ServiceMetrics, SharedSnapshots, families, merge
+from finmaas.monitoring.report import drift_report
+from finmaas.monitoring.store import DriftStore
+from finmaas.registry import MonitoringPolicy
+from finmaas.serving.pool import ModelPool
+
+log = logging.getLogger("finmaas.monitoring")
+
+PUBLISH_INTERVAL = 1.0
+"""Seconds between a worker's snapshots when several workers serve."""
+DRIFT_WINDOW_DAYS = 7
+DRIFT_TTL = 60.0
+"""Drift gauges are recomputed from the stored counts at most once a minute."""
+
+Keep = Callable[[str], bool]
+
+
+class Exporter:
+    def __init__(
+        self,
+        metrics: ServiceMetrics,
+        pool: ModelPool,
+        drift: DriftStore,
+        *,
+        policy: Callable[[str], MonitoringPolicy],
+        shared: SharedSnapshots | None = None,
+        backlogs: dict[str, Callable[[], int]] | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.pool = pool
+        self.drift = drift
+        self.policy = policy
+        self.shared = shared
+        self.backlogs = backlogs or {}
+        self._task: asyncio.Task[None] | None = None
+        self._drift: list[Metric] = []
+        self._drift_at = -math.inf
+        self._drift_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        if self.shared is not None:
+            self._task = asyncio.create_task(self._publish_forever(), name="finmaas-metrics")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.shared is not None:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.shared.publish, self.metrics.snapshot({}))
+
+    def gauges(self) -> Gauges:
+        queue: list[list[object]] = []
+        loaded: list[list[object]] = []
+        size: list[list[object]] = []
+        for model in self.pool.loaded():
+            version = str(model.number)
+            queue.append([model.name, version, "predict", model.batcher.stats.queued_rows])
+            if model.explain_batcher is not None:
+                queued = model.explain_batcher.stats.queued_rows
+                queue.append([model.name, version, "explain", queued])
+            loaded.append([model.name, version, 1])
+            size.append([model.name, version, model.memory])
+        gauges: Gauges = {
+            "finmaas_queue_rows": queue,
+            "finmaas_loaded_versions": loaded,
+            "finmaas_model_artifact_bytes": size,
+        }
+        for name, backlog in self.backlogs.items():
+            gauges[name] = [[backlog()]]
+        return gauges
+
+    async def render(self, keep: Keep | None = None) -> bytes:
+        """The Prometheus text format; ``keep(model)``: which models' rows to show."""
+        own = self.metrics.snapshot(self.gauges())
+        others = await asyncio.to_thread(self.shared.others) if self.shared is not None else []
+        merged = merge([(own, True), *others])
+        drift = await self._drift_families()
+        collected = [*families(merged, keep), *_filtered(drift, keep)]
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Fixed(collected))
+        return generate_latest(registry)
+
+    async def _drift_families(self) -> list[Metric]:
+        async with self._drift_lock:
+            if time.monotonic() - self._drift_at >= DRIFT_TTL:
+                try:
+                    self._drift = await asyncio.to_thread(self._compute_drift)
+                except Exception:
+                    log.exception("drift gauges failed; serving the previous values")
+                self._drift_at = time.monotonic()
+            return self._drift
+
+    def _compute_drift(self) -> list[Metric]:
+        window = f"over the last {DRIFT_WINDOW_DAYS} days of served rows (UTC days)"
+        score = GaugeMetricFamily(
+            "finmaas_score_psi", f"PSI of the score {window}.", labels=("model", "version")
+        )
+        feature = GaugeMetricFamily(
+            "finmaas_feature_csi",
+            f"CSI of each input {window}.",
+            labels=("model", "version", "feature"),
+        )
+        rows = GaugeMetricFamily(
+            "finmaas_drift_rows", f"Rows in the drift window {window}.", labels=("model", "version")
+        )
+        bands = GaugeMetricFamily(
+            "finmaas_drift_threshold",
+            "The model's drift bands: an index at or over 'watch' or 'alert' is in that band.",
+            labels=("model", "band"),
+        )
+        until = datetime.now(UTC).date() + timedelta(days=1)
+        since = until - timedelta(days=DRIFT_WINDOW_DAYS)
+        seen: set[str] = set()
+        for model in self.pool.loaded():
+            version = model.version
+            if not model.live.binnings:
+                continue
+            stored = self.drift.window(model.name, model.number, since, until)
+            report = drift_report(version, stored, since=since, until=until)
+            labels = [model.name, str(model.number)]
+            rows.add_metric(labels, report["rows"])
+            if report["score"] is not None and report["score"]["index"] is not None:
+                score.add_metric(labels, report["score"]["index"])
+            for entry in report["features"]:
+                if entry["index"] is not None and entry["name"] != SCORE:
+                    feature.add_metric([*labels, entry["name"]], entry["index"])
+            if model.name not in seen:
+                seen.add(model.name)
+                policy = self.policy(model.name)
+                bands.add_metric([model.name, "watch"], policy.drift_watch)
+                bands.add_metric([model.name, "alert"], policy.drift_alert)
+        return [score, feature, rows, bands]
+
+    async def _publish_forever(self) -> None:
+        assert self.shared is not None
+        while True:
+            await asyncio.sleep(PUBLISH_INTERVAL)
+            try:
+                snapshot = self.metrics.snapshot(self.gauges())
+                await asyncio.to_thread(self.shared.publish, snapshot)
+            except Exception:
+                log.exception("could not publish this worker's metrics")
+
+
+class _Fixed:
+    """A collector that yields families collected already."""
+
+    def __init__(self, collected: list[Metric]) -> None:
+        self.collected = collected
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.collected)
+
+
+def _filtered(collected: list[Metric], keep: Keep | None) -> Iterator[Metric]:
+    for metric in collected:
+        if keep is None:
+            yield metric
+            continue
+        copy = GaugeMetricFamily(metric.name, metric.documentation, labels=())
+        copy.samples = [s for s in metric.samples if keep(s.labels["model"])]
+        yield copy

@@ -1,0 +1,197 @@
+"""GET /metrics over real HTTP: who may read it, what it counts, across two workers."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+
+from finmaas.config import Settings
+from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
+from finmaas.registry import Registry
+from finmaas.registry.keys import KeyStore
+from finmaas.registry.tables import drift_counts
+from finmaas.security.keys import issue_key
+from tests.integration.serving.conftest import APPLICANT, LiveServer, start_server, stop_server
+
+PREDICT = "/v1/models/credit-risk:predict"
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _samples(text: str) -> Samples:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _requests(samples: Samples, model: str, status: str) -> float:
+    return sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "finmaas_requests_total"
+        and dict(labels)["model"] == model
+        and dict(labels)["status"] == status
+    )
+
+
+def _copy_without_drift_counts(served: Settings, folder: Path) -> Settings:
+    shutil.copytree(served.home, folder / "home")
+    settings = Settings(home=folder / "home")
+    registry = Registry.open(settings)
+    try:
+        with registry.write() as conn:
+            conn.execute(sa.delete(drift_counts))
+    finally:
+        registry.close()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def home(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return _copy_without_drift_counts(served_home, tmp_path_factory.mktemp("metrics"))
+
+
+@pytest.fixture(scope="module")
+def keys(home: Settings) -> dict[str, str]:
+    registry = Registry.open(home)
+    store = KeyStore(registry)
+
+    def issue(name: str, role: str, **options: object) -> str:
+        return issue_key(store, name=name, role=role, actor="local:setup", **options).token  # type: ignore[arg-type]
+
+    try:
+        return {
+            "admin": issue("root", "admin"),
+            "auditor": issue("audit", "auditor"),
+            "retail-auditor": issue("retail-audit", "auditor", tenant="retail"),
+            "consumer": issue("app", "consumer", requests_per_minute=1),
+        }
+    finally:
+        registry.close()
+
+
+@pytest.fixture(scope="module")
+def server(home: Settings, keys: dict[str, str]) -> Iterator[LiveServer]:
+    live = start_server(home, auth=True)
+    try:
+        yield live
+    finally:
+        stop_server(live)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_metrics_need_a_key_with_the_auditor_or_admin_role(
+    server: LiveServer, keys: dict[str, str]
+) -> None:
+    with server.client() as http:
+        assert http.get("/metrics").status_code == 401
+        refused = http.get("/metrics", headers=_bearer(keys["consumer"]))
+        assert refused.status_code == 403
+        assert refused.json() == {
+            "error": "this needs the role auditor; the key's role is consumer"
+        }
+        allowed = http.get("/metrics", headers=_bearer(keys["auditor"]))
+        assert allowed.status_code == 200
+        assert allowed.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+
+
+def test_requests_rejections_and_model_calls_are_counted(
+    server: LiveServer, keys: dict[str, str]
+) -> None:
+    admin = _bearer(keys["admin"])
+    with server.client() as http:
+        before = _samples(http.get("/metrics", headers=admin).text)
+        consumer = _bearer(keys["consumer"])
+        statuses = [
+            http.post(PREDICT, json={"instances": APPLICANT[:2]}, headers=consumer).status_code
+            for _ in range(2)
+        ]
+        assert statuses == [200, 429]
+        unknown = http.post(
+            "/v1/models/no-such-model:predict", json={"instances": APPLICANT[:1]}, headers=admin
+        )
+        assert unknown.status_code == 404
+        after = _samples(http.get("/metrics", headers=admin).text)
+    assert _requests(after, "credit-risk", "200") - _requests(before, "credit-risk", "200") == 1
+    assert _requests(after, "credit-risk", "429") - _requests(before, "credit-risk", "429") == 1
+    # An unknown model's name never becomes a label value.
+    assert _requests(after, "", "404") - _requests(before, "", "404") == 1
+    assert not any("no-such-model" in str(labels) for _, labels in after)
+    rejected = ("finmaas_rejections_total", (("model", "credit-risk"), ("reason", "requests")))
+    assert after[rejected] - before.get(rejected, 0) == 1
+    rows = [
+        value
+        for (name, labels), value in after.items()
+        if name == "finmaas_batch_rows_sum" and ("kind", "predict") in labels
+    ]
+    assert sum(rows) >= 2
+
+
+def test_an_auditor_sees_only_its_own_tenants_models(
+    server: LiveServer, keys: dict[str, str]
+) -> None:
+    with server.client() as http:
+        http.post(PREDICT, json={"instances": APPLICANT[:1]}, headers=_bearer(keys["admin"]))
+        own = http.get("/metrics", headers=_bearer(keys["auditor"])).text
+        other = http.get("/metrics", headers=_bearer(keys["retail-auditor"])).text
+    assert 'model="credit-risk"' in own
+    assert 'model="credit-risk"' not in other
+    assert "finmaas_workers 1.0" in other
+
+
+def _shifted_bodies() -> list[bytes]:
+    frame = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET])
+    frame["duration_in_month"] += 24
+    records = frame.to_dict(orient="records")
+    return [
+        orjson.dumps({"instances": records[i : i + 50]}, option=orjson.OPT_SERIALIZE_NUMPY)
+        for i in range(0, len(records), 50)
+    ]
+
+
+def test_two_workers_add_up_and_drift_shows_as_gauges(
+    served_home: Settings, tmp_path: Path
+) -> None:
+    home = _copy_without_drift_counts(served_home, tmp_path)
+    server = start_server(home, "--access-log", "off", workers=2)
+    try:
+        bodies = _shifted_bodies()
+        for body in bodies:  # a new connection each time, so both workers serve
+            response = httpx.post(
+                server.url + PREDICT,
+                content=body,
+                headers={"content-type": "application/json"},
+                timeout=10,
+            )
+            assert response.status_code == 200
+        time.sleep(2.5)  # every worker publishes each second and stores drift counts every 2 s
+        scrapes = [_samples(httpx.get(server.url + "/metrics", timeout=10).text) for _ in range(4)]
+    finally:
+        stop_server(server)
+    for samples in scrapes:  # whichever worker answers, the sums are the same
+        assert _requests(samples, "credit-risk", "200") == len(bodies)
+        assert samples[("finmaas_workers", ())] == 2
+    samples = scrapes[0]
+    drift = {
+        dict(labels)["feature"]: value
+        for (name, labels), value in samples.items()
+        if name == "finmaas_feature_csi"
+    }
+    assert drift["duration_in_month"] > 0.25
+    assert drift["housing"] < 0.10
+    rows = [value for (name, _), value in samples.items() if name == "finmaas_drift_rows"]
+    assert rows == [1000]
+    assert not list((home.home / "run").glob("metrics-*"))  # removed at a clean stop
