@@ -11,12 +11,15 @@ import asyncio
 import gc
 import logging
 import time
+from datetime import timedelta
 
 from finmaas.api.control import ControlPlane
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
+from finmaas.monitoring.decisions import DecisionStore, DecisionWriter
 from finmaas.monitoring.exporter import Exporter
 from finmaas.monitoring.metrics import BatchTimings, ServiceMetrics, SharedSnapshots, protocol_of
+from finmaas.monitoring.pseudonyms import pseudonym_key
 from finmaas.monitoring.recorder import DriftRecorder
 from finmaas.monitoring.store import DriftStore
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
@@ -60,6 +63,7 @@ class FinmaasApp:
         self.access: AccessLog | None = None
         self.metrics = ServiceMetrics()
         self.exporter: Exporter | None = None
+        self.decisions: DecisionWriter | None = None
         self._origins = settings.allowed_origins
 
     def _batcher(self, predict: Predict, *, timings: BatchTimings | None = None) -> AdaptiveBatcher:
@@ -95,12 +99,21 @@ class FinmaasApp:
         drift_store = DriftStore(self._registry)
         self.drift = DriftRecorder(self.pool.loaded, drift_store, settings.usage_flush_interval)
         await self.drift.start()
+        decisions = self.decisions = DecisionWriter(
+            DecisionStore(self._registry),
+            max_pending=settings.max_pending_decisions,
+            retention=timedelta(days=settings.decision_retention_days),
+            now=self._registry.now,
+        )
+        await self.decisions.start()
+        key = await asyncio.to_thread(pseudonym_key, settings.home)
         self.exporter = Exporter(
             self.metrics,
             self.pool,
             drift_store,
             policy=self.guard.monitoring,
             shared=SharedSnapshots(settings.metrics_dir) if settings.metrics_dir else None,
+            backlogs={"finmaas_decision_backlog": lambda: decisions.backlog},
         )
         await self.exporter.start()
         self.access = AccessLog.of(settings.access_log)
@@ -115,6 +128,8 @@ class FinmaasApp:
             control,
             metrics=self.metrics,
             exporter=self.exporter,
+            decisions=self.decisions,
+            pseudonym_key=key,
         )
         # Everything loaded so far lives as long as the process: keep it out of the
         # cyclic GC's full collections, which otherwise stall requests for tens of ms.
@@ -144,6 +159,8 @@ class FinmaasApp:
             await self.drift.close()  # the last counts, while the pool still holds them
         if self.pool is not None:
             await self.pool.close()
+        if self.decisions is not None:
+            await self.decisions.close()  # every served decision is written before exit
         if self.exporter is not None:
             await self.exporter.close()  # the last snapshot, once the queues are drained
         if self.guard is not None:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from finmaas.errors import Conflict, Forbidden, Invalid, NotFound
+from finmaas.monitoring.decisions import decision_report
 from finmaas.monitoring.report import drift_report, thresholds_of, window_dates
 from finmaas.monitoring.store import DriftStore
 from finmaas.publishing import publish_bytes
@@ -91,6 +92,12 @@ class ControlPlane:
             return await self.usage_report(request, principal)
         if parts == ["audit"] and method == "GET":
             return await self.audit_list(request, principal)
+        if len(parts) == 2 and parts[0] == "decisions" and method == "GET":
+            require_role(principal, "auditor")
+            tenant = None if principal.is_admin else principal.tenant
+            return json_response(
+                await _thread(lambda: decision_report(self.registry, parts[1], tenant))
+            )
         if parts == ["audit", "verify"] and method == "GET":
             require_role(principal, "auditor")
             report = await _thread(self.registry.verify_audit)

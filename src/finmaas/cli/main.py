@@ -18,6 +18,7 @@ from finmaas import __version__
 from finmaas.cli import (
     audit,
     db,
+    decisions,
     drift,
     explain,
     keys,
@@ -43,6 +44,7 @@ app.add_typer(signature.app, name="signature")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(decisions.app, name="decisions")
 app.command("usage")(usage.usage)
 app.command("explain")(explain.explain)
 app.command("drift")(drift.drift)

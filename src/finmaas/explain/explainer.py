@@ -137,10 +137,10 @@ class Explainer:
             out.append(explanation)
         return out
 
-    def tensors(self, raw: np.ndarray, x: np.ndarray, reasons: int) -> dict[str, np.ndarray]:
-        """V2 outputs: ``contributions`` (n, inputs in signature order), ``base_value``
-        and ``explanation`` (each row's explanation as JSON text, as V1 gives it)."""
-        rows = self.rows(raw, x, reasons)
+    def tensors(self, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        """V2 outputs of :meth:`rows`: ``contributions`` (n, inputs in signature order),
+        ``base_value`` and ``explanation`` (each row's explanation as JSON text, as V1
+        gives it)."""
         contributions = np.array([list(r["contributions"].values()) for r in rows])
         explanation = np.empty(len(rows), dtype=object)
         explanation[:] = [orjson.dumps(r).decode() for r in rows]

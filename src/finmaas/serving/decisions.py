@@ -54,6 +54,18 @@ class DecisionRule:
         labels = np.asarray(self.classes, dtype=object)[np.argmax(scores, axis=1)]
         return {"probability": scores, "label": labels}
 
+    def decisions(self, scores: np.ndarray) -> list[tuple[float, str]]:
+        """Per row, the score a decision record keeps and the decision: P(positive) and
+        the label (binary), the top probability and its label (multiclass), or the value."""
+        if self.task == "regression":
+            return [(v, f"{v:.6g}") for v in scores.tolist()]
+        if self.task == "binary":
+            low, high = self.classes[0], self.classes[1]
+            return [(p, high if p >= self.threshold else low) for p in scores.tolist()]
+        best = np.argmax(scores, axis=1)
+        top = scores[np.arange(len(best)), best]
+        return [(p, self.classes[i]) for p, i in zip(top.tolist(), best.tolist(), strict=True)]
+
     def records(self, scores: np.ndarray) -> list[dict[str, object]]:
         """One JSON-ready dict per row (V1 predictions, MLflow responses)."""
         if self.task == "regression":

@@ -16,6 +16,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import orjson
@@ -30,8 +32,10 @@ from finmaas.errors import (
     QueueFull,
     RateLimited,
 )
+from finmaas.monitoring.decisions import Decision, DecisionWriter, stored_reasons, subject_ids
 from finmaas.monitoring.exporter import Exporter
 from finmaas.monitoring.metrics import ServiceMetrics
+from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.security.guard import Guard
 from finmaas.security.policy import Principal, require_role
 from finmaas.serving.access import TRACE
@@ -62,6 +66,8 @@ class Router:
         *,
         metrics: ServiceMetrics | None = None,
         exporter: Exporter | None = None,
+        decisions: DecisionWriter | None = None,
+        pseudonym_key: bytes = b"",
     ) -> None:
         self.dataplane = dataplane
         self.pool = dataplane.pool
@@ -70,6 +76,8 @@ class Router:
         self.control = control
         self.metrics = metrics or ServiceMetrics()
         self.exporter = exporter
+        self.decisions = decisions
+        self.pseudonym_key = pseudonym_key
         self._auth_note = {} if guard.auth else {"auth": "disabled (--insecure-no-auth)"}
 
     async def handle(self, request: Request, client: str = "") -> Response:
@@ -144,15 +152,19 @@ class Router:
         principal: Principal,
         loaded: LoadedModel,
         decode: Callable[[], np.ndarray],
+        request: Request,
         *,
         explain: bool = False,
     ) -> Scored:
         """Decode, admit under the key's limits and the model's cap, score, and meter."""
         started = time.perf_counter()
         guard, rows = self.guard, 0
+        subjects: list[str | None] | None = None
         try:
             x = decode()
             rows = x.shape[0]
+            if self.decisions is not None and guard.monitoring(loaded.name).decisions:
+                subjects = subject_ids(request.header(b"x-subject-id"), rows)
             await guard.admit(principal, rows)
             cap = guard.cap(loaded.name)
             if cap is None:
@@ -177,7 +189,48 @@ class Router:
         loaded.live.add(scored.x, scored.scores)
         if explain:
             self.metrics.explain(loaded.name, loaded.number, rows)
+        if subjects is not None:
+            return Scored(scored.x, scored.scores, scored.contributions, subjects)
         return scored
+
+    async def _record_decisions(
+        self,
+        principal: Principal,
+        loaded: LoadedModel,
+        selector: Selector,
+        scored: Scored,
+        explanations: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Hand a decision model's records to the writer; waits only when it is behind."""
+        if scored.subjects is None or self.decisions is None:
+            return
+        trace = TRACE.get()
+        request_id = trace.request_id if trace is not None else ""
+        policy = self.guard.policy(loaded.name)
+        tenant = policy.tenant if policy is not None else principal.key.tenant
+        alias = selector.alias or ("production" if selector.version is None else None)
+        now = datetime.now(UTC)
+        key = self.pseudonym_key
+        records = [
+            Decision(
+                recorded_at=now,
+                request_id=request_id,
+                row=row,
+                subject=None if subject is None else pseudonym(key, subject),
+                tenant=tenant,
+                model=loaded.name,
+                version=loaded.number,
+                alias=alias,
+                score=score,
+                decision=decision,
+                reasons=None if explanations is None else stored_reasons(explanations[row]),
+                key_id=principal.key.id,
+            )
+            for row, ((score, decision), subject) in enumerate(
+                zip(loaded.rule.decisions(scored.scores), scored.subjects, strict=True)
+            )
+        ]
+        await self.decisions.record(records)
 
     @staticmethod
     def _check_counterfactual(loaded: LoadedModel) -> None:
@@ -234,9 +287,11 @@ class Router:
             lambda: v1.decode_v1_request(
                 request.body, loaded.encoder, self.settings.max_request_rows
             ),
+            request,
             explain=explain,
         )
         predictions = loaded.rule.records(scored.scores)
+        explanations = None
         if scored.contributions is not None:
             explanations = loaded.explainer.rows(scored.contributions, scored.x, reasons)
             if options.counterfactual:
@@ -247,6 +302,7 @@ class Router:
                     explanation["counterfactual"] = counterfactual
             for prediction, explanation in zip(predictions, explanations, strict=True):
                 prediction["explanation"] = explanation
+        await self._record_decisions(principal, loaded, selector, scored, explanations)
         body = v1.encode_v1_response(loaded.name, loaded.number, predictions)
         return Response(200, body)
 
@@ -268,16 +324,16 @@ class Router:
         name, _, ref = chosen.partition("@")
         selector = Selector.parse(ref, None) if ref.isdigit() else Selector(alias=ref or None)
         loaded = await self._model(principal, name, selector, "predict")
-        scores = (
-            await self._score(
-                principal,
-                loaded,
-                lambda: mlflow.decode_mlflow_request(
-                    request.body, loaded.encoder, self.settings.max_request_rows
-                ),
-            )
-        ).scores
-        return Response(200, mlflow.encode_mlflow_response(loaded.rule.records(scores)))
+        scored = await self._score(
+            principal,
+            loaded,
+            lambda: mlflow.decode_mlflow_request(
+                request.body, loaded.encoder, self.settings.max_request_rows
+            ),
+            request,
+        )
+        await self._record_decisions(principal, loaded, selector, scored)
+        return Response(200, mlflow.encode_mlflow_response(loaded.rule.records(scored.scores)))
 
     # -- Open Inference Protocol (V2) ----------------------------------------
 
@@ -337,14 +393,14 @@ class Router:
             lambda: v2.tensors_to_array(
                 parsed, loaded.signature, loaded.encoder, self.settings.max_request_rows
             ),
+            request,
             explain=explain,
         )
         outputs = loaded.rule.outputs(scored.scores)
+        explanations = None
         if scored.contributions is not None:
-            outputs = {
-                **outputs,
-                **loaded.explainer.tensors(scored.contributions, scored.x, reasons or 0),
-            }
+            explanations = loaded.explainer.rows(scored.contributions, scored.x, reasons or 0)
+            outputs = {**outputs, **loaded.explainer.tensors(explanations)}
             if counterfactual:
                 found = await asyncio.to_thread(
                     loaded.explainer.counterfactual, scored.x, scored.scores
@@ -352,6 +408,7 @@ class Router:
                 texts = np.empty(len(found), dtype=object)
                 texts[:] = [orjson.dumps(item).decode() for item in found]
                 outputs["counterfactual"] = texts
+        await self._record_decisions(principal, loaded, selector, scored, explanations)
         body, json_length = v2.encode_v2_response(name, str(loaded.number), parsed, outputs)
         if json_length is None:
             return Response(200, body)
@@ -390,6 +447,8 @@ class Scored:
     x: np.ndarray
     scores: np.ndarray
     contributions: np.ndarray | None = None
+    subjects: list[str | None] | None = None
+    """Set for a decision model: each row's subject id as sent (None when not sent)."""
 
 
 @dataclass(frozen=True)

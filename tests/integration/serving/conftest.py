@@ -68,14 +68,15 @@ def start_server(
     auth: bool = False,
     scheme: str = "http",
     verify: ssl.SSLContext | bool = True,
+    env: dict[str, str] | None = None,
 ) -> LiveServer:
     """Serve ``settings`` on a free port; protocol tests run with ``--insecure-no-auth``.
 
     For HTTPS pass the ``--ssl-*`` flags in ``extra``, ``scheme="https"`` and a
-    ``verify`` context that trusts the test CA.
+    ``verify`` context that trusts the test CA. ``env``: ``FINMAAS_*`` settings to add.
     """
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")} | (env or {})
     command = [
         str(Path(sys.executable).with_name("finmaas")),
         "--home",
