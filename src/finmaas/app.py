@@ -19,6 +19,7 @@ from finmaas.errors import FinmaasError
 from finmaas.monitoring.decisions import DecisionStore, DecisionWriter
 from finmaas.monitoring.exporter import Exporter
 from finmaas.monitoring.metrics import BatchTimings, ServiceMetrics, SharedSnapshots, protocol_of
+from finmaas.monitoring.predictions import PredictionLog
 from finmaas.monitoring.pseudonyms import pseudonym_key
 from finmaas.monitoring.recorder import DriftRecorder
 from finmaas.monitoring.store import DriftStore
@@ -64,6 +65,7 @@ class FinmaasApp:
         self.metrics = ServiceMetrics()
         self.exporter: Exporter | None = None
         self.decisions: DecisionWriter | None = None
+        self.predictions: PredictionLog | None = None
         self._origins = settings.allowed_origins
 
     def _batcher(self, predict: Predict, *, timings: BatchTimings | None = None) -> AdaptiveBatcher:
@@ -107,13 +109,25 @@ class FinmaasApp:
         )
         await self.decisions.start()
         key = await asyncio.to_thread(pseudonym_key, settings.home)
+        predictions = self.predictions = PredictionLog(
+            settings.home / "predictions",
+            key=key,
+            masking=settings.pii_masking,
+            max_bytes=settings.prediction_log_max_bytes,
+            retention_days=settings.prediction_log_retention_days,
+            counted=self.metrics.log_rows,
+        )
+        await self.predictions.start()
         self.exporter = Exporter(
             self.metrics,
             self.pool,
             drift_store,
             policy=self.guard.monitoring,
             shared=SharedSnapshots(settings.metrics_dir) if settings.metrics_dir else None,
-            backlogs={"finmaas_decision_backlog": lambda: decisions.backlog},
+            backlogs={
+                "finmaas_decision_backlog": lambda: decisions.backlog,
+                "finmaas_prediction_log_backlog": lambda: predictions.backlog,
+            },
         )
         await self.exporter.start()
         self.access = AccessLog.of(settings.access_log)
@@ -129,6 +143,7 @@ class FinmaasApp:
             metrics=self.metrics,
             exporter=self.exporter,
             decisions=self.decisions,
+            predictions=self.predictions,
             pseudonym_key=key,
         )
         # Everything loaded so far lives as long as the process: keep it out of the
@@ -161,6 +176,8 @@ class FinmaasApp:
             await self.pool.close()
         if self.decisions is not None:
             await self.decisions.close()  # every served decision is written before exit
+        if self.predictions is not None:
+            await self.predictions.close()
         if self.exporter is not None:
             await self.exporter.close()  # the last snapshot, once the queues are drained
         if self.guard is not None:

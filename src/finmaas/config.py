@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     prediction_log_max_bytes: int = Field(default=64 * 1024**2, ge=4096, le=16 * 1024**3)
     """Size at which a prediction-log file is closed and the next one started."""
 
+    prediction_log_retention_days: int = Field(default=90, ge=1, le=36_500)
+    """Days prediction-log files are kept; the server deletes older ones every hour."""
+
     usage_flush_interval: float = Field(default=2.0, gt=0, le=5)
     """Seconds between writes of the usage counters to the database (at most 5)."""
 

@@ -22,6 +22,7 @@ from finmaas.cli import (
     drift,
     explain,
     keys,
+    log,
     models,
     quickstart,
     serve,
@@ -45,6 +46,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(decisions.app, name="decisions")
+app.add_typer(log.app, name="log")
 app.command("usage")(usage.usage)
 app.command("explain")(explain.explain)
 app.command("drift")(drift.drift)

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from finmaas.explain.methods import raw_value
 from finmaas.runtimes.base import Predictor
 from finmaas.schema import ModelSignature
+from finmaas.schema.encoding import decode_value
 
 BUDGET = 4096
 """Candidate rows scored per explained row, at most."""
@@ -92,8 +92,8 @@ class CounterfactualSearch:
             "changes": [
                 {
                     "feature": self.names[col],
-                    "from": raw_value(self.signature.inputs[col], x[col]),
-                    "to": raw_value(self.signature.inputs[col], v),
+                    "from": decode_value(self.signature.inputs[col], x[col]),
+                    "to": decode_value(self.signature.inputs[col], v),
                 }
                 for col, v in moves[best]
             ],

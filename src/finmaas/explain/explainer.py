@@ -27,13 +27,13 @@ from finmaas.explain.methods import (
     Contribute,
     additive_method,
     antithetic_permutations,
-    raw_value,
     sampled_method,
     tree_method,
 )
 from finmaas.explain.profile import ExplanationProfile, default_reason_text
 from finmaas.registry import ModelVersion
 from finmaas.runtimes.base import Predictor
+from finmaas.schema.encoding import decode_value
 from finmaas.serving.decisions import decision_threshold
 
 DEFAULT_REASONS = 4
@@ -163,7 +163,7 @@ class Explainer:
             name = self.names[j]
             reason: dict[str, Any] = {
                 "feature": name,
-                "value": raw_value(self.signature.inputs[j], x[j]),
+                "value": decode_value(self.signature.inputs[j], x[j]),
                 "contribution": value,
                 "text": self.texts.get(name, default_reason_text(name)),
             }

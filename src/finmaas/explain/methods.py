@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 
 from finmaas.runtimes.base import ContributionPredictor, Predictor
-from finmaas.schema import Feature, ModelSignature
+from finmaas.schema import ModelSignature
 
 Method = Literal["tree_shap", "additive", "sampled"]
 Contribute = Callable[[np.ndarray], np.ndarray]
@@ -164,16 +164,3 @@ def antithetic_permutations(k: int, count: int, seed: int = 0) -> np.ndarray:
         order = rng.permutation(k)
         pairs.extend([order, order[::-1]])
     return np.array(pairs[:count], dtype=np.int64)
-
-
-def raw_value(feature: Feature, code: float) -> object:
-    """An encoded value as the client sends it: a category's text, a bool, a number or null."""
-    if np.isnan(code):
-        return None
-    if feature.dtype == "category":
-        return (feature.categories or ())[int(code)]
-    if feature.dtype == "bool":
-        return bool(code)
-    if feature.dtype == "int":
-        return int(code)
-    return float(code)

@@ -112,6 +112,7 @@ class ServiceMetrics:
         self.batches: dict[tuple[str, str, str], BatchTimings] = {}
         self.rejections: dict[tuple[str, str], int] = {}
         self.explained: dict[tuple[str, str], int] = {}
+        self.logged: dict[tuple[str, str], int] = {}
 
     def observe_request(
         self, protocol: str, status: int, model: str, version: str, seconds: float
@@ -130,6 +131,11 @@ class ServiceMetrics:
     def explain(self, model: str, version: int, rows: int) -> None:
         key = (model, str(version))
         self.explained[key] = self.explained.get(key, 0) + rows
+
+    def log_rows(self, model: str, outcome: str, rows: int) -> None:
+        """Prediction-log rows ``written`` or ``dropped``."""
+        key = (model, outcome)
+        self.logged[key] = self.logged.get(key, 0) + rows
 
     def batch_timings(self, model: str, version: int, kind: str) -> BatchTimings:
         """The timings a version's batcher observes into (``predict`` or ``explain``);
@@ -152,6 +158,7 @@ class ServiceMetrics:
             "batch_rows": [[*key, t.rows.counts, t.rows.total] for key, t in self.batches.items()],
             "rejections": [[*key, count] for key, count in self.rejections.items()],
             "explained": [[*key, count] for key, count in self.explained.items()],
+            "logged": [[*key, count] for key, count in self.logged.items()],
             "gauges": gauges,
         }
 
@@ -215,6 +222,13 @@ FAMILIES: tuple[Family, ...] = (
         ("model", "version"),
         "counter",
     ),
+    Family(
+        "logged",
+        "finmaas_prediction_log_rows",
+        "Sampled rows the prediction log wrote, or dropped because its writer fell behind.",
+        ("model", "outcome"),
+        "counter",
+    ),
 )
 
 GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -229,7 +243,7 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("model", "version"),
     ),
     "finmaas_decision_backlog": ("Decision records waiting to be written.", ()),
-    "finmaas_prediction_log_backlog": ("Prediction-log entries waiting to be written.", ()),
+    "finmaas_prediction_log_backlog": ("Prediction-log rows waiting to be written.", ()),
     "finmaas_workers": ("Worker processes whose metrics this answer includes.", ()),
 }
 

@@ -159,6 +159,42 @@ def check_range(feature: Feature, number: float, where: str = "") -> None:
         )
 
 
+def decode_value(feature: Feature, code: Any) -> object:
+    """An encoded value as the client sent it: a category's text, a bool, a number or null."""
+    if feature.dtype == "string":
+        return code
+    if code != code:  # NaN
+        return None
+    if feature.dtype == "category":
+        return (feature.categories or ())[int(code)]
+    if feature.dtype == "bool":
+        return bool(code)
+    if feature.dtype == "int":
+        return int(code)
+    return float(code)
+
+
+def decode_column(feature: Feature, column: np.ndarray) -> list[object]:
+    """A column of encoded values as the client sent them (:func:`decode_value`, vectorised)."""
+    if feature.dtype == "string":
+        return list(column.tolist())
+    codes = column.astype(np.float64, copy=False)
+    missing = np.isnan(codes)
+    out = np.empty(len(codes), dtype=object)
+    if feature.dtype == "category":
+        labels = np.array([*(feature.categories or ()), None], dtype=object)
+        return list(labels[np.where(missing, len(labels) - 1, codes).astype(np.intp)].tolist())
+    if feature.dtype == "bool":
+        out[:] = codes == 1.0
+    elif feature.dtype == "int":
+        out[:] = np.where(missing, 0, codes).astype(np.int64)
+    else:
+        out[:] = codes
+    if missing.any():
+        out[missing] = None
+    return list(out.tolist())
+
+
 def encode_records(signature: ModelSignature, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """One-off form of :class:`RecordEncoder`; prefer the class on hot paths."""
     return RecordEncoder(signature).encode(records)

@@ -35,6 +35,7 @@ from finmaas.errors import (
 from finmaas.monitoring.decisions import Decision, DecisionWriter, stored_reasons, subject_ids
 from finmaas.monitoring.exporter import Exporter
 from finmaas.monitoring.metrics import ServiceMetrics
+from finmaas.monitoring.predictions import PredictionLog
 from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.security.guard import Guard
 from finmaas.security.policy import Principal, require_role
@@ -67,6 +68,7 @@ class Router:
         metrics: ServiceMetrics | None = None,
         exporter: Exporter | None = None,
         decisions: DecisionWriter | None = None,
+        predictions: PredictionLog | None = None,
         pseudonym_key: bytes = b"",
     ) -> None:
         self.dataplane = dataplane
@@ -77,6 +79,7 @@ class Router:
         self.metrics = metrics or ServiceMetrics()
         self.exporter = exporter
         self.decisions = decisions
+        self.predictions = predictions
         self.pseudonym_key = pseudonym_key
         self._auth_note = {} if guard.auth else {"auth": "disabled (--insecure-no-auth)"}
 
@@ -159,11 +162,12 @@ class Router:
         """Decode, admit under the key's limits and the model's cap, score, and meter."""
         started = time.perf_counter()
         guard, rows = self.guard, 0
+        monitoring = guard.monitoring(loaded.name)
         subjects: list[str | None] | None = None
         try:
             x = decode()
             rows = x.shape[0]
-            if self.decisions is not None and guard.monitoring(loaded.name).decisions:
+            if self.decisions is not None and monitoring.decisions:
                 subjects = subject_ids(request.header(b"x-subject-id"), rows)
             await guard.admit(principal, rows)
             cap = guard.cap(loaded.name)
@@ -187,6 +191,19 @@ class Router:
             raise
         guard.record(principal, loaded.name, loaded.number, rows, True, started)
         loaded.live.add(scored.x, scored.scores)
+        if monitoring.log_sample_rate and self.predictions is not None:
+            trace = TRACE.get()
+            self.predictions.record(
+                monitoring.log_sample_rate,
+                request_id=trace.request_id if trace is not None else "",
+                key_id=principal.key.id,
+                model=loaded.name,
+                version=loaded.number,
+                signature=loaded.signature,
+                rule=loaded.rule,
+                x=scored.x,
+                scores=scored.scores,
+            )
         if explain:
             self.metrics.explain(loaded.name, loaded.number, rows)
         if subjects is not None:

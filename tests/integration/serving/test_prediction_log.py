@@ -1,0 +1,295 @@
+"""The prediction log over real HTTP: sampled rows land in JSON Lines files with
+``pii`` inputs masked, and ``finmaas log export`` gives them back in one file."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from finmaas.cli.main import main
+from finmaas.config import Settings
+from finmaas.datasets.german_credit import GERMAN_CREDIT_PII
+from finmaas.monitoring.predictions import REDACTED
+from finmaas.monitoring.pseudonyms import pseudonym
+from finmaas.registry import Registry
+from finmaas.registry.records import ModelUpdate
+from tests.integration.serving.conftest import (
+    APPLICANT,
+    LiveServer,
+    feature_tensors,
+    start_server,
+    stop_server,
+)
+
+PREDICT = "/v1/models/credit-risk:predict"
+
+
+def _home(served: Settings, folder: Path, rate: float) -> Settings:
+    home = folder / "home"
+    shutil.copytree(served.home, home)
+    settings = Settings(home=home)
+    registry = Registry.open(settings)
+    try:
+        registry.update_model("credit-risk", ModelUpdate(log_sample_rate=rate), actor="local:setup")
+    finally:
+        registry.close()
+    return settings
+
+
+def _logged(settings: Settings, model: str = "credit-risk") -> list[dict[str, Any]]:
+    files = sorted((settings.home / "predictions" / model).glob("*.jsonl"))
+    return [orjson.loads(line) for path in files for line in path.read_bytes().splitlines()]
+
+
+def _start(settings: Settings, *extra: str, env: dict[str, str] | None = None) -> LiveServer:
+    return start_server(settings, "--access-log", "off", *extra, env=env)
+
+
+@pytest.fixture(scope="module")
+def logged_home(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return _home(served_home, tmp_path_factory.mktemp("prediction-log"), 1.0)
+
+
+@pytest.fixture(scope="module")
+def served(logged_home: Settings) -> dict[str, Any]:
+    """Three rows over V1 and two over V2 at 100% sampling; the server is stopped after."""
+    server: LiveServer = _start(logged_home)
+    try:
+        with server.client() as http:
+            v1 = http.post(PREDICT, json={"instances": APPLICANT[:3]})
+            v2 = http.post(
+                "/v2/models/credit-risk/infer", json={"inputs": feature_tensors(APPLICANT[3:5])}
+            )
+            deadline = time.monotonic() + 5
+            while len(_logged(logged_home)) < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            metrics = http.get("/metrics").text
+    finally:
+        code = stop_server(server)
+    return {"v1": v1, "v2": v2, "metrics": metrics, "code": code}
+
+
+def test_every_sampled_row_is_logged_with_its_inputs_and_outputs(
+    served: dict[str, Any], logged_home: Settings
+) -> None:
+    assert served["v1"].status_code == 200
+    assert served["v2"].status_code == 200
+    assert served["code"] == 0
+    lines = _logged(logged_home)
+    assert len(lines) == 5
+    v1_id = served["v1"].headers["x-request-id"]
+    v2_id = served["v2"].headers["x-request-id"]
+    assert [(line["request_id"], line["row"]) for line in lines] == [
+        (v1_id, 0),
+        (v1_id, 1),
+        (v1_id, 2),
+        (v2_id, 0),
+        (v2_id, 1),
+    ]
+    predictions = served["v1"].json()["predictions"]
+    for line, applicant, prediction in zip(lines[:3], APPLICANT[:3], predictions, strict=True):
+        assert line["model"] == "credit-risk"
+        assert line["ts"].endswith("Z")
+        assert line["outputs"]["label"] == prediction["label"]
+        assert line["outputs"]["probability"] == pytest.approx(prediction["probability"])
+        for name, value in applicant.items():
+            if name not in GERMAN_CREDIT_PII:
+                assert line["inputs"][name] == value, name  # raw values, not codes
+    probabilities = next(o for o in served["v2"].json()["outputs"] if o["name"] == "probability")
+    assert [line["outputs"]["probability"] for line in lines[3:]] == pytest.approx(
+        probabilities["data"]
+    )
+
+
+def test_pii_inputs_are_written_as_keyed_hashes(
+    served: dict[str, Any], logged_home: Settings
+) -> None:
+    key = (logged_home.home / "secrets" / "pseudonym.key").read_bytes()
+    lines = _logged(logged_home)
+    for line, applicant in zip(lines, APPLICANT, strict=False):
+        assert line["inputs"]["age_in_years"] == pseudonym(key, str(applicant["age_in_years"]))
+        assert line["inputs"]["personal_status_and_sex"] == pseudonym(
+            key, applicant["personal_status_and_sex"]
+        )
+    raw = b"".join(p.read_bytes() for p in (logged_home.home / "predictions").rglob("*.jsonl"))
+    assert APPLICANT[0]["personal_status_and_sex"].encode() not in raw
+
+
+def test_the_counts_reach_metrics(served: dict[str, Any]) -> None:
+    metrics = served["metrics"]
+    assert 'finmaas_prediction_log_rows_total{model="credit-risk",outcome="written"} 5.0' in metrics
+    assert "finmaas_prediction_log_backlog 0.0" in metrics
+
+
+def test_sampling_is_off_by_default(live_server: LiveServer, served_home: Settings) -> None:
+    with live_server.client() as http:
+        assert http.post(PREDICT, json={"instances": APPLICANT[:2]}).status_code == 200
+    time.sleep(0.5)  # four flush intervals
+    assert not (served_home.home / "predictions").exists()
+
+
+def test_log_files_are_private_to_the_server_user(
+    served: dict[str, Any], logged_home: Settings
+) -> None:
+    folder = logged_home.home / "predictions" / "credit-risk"
+    assert folder.stat().st_mode & 0o077 == 0
+
+
+def test_redact_masking_writes_a_placeholder(
+    served_home: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = _home(served_home, tmp_path_factory.mktemp("redacted"), 1.0)
+    server = _start(settings, env={"FINMAAS_PII_MASKING": "redact"})
+    try:
+        with server.client() as http:
+            assert http.post(PREDICT, json={"instances": APPLICANT[:2]}).status_code == 200
+    finally:
+        assert stop_server(server) == 0
+    lines = _logged(settings)
+    assert len(lines) == 2
+    for line, applicant in zip(lines, APPLICANT, strict=False):
+        assert line["inputs"]["age_in_years"] == REDACTED
+        assert line["inputs"]["personal_status_and_sex"] == REDACTED
+        assert line["inputs"]["duration_in_month"] == applicant["duration_in_month"]
+
+
+def test_sampling_keeps_about_the_rate_of_rows(
+    served_home: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = _home(served_home, tmp_path_factory.mktemp("sampled"), 0.25)
+    server = _start(settings)
+    try:
+        with server.client() as http:
+            for _ in range(50):
+                response = http.post(PREDICT, json={"instances": APPLICANT})
+                assert response.status_code == 200
+    finally:
+        assert stop_server(server) == 0
+    kept = len(_logged(settings))
+    # 400 rows at 25%: 100 expected, sd 8.7; outside 50-150 has probability < 1e-8.
+    assert 50 <= kept <= 150
+
+
+def _export(settings: Settings, *args: str, capsys: pytest.CaptureFixture[str]) -> Any:
+    capsys.readouterr()
+    code = main(["--home", str(settings.home), "log", "export", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_writes_the_rows_in_time_order(
+    served: dict[str, Any],
+    logged_home: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output = tmp_path / "out.jsonl"
+    code, out, err = _export(logged_home, "credit-risk", "--output", str(output), capsys=capsys)
+    assert code == 0, err
+    assert out == f"exported 5 logged row(s) of credit-risk from 1 file(s) to {output}\n"
+    rows = [orjson.loads(line) for line in output.read_bytes().splitlines()]
+    assert rows == _logged(logged_home)
+    assert [row["ts"] for row in rows] == sorted(row["ts"] for row in rows)
+
+    table = tmp_path / "out.csv"
+    code, _, err = _export(
+        logged_home,
+        "credit-risk",
+        "--version",
+        "production",
+        "--format",
+        "csv",
+        "-o",
+        str(table),
+        capsys=capsys,
+    )
+    assert code == 0, err
+    with table.open() as handle:
+        read = list(csv.DictReader(handle))
+    assert len(read) == 5
+    assert read[0]["inputs.purpose"] == APPLICANT[0]["purpose"]
+    assert float(read[0]["outputs.probability"]) == pytest.approx(rows[0]["outputs"]["probability"])
+
+
+def test_export_filters_by_day_and_version(
+    served: dict[str, Any],
+    logged_home: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output = tmp_path / "none.jsonl"
+    code, out, _ = _export(
+        logged_home, "credit-risk", "--until", "2000-01-02", "-o", str(output), capsys=capsys
+    )
+    assert code == 0
+    assert out.startswith("exported 0 logged row(s) of credit-risk from 0 file(s)")
+    assert output.read_bytes() == b""
+    first = _logged(logged_home)[0]["version"]
+    other = tmp_path / "other.jsonl"
+    registry = Registry.open(logged_home)
+    try:
+        versions = [v.version for v in registry.list_versions("credit-risk")]
+    finally:
+        registry.close()
+    unlogged = next(v for v in versions if v != first)  # the quickstart registers two
+    code, out, _ = _export(
+        logged_home, "credit-risk", "-v", str(unlogged), "-o", str(other), capsys=capsys
+    )
+    assert code == 0
+    assert out.startswith("exported 0 logged row(s) of credit-risk from 1 file(s)")
+    code, out, _ = _export(
+        logged_home, "credit-risk", "-v", str(first), "-o", str(other), "--force", capsys=capsys
+    )
+    assert code == 0
+    assert out.startswith("exported 5 logged row(s)")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("no-such-model",), "error: model 'no-such-model' not found\n"),
+        (
+            ("credit-risk", "--since", "2026-13-01"),
+            "error: --since: '2026-13-01' is not a date (YYYY-MM-DD)\n",
+        ),
+        (
+            ("credit-risk", "--since", "2026-01-02", "--until", "2026-01-02"),
+            "error: --until must be after --since\n",
+        ),
+    ],
+)
+def test_export_refuses_bad_arguments(
+    served: dict[str, Any],
+    logged_home: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    code, _, err = _export(logged_home, *args, "-o", str(tmp_path / "x.jsonl"), capsys=capsys)
+    assert code == 1
+    assert err == message
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_export_does_not_overwrite_without_force(
+    served: dict[str, Any],
+    logged_home: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output = tmp_path / "kept.jsonl"
+    output.write_text("mine\n")
+    code, _, err = _export(logged_home, "credit-risk", "-o", str(output), capsys=capsys)
+    assert code == 1
+    assert err == f"error: {str(output)!r} exists; pass --force to overwrite it\n"
+    assert output.read_text() == "mine\n"
+    code, _, _ = _export(logged_home, "credit-risk", "-o", str(output), "--force", capsys=capsys)
+    assert code == 0
+    assert len(output.read_bytes().splitlines()) == 5
