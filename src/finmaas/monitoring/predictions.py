@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import os
@@ -56,7 +57,6 @@ MAX_PENDING_ROWS = 100_000
 """Rows a worker may hold unwritten before it drops new ones."""
 REDACTED = "[redacted]"
 PURGE_INTERVAL = 3600.0
-_CACHE_LIMIT = 100_000
 
 Masking = Literal["hash", "redact"]
 
@@ -94,50 +94,67 @@ class RowEncoder:
     def __init__(self, key: bytes, masking: Masking) -> None:
         self.key = key
         self.masking = masking
-        self._hashes: dict[str, str] = {}
 
     def _mask(self, values: list[object]) -> list[object]:
+        """A pii column masked; each distinct value is hashed once (a column holds one type)."""
         if self.masking == "redact":
             return [None if v is None else REDACTED for v in values]
-        cache = self._hashes
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
+        hashed: dict[object, str | None] = {None: None}
         out: list[object] = []
         for value in values:
-            if value is None:
-                out.append(None)
-                continue
-            text = value if isinstance(value, str) else orjson.dumps(value).decode()
-            hashed = cache.get(text)
-            if hashed is None:
-                hashed = cache[text] = pseudonym(self.key, text)
-            out.append(hashed)
+            mask = hashed.get(value)
+            if mask is None and value is not None:
+                text = value if isinstance(value, str) else orjson.dumps(value).decode()
+                mask = hashed[value] = pseudonym(self.key, text)
+            out.append(mask)
         return out
 
-    def lines(self, entry: Entry) -> Iterator[bytes]:
-        signature = entry.signature
-        names = signature.feature_names
+    def encode(self, entries: list[Entry], out: bytearray) -> int:
+        """Append the lines of entries of one version to ``out``; returns how many.
+
+        Columns are decoded once for all the entries. Lines go straight into one
+        buffer: keeping thousands of ~1 KiB ``bytes`` alive to join them later
+        costs about ten times the encoding itself (measured).
+        """
+        first = entries[0]
+        signature = first.signature
+        x = entries[0].x if len(entries) == 1 else np.concatenate([e.x for e in entries])
+        scores = first.scores if len(entries) == 1 else np.concatenate([e.scores for e in entries])
         columns = []
         for j, feature in enumerate(signature.inputs):
-            column = decode_column(feature, entry.x[:, j])
+            column = decode_column(feature, x[:, j])
             columns.append(self._mask(column) if feature.pii else column)
-        outputs = entry.rule.records(entry.scores)
-        rows = range(len(outputs)) if entry.rows is None else entry.rows.tolist()
-        ts = datetime.fromtimestamp(entry.at, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+        names = signature.feature_names
+        inputs = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+        outputs = iter(first.rule.records(scores))
+        inputs_of = iter(inputs)
         dumps = orjson.dumps
-        for row, values, output in zip(rows, zip(*columns, strict=True), outputs, strict=True):
-            yield dumps(
-                {
-                    "ts": ts,
-                    "request_id": entry.request_id,
-                    "row": row,
-                    "model": entry.model,
-                    "version": entry.version,
-                    "key_id": entry.key_id,
-                    "inputs": dict(zip(names, values, strict=True)),
-                    "outputs": output,
-                }
-            )
+        count = 0
+        for entry in entries:
+            ts = _timestamp(int(entry.at * 1000))
+            rows = range(len(entry.x)) if entry.rows is None else entry.rows.tolist()
+            for row in rows:
+                out += dumps(
+                    {
+                        "ts": ts,
+                        "request_id": entry.request_id,
+                        "row": row,
+                        "model": entry.model,
+                        "version": entry.version,
+                        "key_id": entry.key_id,
+                        "inputs": next(inputs_of),
+                        "outputs": next(outputs),
+                    }
+                )
+                out += b"\n"
+                count += 1
+        return count
+
+
+@functools.lru_cache(maxsize=1024)
+def _timestamp(milliseconds: int) -> str:
+    at = datetime.fromtimestamp(milliseconds / 1000, UTC)
+    return at.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class LogFiles:
@@ -148,7 +165,7 @@ class LogFiles:
         self.max_bytes = max_bytes
         self._open: dict[str, tuple[date, BinaryIO, int]] = {}
 
-    def write(self, model: str, day: date, chunk: bytes) -> None:
+    def write(self, model: str, day: date, chunk: bytes | bytearray) -> None:
         current = self._open.get(model)
         if current is not None:
             opened_day, handle, size = current
@@ -313,17 +330,18 @@ class PredictionLog:
             self.counted(model, "written", rows)
 
     def _write(self, entries: list[Entry]) -> dict[str, int]:
-        """Runs in a worker thread; groups lines per model and UTC day."""
-        chunks: dict[tuple[str, date], list[bytes]] = {}
-        written: dict[str, int] = {}
+        """Runs in a worker thread: one decode per version and UTC day, one write per file."""
+        groups: dict[tuple[str, int, date], list[Entry]] = {}
         for entry in entries:
             day = datetime.fromtimestamp(entry.at, UTC).date()
-            lines = chunks.setdefault((entry.model, day), [])
-            before = len(lines)
-            lines.extend(self.encoder.lines(entry))
-            written[entry.model] = written.get(entry.model, 0) + len(lines) - before
-        for (model, day), lines in chunks.items():
-            self.files.write(model, day, b"\n".join(lines) + b"\n")
+            groups.setdefault((entry.model, entry.version, day), []).append(entry)
+        written: dict[str, int] = {}
+        chunks: dict[tuple[str, date], bytearray] = {}
+        for (model, _, day), group in groups.items():
+            count = self.encoder.encode(group, chunks.setdefault((model, day), bytearray()))
+            written[model] = written.get(model, 0) + count
+        for (model, day), chunk in chunks.items():
+            self.files.write(model, day, chunk)
         return written
 
     async def _run(self) -> None:

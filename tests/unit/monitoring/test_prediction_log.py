@@ -16,6 +16,7 @@ from finmaas.monitoring.predictions import (
     REDACTED,
     Entry,
     LogFiles,
+    Masking,
     PredictionLog,
     RowEncoder,
     log_files,
@@ -29,6 +30,17 @@ from finmaas.schema.encoding import RecordEncoder, decode_column, decode_value
 from finmaas.serving.decisions import DecisionRule
 
 KEY = bytes(range(32))
+
+
+def _lines(masking: Masking, entries: list[Entry]) -> list[dict[str, Any]]:
+    out = bytearray()
+    count = RowEncoder(KEY, masking).encode(entries, out)
+    assert out.endswith(b"\n")
+    lines = [orjson.loads(line) for line in out.splitlines()]
+    assert len(lines) == count
+    return lines
+
+
 SIGNATURE = ModelSignature(
     task="binary",
     classes=("good", "bad"),
@@ -70,7 +82,7 @@ def test_decode_column_of_a_float_array_without_strings() -> None:
 
 def test_hash_masking_writes_keyed_hashes_and_keeps_nulls() -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
-    lines = [orjson.loads(line) for line in RowEncoder(KEY, "hash").lines(_entry(x))]
+    lines = _lines("hash", [_entry(x)])
     inputs = [line["inputs"] for line in lines]
     assert inputs[0]["age"] == pseudonym(KEY, "35") == inputs[2]["age"]
     assert inputs[0]["name"] == pseudonym(KEY, "Ann")
@@ -87,16 +99,16 @@ def test_hash_masking_writes_keyed_hashes_and_keeps_nulls() -> None:
 
 def test_redact_masking_writes_the_placeholder() -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
-    lines = [orjson.loads(line) for line in RowEncoder(KEY, "redact").lines(_entry(x))]
+    lines = _lines("redact", [_entry(x)])
     assert [line["inputs"]["age"] for line in lines] == [REDACTED, None, REDACTED]
     assert [line["inputs"]["name"] for line in lines] == [REDACTED, None, REDACTED]
-    assert b"Ann" not in b"".join(RowEncoder(KEY, "redact").lines(_entry(x)))
+    assert "Ann" not in str(lines)
 
 
 def test_sampled_rows_keep_their_row_numbers() -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
     kept = np.array([0, 2])
-    lines = [orjson.loads(line) for line in RowEncoder(KEY, "hash").lines(_entry(x[kept], kept))]
+    lines = _lines("hash", [_entry(x[kept], kept)])
     assert [line["row"] for line in lines] == [0, 2]
     assert [line["inputs"]["months"] for line in lines] == [12, 48]
 
@@ -206,3 +218,21 @@ def test_rows_beyond_the_pending_bound_are_dropped_and_counted(tmp_path: Path) -
     assert counted == [("credit", "dropped", 2), ("credit", "written", 4)]
     lines = (next((tmp_path / "credit").glob("*.jsonl"))).read_bytes().splitlines()
     assert len(lines) == 4
+
+
+def test_entries_of_one_version_are_decoded_together_and_keep_their_own_fields() -> None:
+    x = RecordEncoder(SIGNATURE).encode(RECORDS)
+    kept = np.array([1])
+    first = _entry(x[:2])
+    second = Entry(
+        1.8e9 + 1, "req-2", None, "credit", 3, SIGNATURE, RULE, x[kept], np.array([0.7]), kept
+    )
+    lines = _lines("hash", [first, second])
+    assert [(line["request_id"], line["row"], line["key_id"]) for line in lines] == [
+        ("req-1", 0, "key-1"),
+        ("req-1", 1, "key-1"),
+        ("req-2", 1, None),
+    ]
+    assert [line["inputs"]["months"] for line in lines] == [12, 6, 6]
+    assert [line["outputs"]["probability"] for line in lines] == [0.1, 0.9, 0.7]
+    assert lines[2]["ts"] == "2027-01-15T08:00:01.000Z"
