@@ -234,8 +234,7 @@ class FinmaasApp:
     def _done(self, trace: RequestTrace, method: str, path: str, status: int) -> None:
         """Count the answered request, and log it when the access log is on."""
         seconds = time.perf_counter() - trace.started
-        version = "" if trace.version is None else str(trace.version)
-        self.metrics.observe_request(protocol_of(path), status, trace.model or "", version, seconds)
+        self.metrics.observe_request(protocol_of(path), status, trace.model, trace.version, seconds)
         if self.access is not None:
             self.access.record(access_entry(trace, method, path, status, seconds))
 

@@ -107,22 +107,24 @@ class ServiceMetrics:
     """This process's counts. Only the event loop touches them, so no lock is taken."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str, str], int] = {}
-        self.latency: dict[tuple[str, str, str], Histogram] = {}
+        self.requests: dict[tuple[str | None, int | None, str, int], Histogram] = {}
+        """Latency per model, version, protocol and status; labels become text at snapshot."""
         self.batches: dict[tuple[str, str, str], BatchTimings] = {}
         self.rejections: dict[tuple[str, str], int] = {}
         self.explained: dict[tuple[str, str], int] = {}
         self.logged: dict[tuple[str, str], int] = {}
 
     def observe_request(
-        self, protocol: str, status: int, model: str, version: str, seconds: float
+        self, protocol: str, status: int, model: str | None, version: int | None, seconds: float
     ) -> None:
-        key = (model, version, protocol, str(status))
-        self.requests[key] = self.requests.get(key, 0) + 1
-        histogram = self.latency.get(key[:3])
+        """One answered request: a single dict lookup and two additions (it runs on
+        every request; the request count is the histogram's count)."""
+        key = (model, version, protocol, status)
+        histogram = self.requests.get(key)
         if histogram is None:
-            histogram = self.latency[key[:3]] = Histogram(LATENCY_BUCKETS)
-        histogram.observe(seconds)
+            histogram = self.requests[key] = Histogram(LATENCY_BUCKETS)
+        histogram.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        histogram.total += seconds
 
     def reject(self, model: str, reason: str) -> None:
         key = (model, reason)
@@ -150,8 +152,11 @@ class ServiceMetrics:
         """Everything, as JSON-ready lists, with this moment's gauges."""
         return {
             "pid": os.getpid(),
-            "requests": [[*key, count] for key, count in self.requests.items()],
-            "latency": [[*key, h.counts, h.total] for key, h in self.latency.items()],
+            "requests": [
+                [*_labels(key), key[2], str(key[3]), sum(h.counts)]
+                for key, h in self.requests.items()
+            ],
+            "latency": _latency(self.requests),
             "model_seconds": [
                 [*key, t.seconds.counts, t.seconds.total] for key, t in self.batches.items()
             ],
@@ -161,6 +166,26 @@ class ServiceMetrics:
             "logged": [[*key, count] for key, count in self.logged.items()],
             "gauges": gauges,
         }
+
+
+def _labels(key: tuple[str | None, int | None, str, int]) -> tuple[str, str]:
+    """``model`` and ``version`` label values: empty when the request named none."""
+    model, version = key[0], key[1]
+    return model or "", "" if version is None else str(version)
+
+
+def _latency(
+    requests: dict[tuple[str | None, int | None, str, int], Histogram],
+) -> list[list[Any]]:
+    """The latency histograms per model, version and protocol (statuses added up)."""
+    merged: dict[tuple[str, str, str], Histogram] = {}
+    for key, histogram in requests.items():
+        labels = (*_labels(key), key[2])
+        into = merged.get(labels)
+        if into is None:
+            into = merged[labels] = Histogram(LATENCY_BUCKETS)
+        into.add(histogram.counts, histogram.total)
+    return [[*key, h.counts, h.total] for key, h in merged.items()]
 
 
 @dataclass(frozen=True)

@@ -319,7 +319,8 @@ class Router:
                     explanation["counterfactual"] = counterfactual
             for prediction, explanation in zip(predictions, explanations, strict=True):
                 prediction["explanation"] = explanation
-        await self._record_decisions(principal, loaded, selector, scored, explanations)
+        if scored.subjects is not None:  # a decision model's (no coroutine otherwise)
+            await self._record_decisions(principal, loaded, selector, scored, explanations)
         body = v1.encode_v1_response(loaded.name, loaded.number, predictions)
         return Response(200, body)
 
@@ -349,7 +350,8 @@ class Router:
             ),
             request,
         )
-        await self._record_decisions(principal, loaded, selector, scored)
+        if scored.subjects is not None:
+            await self._record_decisions(principal, loaded, selector, scored)
         return Response(200, mlflow.encode_mlflow_response(loaded.rule.records(scored.scores)))
 
     # -- Open Inference Protocol (V2) ----------------------------------------
@@ -425,7 +427,8 @@ class Router:
                 texts = np.empty(len(found), dtype=object)
                 texts[:] = [orjson.dumps(item).decode() for item in found]
                 outputs["counterfactual"] = texts
-        await self._record_decisions(principal, loaded, selector, scored, explanations)
+        if scored.subjects is not None:  # a decision model's (no coroutine otherwise)
+            await self._record_decisions(principal, loaded, selector, scored, explanations)
         body, json_length = v2.encode_v2_response(name, str(loaded.number), parsed, outputs)
         if json_length is None:
             return Response(200, body)

@@ -62,7 +62,7 @@ def test_protocol_labels_come_from_a_fixed_set(path: str, protocol: str) -> None
 def _worker(requests: int, queued: int) -> dict[str, object]:
     metrics = ServiceMetrics()
     for _ in range(requests):
-        metrics.observe_request("v1", 200, "credit-risk", "3", 0.002)
+        metrics.observe_request("v1", 200, "credit-risk", 3, 0.002)
     metrics.reject("credit-risk", "quota")
     metrics.batch_timings("credit-risk", 3, "predict").observe(8, 0.001)
     return metrics.snapshot({"finmaas_queue_rows": [["credit-risk", "3", "predict", queued]]})
@@ -87,11 +87,30 @@ def test_counters_add_up_across_workers_and_a_dead_workers_gauges_are_dropped() 
     assert samples[("finmaas_workers", ())] == 2
 
 
+def test_latency_adds_up_the_statuses_of_a_version_and_requests_keep_them_apart() -> None:
+    metrics = ServiceMetrics()
+    metrics.observe_request("v2", 200, "credit-risk", 3, 0.002)
+    metrics.observe_request("v2", 422, "credit-risk", 3, 0.0004)
+    metrics.observe_request("v2", 404, None, None, 0.03)
+    samples = _text(families(merge([(metrics.snapshot({}), True)])))
+    ok = (("model", "credit-risk"), ("protocol", "v2"), ("status", "200"), ("version", "3"))
+    bad = (("model", "credit-risk"), ("protocol", "v2"), ("status", "422"), ("version", "3"))
+    unknown = (("model", ""), ("protocol", "v2"), ("status", "404"), ("version", ""))
+    assert samples[("finmaas_requests_total", ok)] == 1
+    assert samples[("finmaas_requests_total", bad)] == 1
+    assert samples[("finmaas_requests_total", unknown)] == 1
+    latency = (("model", "credit-risk"), ("protocol", "v2"), ("version", "3"))
+    assert samples[("finmaas_request_duration_seconds_count", latency)] == 2
+    assert samples[("finmaas_request_duration_seconds_sum", latency)] == pytest.approx(0.0024)
+    assert samples[("finmaas_request_duration_seconds_bucket", (("le", "0.0005"), *latency))] == 1
+    assert samples[("finmaas_request_duration_seconds_bucket", (("le", "0.0025"), *latency))] == 2
+
+
 def test_keep_leaves_out_other_models_but_keeps_rows_that_name_none() -> None:
     metrics = ServiceMetrics()
-    metrics.observe_request("v1", 200, "credit-risk", "1", 0.001)
-    metrics.observe_request("v1", 200, "fraud", "1", 0.001)
-    metrics.observe_request("v1", 404, "", "", 0.001)
+    metrics.observe_request("v1", 200, "credit-risk", 1, 0.001)
+    metrics.observe_request("v1", 200, "fraud", 1, 0.001)
+    metrics.observe_request("v1", 404, None, None, 0.001)
     merged = merge([(metrics.snapshot({}), True)])
     names = {
         dict(labels)["model"]
