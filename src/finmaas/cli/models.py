@@ -283,7 +283,7 @@ def update(
     ] = None,
     log_sample_rate: Annotated[
         float | None,
-        typer.Option(help="Share of requests written to the prediction log, 0 (off) to 1."),
+        typer.Option(help="Share of served rows written to the prediction log, 0 (off) to 1."),
     ] = None,
     decisions: Annotated[
         bool | None,

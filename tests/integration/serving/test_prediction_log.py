@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from finmaas.cli.main import main
 from finmaas.config import Settings
 from finmaas.datasets.german_credit import GERMAN_CREDIT_PII
-from finmaas.monitoring.predictions import REDACTED
+from finmaas.monitoring.predictions import FLUSH_INTERVAL, REDACTED
 from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.registry import Registry
 from finmaas.registry.records import ModelUpdate
@@ -47,8 +48,10 @@ def _logged(settings: Settings, model: str = "credit-risk") -> list[dict[str, An
     return [orjson.loads(line) for path in files for line in path.read_bytes().splitlines()]
 
 
-def _start(settings: Settings, *extra: str, env: dict[str, str] | None = None) -> LiveServer:
-    return start_server(settings, "--access-log", "off", *extra, env=env)
+def _start(
+    settings: Settings, *extra: str, workers: int = 1, env: dict[str, str] | None = None
+) -> LiveServer:
+    return start_server(settings, "--access-log", "off", *extra, workers=workers, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +133,7 @@ def test_the_counts_reach_metrics(served: dict[str, Any]) -> None:
 def test_sampling_is_off_by_default(live_server: LiveServer, served_home: Settings) -> None:
     with live_server.client() as http:
         assert http.post(PREDICT, json={"instances": APPLICANT[:2]}).status_code == 200
-    time.sleep(0.5)  # four flush intervals
+    time.sleep(FLUSH_INTERVAL * 1.5)  # more than a flush interval
     assert not (served_home.home / "predictions").exists()
 
 
@@ -293,3 +296,42 @@ def test_export_does_not_overwrite_without_force(
     code, _, _ = _export(logged_home, "credit-risk", "-o", str(output), "--force", capsys=capsys)
     assert code == 0
     assert len(output.read_bytes().splitlines()) == 5
+
+
+def test_each_worker_writes_its_own_files_and_export_merges_them(
+    served_home: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = _home(served_home, tmp_path, 1.0)
+    folder = settings.home / "predictions" / "credit-risk"
+    server = _start(settings, workers=2)
+    sent: list[str] = []
+
+    def predict(index: int) -> str:
+        with server.client() as http:  # a new connection: either worker may accept it
+            response = http.post(
+                PREDICT, json={"instances": APPLICANT[:1]}, headers={"x-request-id": f"r{index}"}
+            )
+            assert response.status_code == 200
+            return str(response.headers["x-request-id"])
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            for start in range(0, 400, 40):  # until both workers have written (bounded)
+                sent.extend(pool.map(predict, range(start, start + 40)))
+                time.sleep(FLUSH_INTERVAL + 0.3)  # each worker writes every interval
+                if len({path.stem.rsplit("-", 1)[-1] for path in folder.glob("*.jsonl")}) == 2:
+                    break
+    finally:
+        assert stop_server(server) == 0  # a clean stop writes what was pending
+    files = sorted(folder.glob("*.jsonl"))
+    assert len({path.stem.rsplit("-", 1)[-1] for path in files}) == 2, [p.name for p in files]
+    assert sorted(row["request_id"] for row in _logged(settings)) == sorted(sent)
+
+    output = tmp_path / "all.jsonl"
+    code, out, err = _export(settings, "credit-risk", "-o", str(output), capsys=capsys)
+    assert code == 0, err
+    assert out == (
+        f"exported {len(sent)} logged row(s) of credit-risk from {len(files)} file(s) to {output}\n"
+    )
+    stamps = [orjson.loads(line)["ts"] for line in output.read_bytes().splitlines()]
+    assert stamps == sorted(stamps)

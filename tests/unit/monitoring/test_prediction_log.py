@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 
 from finmaas.monitoring.predictions import (
+    CHUNK_BYTES,
     REDACTED,
     Entry,
     LogFiles,
@@ -33,10 +34,10 @@ KEY = bytes(range(32))
 
 
 def _lines(masking: Masking, entries: list[Entry]) -> list[dict[str, Any]]:
-    out = bytearray()
-    count = RowEncoder(KEY, masking).encode(entries, out)
-    assert out.endswith(b"\n")
-    lines = [orjson.loads(line) for line in out.splitlines()]
+    chunks: list[bytes] = []
+    count = RowEncoder(KEY, masking).encode(entries, lambda chunk: chunks.append(bytes(chunk)))
+    assert all(chunk.endswith(b"\n") for chunk in chunks)
+    lines = [orjson.loads(line) for chunk in chunks for line in chunk.splitlines()]
     assert len(lines) == count
     return lines
 
@@ -236,3 +237,32 @@ def test_entries_of_one_version_are_decoded_together_and_keep_their_own_fields()
     assert [line["inputs"]["months"] for line in lines] == [12, 6, 6]
     assert [line["outputs"]["probability"] for line in lines] == [0.1, 0.9, 0.7]
     assert lines[2]["ts"] == "2027-01-15T08:00:01.000Z"
+
+
+def test_a_large_batch_is_written_in_pieces_of_whole_lines() -> None:
+    x = RecordEncoder(SIGNATURE).encode(RECORDS * 200)
+    chunks: list[bytes] = []
+    count = RowEncoder(KEY, "hash").encode([_entry(x)], lambda chunk: chunks.append(bytes(chunk)))
+    assert count == 600
+    assert len(chunks) > 1
+    assert all(len(chunk) < CHUNK_BYTES + 1024 and chunk.endswith(b"\n") for chunk in chunks)
+    lines = [orjson.loads(line) for chunk in chunks for line in chunk.splitlines()]
+    assert [line["row"] for line in lines] == list(range(600))
+
+
+def test_lines_escape_what_json_needs_and_keep_percent_signs() -> None:
+    signature = ModelSignature(
+        task="binary",
+        classes=("good", "bad"),
+        inputs=(
+            Feature(name='100% "odd" name', dtype="string"),
+            Feature(name="rate", dtype="float"),
+        ),
+    )
+    x = RecordEncoder(signature).encode(
+        [{'100% "odd" name': 'a "quote", a comma\n%s', "rate": 1e-7}]
+    )
+    entry = Entry(1.8e9, 'req-"%d', "key,1", "credit", 3, signature, RULE, x, np.array([0.2]), None)
+    (line,) = _lines("hash", [entry])
+    assert line["inputs"] == {'100% "odd" name': 'a "quote", a comma\n%s', "rate": 1e-7}
+    assert (line["request_id"], line["key_id"]) == ('req-"%d', "key,1")
