@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from finmaas.background import cancel
 from finmaas.errors import Invalid, NotFound
 from finmaas.registry import Registry
 from finmaas.registry.registry import Who, as_actor
@@ -232,10 +233,7 @@ class DecisionWriter:
     async def close(self) -> None:
         """Write everything buffered, then stop."""
         self._closing = True
-        if self._purge_task is not None:
-            self._purge_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purge_task
+        await cancel(self._purge_task)
         self._wake.set()
         if self._task is not None:
             await self._task

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from finmaas.background import cancel
 from finmaas.monitoring.counts import SCORE
 from finmaas.monitoring.metrics import Gauges, ServiceMetrics, SharedSnapshots, families, merge
 from finmaas.monitoring.report import drift_report
@@ -58,10 +59,7 @@ class Exporter:
             self._task = asyncio.create_task(self._publish_forever(), name="finmaas-metrics")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         if self.shared is not None:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(self.shared.publish, self.metrics.snapshot({}))

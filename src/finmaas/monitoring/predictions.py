@@ -44,6 +44,7 @@ from typing import Any, BinaryIO, Literal, NamedTuple
 import numpy as np
 import orjson
 
+from finmaas.background import cancel
 from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.schema.encoding import decode_column
 from finmaas.schema.signature import ModelSignature
@@ -344,10 +345,7 @@ class PredictionLog:
         self._task = asyncio.create_task(self._run(), name="finmaas-prediction-log")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.flush()
         await asyncio.to_thread(self.files.close)
 

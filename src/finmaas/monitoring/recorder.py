@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from finmaas.background import cancel
 from finmaas.errors import FinmaasError
 from finmaas.monitoring.store import DriftStore
 from finmaas.serving.pool import LoadedModel
@@ -35,10 +35,7 @@ class DriftRecorder:
         self._task = asyncio.create_task(self._run(), name="finmaas-drift-recorder")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.flush()
 
     async def flush(self) -> None:

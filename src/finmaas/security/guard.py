@@ -9,13 +9,13 @@ checked against the clock on every request).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
 import time
 from dataclasses import dataclass
 
+from finmaas.background import cancel
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError, Forbidden, NotFound, Unauthenticated
 from finmaas.registry import MonitoringPolicy, Registry
@@ -83,10 +83,7 @@ class Guard:
         self._task = asyncio.create_task(self._watch(), name="finmaas-access-watch")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.meter.close()
         await self.limiter.close()
 

@@ -10,11 +10,11 @@ far this month (stored total plus what is not flushed yet), for quotas.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from finmaas.background import cancel
 from finmaas.errors import FinmaasError
 from finmaas.registry.keys import KeyRecord, KeyStore
 from finmaas.registry.usage import UsageRow, UsageStore
@@ -67,11 +67,8 @@ class UsageMeter:
         self._task = asyncio.create_task(self._run(), name="finmaas-usage-flush")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await self.flush()
 
     async def flush(self) -> int:

@@ -33,6 +33,8 @@ from typing import BinaryIO
 
 import orjson
 
+from finmaas.background import cancel
+
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 FLUSH_INTERVAL = 0.2
 _ATOMIC_WRITE = 4096
@@ -135,10 +137,7 @@ class AccessLog:
         self._task = asyncio.create_task(self._run(), name="finmaas-access-log")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.flush()
 
     async def flush(self) -> None:
