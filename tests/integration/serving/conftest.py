@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -16,16 +17,42 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from finmaas.actor import Actor
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.quickstart import run_quickstart
 from finmaas.registry import LocalArtifactStore, Registry
+from finmaas.registry.records import ModelUpdate
+from finmaas.registry.tables import drift_counts
 
 APPLICANT = (
     load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).head(8).to_dict(orient="records")
 )
+
+
+def copy_home(
+    served: Settings,
+    folder: Path,
+    update: ModelUpdate | None = None,
+    *,
+    keep_drift_counts: bool = True,
+) -> Settings:
+    """A private copy of the served home in ``folder``, for a test that changes
+    credit-risk's policy (``update``) or counts drift from zero."""
+    shutil.copytree(served.home, folder / "home")
+    settings = Settings(home=folder / "home")
+    registry = Registry.open(settings)
+    try:
+        if update is not None:
+            registry.update_model("credit-risk", update, actor="local:setup")
+        if not keep_drift_counts:  # other tests' traffic is stored in the shared home
+            with registry.write() as conn:
+                conn.execute(sa.delete(drift_counts))
+    finally:
+        registry.close()
+    return settings
 
 
 @dataclass

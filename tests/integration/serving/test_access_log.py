@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,14 @@ from finmaas.config import Settings
 from finmaas.registry import Registry
 from finmaas.registry.keys import KeyStore
 from finmaas.security.keys import issue_key
-from tests.integration.serving.conftest import APPLICANT, start_server, stop_server
+from tests.integration.serving.conftest import APPLICANT, copy_home, start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 BODY = {"instances": APPLICANT[:2]}
 
 
 def _home(served_home: Settings, tmp_path: Path) -> tuple[Settings, str]:
-    shutil.copytree(served_home.home, tmp_path / "home")
-    settings = Settings(home=tmp_path / "home")
+    settings = copy_home(served_home, tmp_path)
     registry = Registry.open(settings)
     try:
         token = issue_key(KeyStore(registry), name="app", role="consumer", actor="local:t").token

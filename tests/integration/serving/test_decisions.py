@@ -3,7 +3,6 @@ stop under load loses none."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -19,26 +18,20 @@ from finmaas.registry.records import ModelUpdate
 from finmaas.registry.tables import decisions
 from finmaas.security.keys import issue_key
 from finmaas.security.policy import parse_grant
-from tests.integration.serving.conftest import APPLICANT, LiveServer, start_server, stop_server
+from tests.integration.serving.conftest import (
+    APPLICANT,
+    LiveServer,
+    copy_home,
+    start_server,
+    stop_server,
+)
 
 PREDICT = "/v1/models/credit-risk:predict"
 
 
-def _decision_home(served: Settings, folder: object) -> Settings:
-    home = folder / "home"  # type: ignore[operator]
-    shutil.copytree(served.home, home)
-    settings = Settings(home=home)
-    registry = Registry.open(settings)
-    try:
-        registry.update_model("credit-risk", ModelUpdate(decisions=True), actor="local:setup")
-    finally:
-        registry.close()
-    return settings
-
-
 @pytest.fixture(scope="module")
 def home(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return _decision_home(served_home, tmp_path_factory.mktemp("decisions"))
+    return copy_home(served_home, tmp_path_factory.mktemp("decisions"), ModelUpdate(decisions=True))
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +158,7 @@ def test_a_subject_header_that_does_not_match_the_rows_is_refused(
 
 
 def test_a_clean_stop_under_load_loses_no_decision(served_home: Settings, tmp_path: object) -> None:
-    home = _decision_home(served_home, tmp_path)
+    home = copy_home(served_home, tmp_path, ModelUpdate(decisions=True))
     server = start_server(
         home, "--access-log", "off", workers=2, env={"FINMAAS_MAX_PENDING_DECISIONS": "20"}
     )

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import sqlalchemy as sa
 
 from finmaas.cli.main import main
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.registry import Registry
-from finmaas.registry.tables import drift_counts
-from tests.integration.serving.conftest import LiveServer, start_server, stop_server
+from tests.integration.serving.conftest import LiveServer, copy_home, start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -46,15 +43,7 @@ def _drift(server: LiveServer, version: int, rows: int, **params: str) -> dict[s
 @pytest.fixture
 def home(served_home: Settings, tmp_path: Path) -> Settings:
     """A copy of the served home without the counts other tests' traffic left in it."""
-    shutil.copytree(served_home.home, tmp_path / "home")
-    settings = Settings(home=tmp_path / "home")
-    registry = Registry.open(settings)
-    try:
-        with registry.write() as conn:
-            conn.execute(sa.delete(drift_counts))
-    finally:
-        registry.close()
-    return settings
+    return copy_home(served_home, tmp_path, keep_drift_counts=False)
 
 
 def _production(settings: Settings) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,13 @@ from finmaas.config import Settings
 from finmaas.registry import Registry
 from finmaas.registry.keys import KeyStore
 from finmaas.security.keys import issue_key
-from tests.integration.serving.conftest import APPLICANT, LiveServer, start_server, stop_server
+from tests.integration.serving.conftest import (
+    APPLICANT,
+    LiveServer,
+    copy_home,
+    start_server,
+    stop_server,
+)
 
 PREDICT = "/v1/models/credit-risk:predict"
 BODY = {"instances": APPLICANT[:1]}
@@ -30,16 +35,11 @@ SECURITY_HEADERS = {
 }
 
 
-def _copy_home(served_home: Settings, target: Path) -> Settings:
-    shutil.copytree(served_home.home, target / "home")
-    return Settings(home=target / "home")
-
-
 @pytest.fixture(scope="module")
 def secured(
     served_home: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[LiveServer, str]]:
-    settings = _copy_home(served_home, tmp_path_factory.mktemp("hardened"))
+    settings = copy_home(served_home, tmp_path_factory.mktemp("hardened"))
     registry = Registry.open(settings)
     try:
         token = issue_key(KeyStore(registry), name="app", role="consumer", actor="local:t").token
@@ -123,7 +123,7 @@ def test_another_origin_gets_no_cors_headers(secured: tuple[LiveServer, str]) ->
 
 
 def test_cors_is_off_by_default(served_home: Settings, tmp_path: Path) -> None:
-    live = start_server(_copy_home(served_home, tmp_path))
+    live = start_server(copy_home(served_home, tmp_path))
     try:
         with live.client() as http:
             preflight = http.options(
@@ -169,7 +169,7 @@ def test_tls(served_home: Settings, tmp_path: Path) -> None:
     authority.configure_trust(trusted)
 
     live = start_server(
-        _copy_home(served_home, tmp_path),
+        copy_home(served_home, tmp_path),
         "--ssl-certfile",
         str(cert_file),
         "--ssl-keyfile",

@@ -15,7 +15,7 @@ import pytest
 from finmaas.config import Settings
 from finmaas.registry import Registry
 from tests.approvals import approve
-from tests.integration.serving.conftest import APPLICANT, start_server, stop_server
+from tests.integration.serving.conftest import APPLICANT, copy_home, start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -23,11 +23,7 @@ PREDICT = "/v1/models/credit-risk:predict"
 @pytest.fixture
 def own_home(served_home: Settings, tmp_path: Path) -> Settings:
     """A private copy of the served home, so moving aliases does not disturb other tests."""
-    import shutil
-
-    home = tmp_path / "home"
-    shutil.copytree(served_home.home, home)
-    return Settings(home=home)
+    return copy_home(served_home, tmp_path)
 
 
 def test_alias_flips_under_load_fail_no_request(own_home: Settings) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,16 +9,20 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.registry import Registry
 from finmaas.registry.keys import KeyStore
-from finmaas.registry.tables import drift_counts
 from finmaas.security.keys import issue_key
-from tests.integration.serving.conftest import APPLICANT, LiveServer, start_server, stop_server
+from tests.integration.serving.conftest import (
+    APPLICANT,
+    LiveServer,
+    copy_home,
+    start_server,
+    stop_server,
+)
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -44,21 +47,9 @@ def _requests(samples: Samples, model: str, status: str) -> float:
     )
 
 
-def _copy_without_drift_counts(served: Settings, folder: Path) -> Settings:
-    shutil.copytree(served.home, folder / "home")
-    settings = Settings(home=folder / "home")
-    registry = Registry.open(settings)
-    try:
-        with registry.write() as conn:
-            conn.execute(sa.delete(drift_counts))
-    finally:
-        registry.close()
-    return settings
-
-
 @pytest.fixture(scope="module")
 def home(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return _copy_without_drift_counts(served_home, tmp_path_factory.mktemp("metrics"))
+    return copy_home(served_home, tmp_path_factory.mktemp("metrics"), keep_drift_counts=False)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +156,7 @@ def _shifted_bodies() -> list[bytes]:
 def test_two_workers_add_up_and_drift_shows_as_gauges(
     served_home: Settings, tmp_path: Path
 ) -> None:
-    home = _copy_without_drift_counts(served_home, tmp_path)
+    home = copy_home(served_home, tmp_path, keep_drift_counts=False)
     server = start_server(home, "--access-log", "off", workers=2)
     try:
         bodies = _shifted_bodies()

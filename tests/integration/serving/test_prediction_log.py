@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,24 +22,13 @@ from finmaas.registry.records import ModelUpdate
 from tests.integration.serving.conftest import (
     APPLICANT,
     LiveServer,
+    copy_home,
     feature_tensors,
     start_server,
     stop_server,
 )
 
 PREDICT = "/v1/models/credit-risk:predict"
-
-
-def _home(served: Settings, folder: Path, rate: float) -> Settings:
-    home = folder / "home"
-    shutil.copytree(served.home, home)
-    settings = Settings(home=home)
-    registry = Registry.open(settings)
-    try:
-        registry.update_model("credit-risk", ModelUpdate(log_sample_rate=rate), actor="local:setup")
-    finally:
-        registry.close()
-    return settings
 
 
 def _logged(settings: Settings, model: str = "credit-risk") -> list[dict[str, Any]]:
@@ -56,7 +44,9 @@ def _start(
 
 @pytest.fixture(scope="module")
 def logged_home(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return _home(served_home, tmp_path_factory.mktemp("prediction-log"), 1.0)
+    return copy_home(
+        served_home, tmp_path_factory.mktemp("prediction-log"), ModelUpdate(log_sample_rate=1.0)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +137,9 @@ def test_log_files_are_private_to_the_server_user(
 def test_redact_masking_writes_a_placeholder(
     served_home: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    settings = _home(served_home, tmp_path_factory.mktemp("redacted"), 1.0)
+    settings = copy_home(
+        served_home, tmp_path_factory.mktemp("redacted"), ModelUpdate(log_sample_rate=1.0)
+    )
     server = _start(settings, env={"FINMAAS_PII_MASKING": "redact"})
     try:
         with server.client() as http:
@@ -165,7 +157,9 @@ def test_redact_masking_writes_a_placeholder(
 def test_sampling_keeps_about_the_rate_of_rows(
     served_home: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    settings = _home(served_home, tmp_path_factory.mktemp("sampled"), 0.25)
+    settings = copy_home(
+        served_home, tmp_path_factory.mktemp("sampled"), ModelUpdate(log_sample_rate=0.25)
+    )
     server = _start(settings)
     try:
         with server.client() as http:
@@ -301,7 +295,7 @@ def test_export_does_not_overwrite_without_force(
 def test_each_worker_writes_its_own_files_and_export_merges_them(
     served_home: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = _home(served_home, tmp_path, 1.0)
+    settings = copy_home(served_home, tmp_path, ModelUpdate(log_sample_rate=1.0))
     folder = settings.home / "predictions" / "credit-risk"
     server = _start(settings, workers=2)
     sent: list[str] = []
