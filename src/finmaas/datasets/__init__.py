@@ -6,10 +6,13 @@ from finmaas.datasets.german_credit import (
     german_credit_signature,
     load_german_credit,
 )
+from finmaas.datasets.goog import goog_data_sha256, load_goog
 
 __all__ = [
     "GERMAN_CREDIT_TARGET",
     "german_credit_data_sha256",
     "german_credit_signature",
+    "goog_data_sha256",
     "load_german_credit",
+    "load_goog",
 ]
