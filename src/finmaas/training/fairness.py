@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from finmaas.errors import Invalid
-from finmaas.training.metrics import _check_scored, _check_threshold
+from finmaas.training.metrics import _check_scored, _check_threshold, check_int
 
 FOUR_FIFTHS = 0.8
 """An adverse-impact ratio below this is flagged."""
@@ -132,14 +132,8 @@ def fairness_report(
     group ``"missing"``). Groups are listed largest first."""
     y, p = _check_scored(y_true, p_bad)
     _check_threshold(threshold)
-    if (
-        isinstance(min_group_size, bool)
-        or not isinstance(min_group_size, int)
-        or min_group_size < 1
-    ):
-        raise Invalid(f"min_group_size must be an integer ≥ 1, got {min_group_size!r}")
-    if isinstance(draws, bool) or not isinstance(draws, int) or not 100 <= draws <= 100_000:
-        raise Invalid(f"draws must be an integer from 100 to 100000, got {draws!r}")
+    check_int("min_group_size", min_group_size, 1, 1_000_000)
+    check_int("draws", draws, 100, 100_000)
     labels = _group_labels(groups, y.size, protected)
     names, group_of = np.unique(labels, return_inverse=True)
     cell = group_of * 2 + (y == 1)  # group × label (0 good, 1 bad)

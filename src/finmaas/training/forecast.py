@@ -39,6 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from finmaas.errors import Invalid
+from finmaas.training.metrics import check_int
 
 Target = Literal["return", "direction"]
 TARGETS: tuple[Target, ...] = ("return", "direction")
@@ -113,7 +114,7 @@ def check_prices(frame: pd.DataFrame, date_column: str = "Date") -> pd.DataFrame
 
 def lagged_features(prices: pd.DataFrame, lags: int = 5) -> tuple[pd.DataFrame, pd.Series]:
     """Features and next-period return of every row that has both (index: the date)."""
-    _check_int("lags", lags, 1, WARM_UP)
+    check_int("lags", lags, 1, WARM_UP)
     close = prices["Close"]
     returns = close / close.shift(1) - 1.0
     features = pd.DataFrame(index=prices["Date"])
@@ -132,8 +133,8 @@ def lagged_features(prices: pd.DataFrame, lags: int = 5) -> tuple[pd.DataFrame, 
 
 def walk_forward_splits(rows: int, initial: int, step: int) -> list[tuple[range, range]]:
     """(train, test) row ranges: train ``[0, end)``, test ``[end, end + step)``."""
-    _check_int("initial", initial, 20, 1_000_000)
-    _check_int("step", step, 1, 1_000_000)
+    check_int("initial", initial, 20, 1_000_000)
+    check_int("step", step, 1, 1_000_000)
     if rows < initial + step:
         raise Invalid(
             f"too few rows for walk-forward validation: {rows} usable row(s), "
@@ -235,8 +236,3 @@ def _training_majority(
 
 def _share(hits: NDArray[np.bool_]) -> float:
     return float(np.mean(hits))
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Invalid(f"{name} must be an integer from {low} to {high}, got {value!r}")

@@ -208,6 +208,12 @@ def _check_threshold(threshold: float) -> None:
         raise Invalid(f"threshold must be a number in [0, 1], got {_shown(threshold)}")
 
 
+def check_int(name: str, value: object, low: int, high: int) -> None:
+    """Refuse anything but an integer (not a bool) from ``low`` to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise Invalid(f"{name} must be an integer from {low} to {high}, got {_shown(value)}")
+
+
 def _shown(value: object) -> str:
     """``repr`` of a bad value, as Python would show it (``2``, not ``np.int64(2)``)."""
     if isinstance(value, np.generic):

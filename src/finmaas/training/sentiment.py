@@ -24,6 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from finmaas.errors import Invalid
+from finmaas.training.metrics import check_int
 
 MAX_TEXT_CHARS = 10_000
 
@@ -99,8 +100,7 @@ def evaluate_sentiment(
     texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, seed: int = 0
 ) -> SentimentReport:
     """Stratified ``folds``-fold evaluation of :func:`sentiment_pipeline`."""
-    if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= 20:
-        raise Invalid(f"folds must be an integer from 2 to 20, got {folds!r}")
+    check_int("folds", folds, 2, 20)
     x = np.asarray(texts, dtype=object)
     y = np.asarray(labels, dtype=object)
     classes = tuple(sorted(set(labels)))

@@ -128,7 +128,7 @@ def test_the_report_is_json_ready() -> None:
             {"groups": ["A", "B", "A"]},
             "protected column 'age_band' must have one value per applicant, got 3 for 4",
         ),
-        ({"min_group_size": 0}, "min_group_size must be an integer ≥ 1, got 0"),
+        ({"min_group_size": 0}, "min_group_size must be an integer from 1 to 1000000, got 0"),
         ({"draws": 10}, "draws must be an integer from 100 to 100000, got 10"),
         ({"threshold": 2}, "threshold must be a number in [0, 1], got 2"),
         ({"y_true": [0, 1, 2, 0]}, "y_true must hold binary labels 0 and 1, got 2"),
