@@ -123,8 +123,7 @@ class ServiceMetrics:
         histogram = self.requests.get(key)
         if histogram is None:
             histogram = self.requests[key] = Histogram(LATENCY_BUCKETS)
-        histogram.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        histogram.total += seconds
+        histogram.observe(seconds)
 
     def reject(self, model: str, reason: str) -> None:
         key = (model, reason)

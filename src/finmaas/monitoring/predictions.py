@@ -60,7 +60,8 @@ MAX_PENDING_ROWS = 100_000
 REDACTED = "[redacted]"
 PURGE_INTERVAL = 3600.0
 CHUNK_BYTES = 64 * 1024
-"""Lines are written in pieces of about this size (below malloc's mmap threshold)."""
+"""Lines are written in pieces of about this size, so the writer holds at most that
+much encoded text, whatever the batch."""
 
 Masking = Literal["hash", "redact"]
 
@@ -118,11 +119,10 @@ class RowEncoder:
 
         Columns are decoded and turned into JSON once for all the entries, and each
         line is one ``%`` of a template the signature fixes: building a dict per row
-        for ``orjson`` costs more (measured). Lines are appended to a buffer of at
-        most ``CHUNK_BYTES`` that ``write`` empties: keeping thousands of ~1 KiB
-        ``bytes`` alive to join them later costs several times the encoding, and one
-        buffer of a whole batch takes fresh pages from the kernel on every flush,
-        which doubles the cost of a 1,500-row batch on a VM (both measured).
+        for ``orjson`` costs more (measured). Lines are appended to a buffer that
+        ``write`` empties every ``CHUNK_BYTES``: keeping thousands of ~1 KiB
+        ``bytes`` alive to join them later costs several times the encoding
+        (measured), and the buffer stays small whatever the batch.
         """
         first = entries[0]
         signature = first.signature

@@ -25,10 +25,11 @@ figures and the verdict ``too few``: small groups drift by chance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from finmaas.errors import Invalid
@@ -52,7 +53,7 @@ class GroupFairness:
     size: int
     goods: int
     bads: int
-    approval_rate: float | None
+    approval_rate: float
     adverse_impact_ratio: float | None
     adverse_impact_ci: Interval | None
     equal_opportunity_gap: float | None
@@ -60,22 +61,6 @@ class GroupFairness:
     equalized_odds_gap: float | None
     equalized_odds_ci: Interval | None
     verdict: Verdict
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "group": self.group,
-            "size": self.size,
-            "goods": self.goods,
-            "bads": self.bads,
-            "approval_rate": self.approval_rate,
-            "adverse_impact_ratio": self.adverse_impact_ratio,
-            "adverse_impact_ci": _listed(self.adverse_impact_ci),
-            "equal_opportunity_gap": self.equal_opportunity_gap,
-            "equal_opportunity_ci": _listed(self.equal_opportunity_ci),
-            "equalized_odds_gap": self.equalized_odds_gap,
-            "equalized_odds_ci": _listed(self.equalized_odds_ci),
-            "verdict": self.verdict,
-        }
 
 
 @dataclass(frozen=True)
@@ -93,14 +78,7 @@ class FairnessReport:
         return [g.group for g in self.groups if g.verdict == "adverse impact"]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "protected": self.protected,
-            "threshold": self.threshold,
-            "min_group_size": self.min_group_size,
-            "reference": self.reference,
-            "flagged": self.flagged,
-            "groups": [g.to_json() for g in self.groups],
-        }
+        return asdict(self) | {"flagged": self.flagged}
 
 
 @dataclass(frozen=True)
@@ -171,11 +149,7 @@ def _group_labels(groups: ArrayLike, n: int, protected: str) -> NDArray[np.str_]
             f"protected column {protected!r} must have one value per applicant, "
             f"got {values.size} for {n}"
         )
-    return np.array(["missing" if _missing(v) else str(v) for v in values.tolist()], dtype=str)
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    return np.array(["missing" if pd.isna(v) else str(v) for v in values.tolist()], dtype=str)
 
 
 def _rate(c: _Counts) -> float:
@@ -186,7 +160,7 @@ def _rate(c: _Counts) -> float:
 def _too_few(base: dict[str, Any], rate: float) -> GroupFairness:
     return GroupFairness(
         **base,
-        approval_rate=rate if base["size"] else None,
+        approval_rate=rate,
         adverse_impact_ratio=None,
         adverse_impact_ci=None,
         equal_opportunity_gap=None,
@@ -249,7 +223,3 @@ def _interval(values: NDArray[np.float64]) -> Interval | None:
         return None
     low, high = np.percentile(finite, [2.5, 97.5])
     return float(low), float(high)
-
-
-def _listed(interval: Interval | None) -> list[float] | None:
-    return None if interval is None else [interval[0], interval[1]]

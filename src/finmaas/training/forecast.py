@@ -28,7 +28,7 @@ for direction).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -61,16 +61,7 @@ class ForecastReport:
     baselines: dict[str, dict[str, float]]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "rows": self.rows,
-            "folds": self.folds,
-            "test_rows": self.test_rows,
-            "first_test_date": self.first_test_date,
-            "last_test_date": self.last_test_date,
-            "model": self.model,
-            "baselines": self.baselines,
-        }
+        return asdict(self)
 
 
 def check_prices(frame: pd.DataFrame, date_column: str = "Date") -> pd.DataFrame:

@@ -10,9 +10,8 @@ beside it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -42,15 +41,7 @@ class SentimentReport:
     """Macro-F1 of always answering the most frequent class: the floor to beat."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "classes": list(self.classes),
-            "rows": self.rows,
-            "folds": self.folds,
-            "macro_f1": self.macro_f1,
-            "macro_f1_sd": self.macro_f1_sd,
-            "per_class": self.per_class,
-            "majority_macro_f1": self.majority_macro_f1,
-        }
+        return asdict(self)
 
 
 def check_labelled_texts(
@@ -73,7 +64,7 @@ def check_labelled_texts(
                 f"column {text!r} holds a text over {MAX_TEXT_CHARS} characters at row {row}"
             )
         texts.append(value)
-    labels = ["" if _missing(v) else str(v) for v in frame[label].tolist()]
+    labels = ["" if pd.isna(v) else str(v) for v in frame[label].tolist()]
     if "" in labels:
         raise Invalid(f"column {label!r} has no label at row {labels.index('') + 1}")
     counts = pd.Series(labels).value_counts()
@@ -129,7 +120,3 @@ def evaluate_sentiment(
         },
         majority_macro_f1=float(floor),
     )
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
