@@ -52,6 +52,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    requests: int = 0
 
 
 def free_port() -> int:
@@ -119,7 +120,31 @@ def run_wrk(
     p50 = _latency(out, "50%")
     p99 = _latency(out, "99%")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Row("", connections, rps, p50, p99, int(non_2xx.group(1)) if non_2xx else 0)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Row("", connections, rps, p50, p99, int(non_2xx.group(1)) if non_2xx else 0, requests)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live descendants (Linux ``/proc``)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    return total
 
 
 def _latency(out: str, percentile: str) -> float:

@@ -114,6 +114,8 @@ class FinmaasApp:
             key=key,
             masking=settings.pii_masking,
             max_bytes=settings.prediction_log_max_bytes,
+            file_format=settings.prediction_log_format,
+            rotate_seconds=settings.prediction_log_rotate_seconds,
             retention_days=settings.prediction_log_retention_days,
             counted=self.metrics.log_rows,
         )

@@ -12,7 +12,7 @@ import typer
 from finmaas.cli.context import cli_context
 from finmaas.cli.files import parse_day
 from finmaas.errors import Invalid
-from finmaas.monitoring.predictions import log_files, read_log
+from finmaas.monitoring.predictions import log_files, read_log, unfinished_files
 
 app = typer.Typer(help="The prediction log (sampled inputs and outputs).", no_args_is_help=True)
 
@@ -49,7 +49,8 @@ def export(
         raise Invalid("--until must be after --since")
     if output.exists() and not force:
         raise Invalid(f"{str(output)!r} exists; pass --force to overwrite it")
-    files = log_files(state.settings.home / "predictions", name, first, end)
+    root = state.settings.home / "predictions"
+    files = log_files(root, name, first, end)
     rows = read_log(files, number)
     if file_format == "csv":
         count = _write_csv(output, list(rows))
@@ -60,6 +61,14 @@ def export(
                 out.write(orjson.dumps(row) + b"\n")
                 count += 1
     typer.echo(f"exported {count} logged row(s) of {name} from {len(files)} file(s) to {output}")
+    open_files = unfinished_files(root, name, first, end)
+    if open_files:
+        typer.echo(
+            f"left out {len(open_files)} Parquet file(s) still being written: a server closes "
+            "its files every prediction_log_rotate_seconds and when it stops (a file of a "
+            "worker that died without stopping stays unreadable)",
+            err=True,
+        )
 
 
 def _write_csv(output: Path, rows: list[dict[str, object]]) -> int:

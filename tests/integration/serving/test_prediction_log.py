@@ -1,9 +1,12 @@
-"""The prediction log over real HTTP: sampled rows land in JSON Lines files with
-``pii`` inputs masked, and ``finmaas log export`` gives them back in one file."""
+"""The prediction log over real HTTP: sampled rows land in Parquet (default) or
+JSON Lines files with ``pii`` inputs masked, and ``finmaas log export`` gives them
+back in one file. The servers here close Parquet files every second
+(``FINMAAS_PREDICTION_LOG_ROTATE_SECONDS=1``) so rows can be read while they run."""
 
 from __future__ import annotations
 
 import csv
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +18,8 @@ import pytest
 from finmaas.cli.main import main
 from finmaas.config import Settings
 from finmaas.datasets.german_credit import GERMAN_CREDIT_PII
-from finmaas.monitoring.predictions import FLUSH_INTERVAL, REDACTED
+from finmaas.monitoring.prediction_rows import REDACTED
+from finmaas.monitoring.predictions import FLUSH_INTERVAL, log_files, read_log
 from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.registry import Registry
 from finmaas.registry.records import ModelUpdate
@@ -32,14 +36,20 @@ PREDICT = "/v1/models/credit-risk:predict"
 
 
 def _logged(settings: Settings, model: str = "credit-risk") -> list[dict[str, Any]]:
-    files = sorted((settings.home / "predictions" / model).glob("*.jsonl"))
-    return [orjson.loads(line) for path in files for line in path.read_bytes().splitlines()]
+    """The rows of the readable files, in time order."""
+    return list(read_log(log_files(settings.home / "predictions", model, None, None)))
 
 
 def _start(
     settings: Settings, *extra: str, workers: int = 1, env: dict[str, str] | None = None
 ) -> LiveServer:
+    env = {"FINMAAS_PREDICTION_LOG_ROTATE_SECONDS": "1", **(env or {})}
     return start_server(settings, "--access-log", "off", *extra, workers=workers, env=env)
+
+
+def _pid(path: Path) -> str:
+    """The worker that wrote a file: ``<day>T<time>Z-<pid>[-n][-v<version>].<suffix>``."""
+    return path.name.split("Z-", 1)[1].split("-")[0].split(".")[0]
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +120,10 @@ def test_pii_inputs_are_written_as_keyed_hashes(
         assert line["inputs"]["personal_status_and_sex"] == pseudonym(
             key, applicant["personal_status_and_sex"]
         )
-    raw = b"".join(p.read_bytes() for p in (logged_home.home / "predictions").rglob("*.jsonl"))
-    assert APPLICANT[0]["personal_status_and_sex"].encode() not in raw
+    stored = {value for line in lines for value in line["inputs"].values()}
+    assert not stored & {applicant["personal_status_and_sex"] for applicant in APPLICANT}
+    (path,) = log_files(logged_home.home / "predictions", "credit-risk", None, None)
+    assert path.suffix == ".parquet"  # the default format
 
 
 def test_the_counts_reach_metrics(served: dict[str, Any]) -> None:
@@ -190,6 +202,7 @@ def test_export_writes_the_rows_in_time_order(
     code, out, err = _export(logged_home, "credit-risk", "--output", str(output), capsys=capsys)
     assert code == 0, err
     assert out == f"exported 5 logged row(s) of credit-risk from 1 file(s) to {output}\n"
+    assert err == ""  # no file was left out
     rows = [orjson.loads(line) for line in output.read_bytes().splitlines()]
     assert rows == _logged(logged_home)
     assert [row["ts"] for row in rows] == sorted(row["ts"] for row in rows)
@@ -313,12 +326,13 @@ def test_each_worker_writes_its_own_files_and_export_merges_them(
             for start in range(0, 400, 40):  # until both workers have written (bounded)
                 sent.extend(pool.map(predict, range(start, start + 40)))
                 time.sleep(FLUSH_INTERVAL + 0.3)  # each worker writes every interval
-                if len({path.stem.rsplit("-", 1)[-1] for path in folder.glob("*.jsonl")}) == 2:
+                if len({_pid(path) for path in folder.glob("*.parquet")}) == 2:
                     break
     finally:
         assert stop_server(server) == 0  # a clean stop writes what was pending
-    files = sorted(folder.glob("*.jsonl"))
-    assert len({path.stem.rsplit("-", 1)[-1] for path in files}) == 2, [p.name for p in files]
+    files = sorted(folder.glob("*.parquet"))
+    assert len({_pid(path) for path in files}) == 2, [p.name for p in files]
+    assert not list(folder.glob("*.part"))  # a clean stop closes every file
     assert sorted(row["request_id"] for row in _logged(settings)) == sorted(sent)
 
     output = tmp_path / "all.jsonl"
@@ -329,3 +343,55 @@ def test_each_worker_writes_its_own_files_and_export_merges_them(
     )
     stamps = [orjson.loads(line)["ts"] for line in output.read_bytes().splitlines()]
     assert stamps == sorted(stamps)
+
+
+def test_json_lines_format_logs_the_same_rows(
+    served: dict[str, Any], logged_home: Settings, tmp_path: Path
+) -> None:
+    settings = copy_home(logged_home, tmp_path, ModelUpdate(log_sample_rate=1.0))
+    shutil.rmtree(settings.home / "predictions")
+    server = _start(settings, env={"FINMAAS_PREDICTION_LOG_FORMAT": "jsonl"})
+    try:
+        with server.client() as http:
+            assert http.post(PREDICT, json={"instances": APPLICANT[:3]}).status_code == 200
+            deadline = time.monotonic() + 5
+            while len(_logged(settings)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)  # a JSON Lines file is readable while the server runs
+            lines = _logged(settings)
+    finally:
+        assert stop_server(server) == 0
+    (path,) = log_files(settings.home / "predictions", "credit-risk", None, None)
+    assert path.suffix == ".jsonl"
+    assert [orjson.loads(line) for line in path.read_bytes().splitlines()] == lines
+    parquet = _logged(logged_home)[:3]
+    assert [(line["inputs"], line["outputs"]) for line in lines] == [
+        (line["inputs"], line["outputs"]) for line in parquet
+    ]
+
+
+def test_export_leaves_out_a_parquet_file_still_open_and_says_so(
+    served_home: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = copy_home(served_home, tmp_path, ModelUpdate(log_sample_rate=1.0))
+    folder = settings.home / "predictions" / "credit-risk"
+    server = _start(settings, env={"FINMAAS_PREDICTION_LOG_ROTATE_SECONDS": "900"})
+    output = tmp_path / "out.jsonl"
+    try:
+        with server.client() as http:
+            assert http.post(PREDICT, json={"instances": APPLICANT[:2]}).status_code == 200
+            deadline = time.monotonic() + 5
+            while not list(folder.glob("*.parquet.part")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        code, out, err = _export(settings, "credit-risk", "-o", str(output), capsys=capsys)
+    finally:
+        assert stop_server(server) == 0
+    assert code == 0
+    assert out == f"exported 0 logged row(s) of credit-risk from 0 file(s) to {output}\n"
+    assert err == (
+        "left out 1 Parquet file(s) still being written: a server closes its files every "
+        "prediction_log_rotate_seconds and when it stops (a file of a worker that died "
+        "without stopping stays unreadable)\n"
+    )
+    code, out, err = _export(settings, "credit-risk", "-o", str(output), "--force", capsys=capsys)
+    assert (code, err) == (0, "")
+    assert out == f"exported 2 logged row(s) of credit-risk from 1 file(s) to {output}\n"

@@ -1,5 +1,6 @@
 """The prediction log's parts: decoding back to raw values, masking, sampling,
-rotation, retention, the pending-row bound and reading files back."""
+rotation, retention, the pending-row bound and reading files back, in both
+formats (the Parquet rows read back must equal the JSON lines)."""
 
 from __future__ import annotations
 
@@ -7,24 +8,27 @@ import asyncio
 import math
 from datetime import date
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow.parquet as pq
+import pytest
 
+from finmaas.monitoring import predictions_parquet
+from finmaas.monitoring.prediction_rows import REDACTED, Entry, Masking
 from finmaas.monitoring.predictions import (
-    CHUNK_BYTES,
-    REDACTED,
-    Entry,
-    LogFiles,
-    Masking,
+    LogFormat,
     PredictionLog,
-    RowEncoder,
     log_files,
     purge_files,
     read_log,
     sample,
+    unfinished_files,
 )
+from finmaas.monitoring.predictions_jsonl import CHUNK_BYTES, JsonLinesFiles, RowEncoder
+from finmaas.monitoring.predictions_parquet import ArrowEncoder, ParquetFiles
 from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.schema import Feature, ModelSignature
 from finmaas.schema.encoding import RecordEncoder, decode_column, decode_value
@@ -33,7 +37,18 @@ from finmaas.serving.decisions import DecisionRule
 KEY = bytes(range(32))
 
 
-def _lines(masking: Masking, entries: list[Entry]) -> list[dict[str, Any]]:
+FORMATS: tuple[LogFormat, ...] = ("jsonl", "parquet")
+
+
+def _lines(
+    masking: Masking, entries: list[Entry], file_format: LogFormat = "jsonl"
+) -> list[dict[str, Any]]:
+    """The rows of entries as written in ``file_format`` and read back."""
+    if file_format == "parquet":
+        with TemporaryDirectory() as folder:
+            path = Path(folder) / "rows.parquet"
+            pq.write_table(ArrowEncoder(KEY, masking).table(entries), path)
+            return list(predictions_parquet.read_rows(path))
     chunks: list[bytes] = []
     count = RowEncoder(KEY, masking).encode(entries, lambda chunk: chunks.append(bytes(chunk)))
     assert all(chunk.endswith(b"\n") for chunk in chunks)
@@ -81,9 +96,10 @@ def test_decode_column_of_a_float_array_without_strings() -> None:
     assert decode_column(feature, np.array([2.0, 0.0, math.nan])) == ["c", "a", None]
 
 
-def test_hash_masking_writes_keyed_hashes_and_keeps_nulls() -> None:
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_hash_masking_writes_keyed_hashes_and_keeps_nulls(file_format: LogFormat) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
-    lines = _lines("hash", [_entry(x)])
+    lines = _lines("hash", [_entry(x)], file_format)
     inputs = [line["inputs"] for line in lines]
     assert inputs[0]["age"] == pseudonym(KEY, "35") == inputs[2]["age"]
     assert inputs[0]["name"] == pseudonym(KEY, "Ann")
@@ -98,18 +114,20 @@ def test_hash_masking_writes_keyed_hashes_and_keeps_nulls() -> None:
     assert lines[0]["ts"] == "2027-01-15T08:00:00.000Z"
 
 
-def test_redact_masking_writes_the_placeholder() -> None:
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_redact_masking_writes_the_placeholder(file_format: LogFormat) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
-    lines = _lines("redact", [_entry(x)])
+    lines = _lines("redact", [_entry(x)], file_format)
     assert [line["inputs"]["age"] for line in lines] == [REDACTED, None, REDACTED]
     assert [line["inputs"]["name"] for line in lines] == [REDACTED, None, REDACTED]
     assert "Ann" not in str(lines)
 
 
-def test_sampled_rows_keep_their_row_numbers() -> None:
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_sampled_rows_keep_their_row_numbers(file_format: LogFormat) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
     kept = np.array([0, 2])
-    lines = _lines("hash", [_entry(x[kept], kept)])
+    lines = _lines("hash", [_entry(x[kept], kept)], file_format)
     assert [line["row"] for line in lines] == [0, 2]
     assert [line["inputs"]["months"] for line in lines] == [12, 48]
 
@@ -124,33 +142,101 @@ def test_sample() -> None:
     assert list(kept) == sorted(kept)
 
 
-def test_files_rotate_at_the_size_limit_and_the_day(tmp_path: Path) -> None:
-    files = LogFiles(tmp_path, max_bytes=100)
+def test_json_lines_files_rotate_at_the_size_limit_and_the_day(tmp_path: Path) -> None:
+    files = JsonLinesFiles(tmp_path, max_bytes=100, encoder=RowEncoder(KEY, "hash"))
     day = date(2026, 11, 22)
     for _ in range(5):
-        files.write("credit", day, b"x" * 39 + b"\n")  # two lines fit in 100 bytes
-    files.write("credit", date(2026, 11, 23), b"y\n")
+        files.append("credit", day, b"x" * 39 + b"\n")  # two lines fit in 100 bytes
+    files.append("credit", date(2026, 11, 23), b"y\n")
     files.close()
     written = sorted((tmp_path / "credit").glob("*.jsonl"))
     sizes = sorted(path.stat().st_size for path in written)
     assert sizes == [2, 40, 80, 80]
     assert [path.name[:10] for path in written].count("2026-11-23") == 1
+    assert all(path.stat().st_mode & 0o077 == 0 for path in written)
 
 
 def test_a_line_larger_than_the_limit_still_gets_a_file(tmp_path: Path) -> None:
-    files = LogFiles(tmp_path, max_bytes=10)
-    files.write("credit", date(2026, 11, 22), b"z" * 50 + b"\n")
+    files = JsonLinesFiles(tmp_path, max_bytes=10, encoder=RowEncoder(KEY, "hash"))
+    files.append("credit", date(2026, 11, 22), b"z" * 50 + b"\n")
     files.close()
     assert [p.stat().st_size for p in (tmp_path / "credit").glob("*.jsonl")] == [51]
+
+
+def _parquet_files(tmp_path: Path, max_bytes: int = 1 << 30, rotate: float = 3600) -> ParquetFiles:
+    return ParquetFiles(tmp_path, max_bytes, rotate, ArrowEncoder(KEY, "hash"))
+
+
+def test_a_parquet_file_is_readable_only_once_closed(tmp_path: Path) -> None:
+    x = RecordEncoder(SIGNATURE).encode(RECORDS)
+    files = _parquet_files(tmp_path)
+    assert files.write("credit", 3, date(2027, 1, 15), [_entry(x)]) == 3
+    assert log_files(tmp_path, "credit", None, None) == []
+    (unfinished,) = unfinished_files(tmp_path, "credit", None, None)
+    assert unfinished.name.endswith("-v3.parquet.part")
+    assert unfinished.stat().st_mode & 0o077 == 0
+    files.close_expired()  # not yet due
+    assert log_files(tmp_path, "credit", None, None) == []
+    files.close()
+    (path,) = log_files(tmp_path, "credit", None, None)
+    assert path.name == unfinished.name.removesuffix(".part")
+    assert unfinished_files(tmp_path, "credit", None, None) == []
+    assert [row["inputs"]["months"] for row in read_log([path])] == [12, 6, 48]
+
+
+def test_parquet_files_close_when_due_and_at_a_new_day_or_version(tmp_path: Path) -> None:
+    x = RecordEncoder(SIGNATURE).encode(RECORDS)
+    files = _parquet_files(tmp_path, rotate=0.0)
+    files.write("credit", 3, date(2027, 1, 15), [_entry(x)])
+    files.write("credit", 4, date(2027, 1, 15), [_entry(x[:1])])  # another version, another file
+    files.write("credit", 3, date(2027, 1, 16), [_entry(x[:2], at=1.8e9 + 86_400)])
+    assert len(log_files(tmp_path, "credit", None, None)) == 1  # the day changed
+    files.close_expired()  # both due at once with rotate=0
+    written = log_files(tmp_path, "credit", None, None)
+    assert sorted(path.name[:10] for path in written) == ["2027-01-15", "2027-01-15", "2027-01-16"]
+    assert sorted(len(list(read_log([path]))) for path in written) == [1, 2, 3]
+    assert unfinished_files(tmp_path, "credit", None, None) == []
+
+
+def test_parquet_files_rotate_at_the_size_limit_and_keep_row_groups_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = RecordEncoder(SIGNATURE).encode(RECORDS * 100)
+    size = ArrowEncoder(KEY, "hash").table([_entry(x)]).nbytes
+    monkeypatch.setattr(predictions_parquet, "ROW_GROUP_BYTES", size * 2)
+    files = _parquet_files(tmp_path, max_bytes=size * 5)
+    for second in range(12):  # five batches fit in a file
+        files.write("credit", 3, date(2027, 1, 15), [_entry(x, at=1.8e9 + second)])
+    files.close()
+    written = log_files(tmp_path, "credit", None, None)
+    shapes = [pq.ParquetFile(path).metadata for path in written]
+    # Five batches a file, written two at a time as a row group and the rest at the close.
+    assert sorted((meta.num_rows, meta.num_row_groups) for meta in shapes) == [
+        (600, 1),
+        (1500, 3),
+        (1500, 3),
+    ]
+    stamps = [row["ts"] for row in read_log(written)]
+    assert len(stamps) == 3600
+    assert stamps == sorted(stamps)
 
 
 def test_purge_deletes_only_files_of_days_before(tmp_path: Path) -> None:
     folder = tmp_path / "credit"
     folder.mkdir()
-    for name in ("2026-01-01T000000Z-1.jsonl", "2026-02-01T000000Z-1.jsonl", "notes.jsonl"):
+    names = (
+        "2026-01-01T000000Z-1.jsonl",
+        "2026-01-01T000000Z-1-v2.parquet",
+        "2026-01-01T000000Z-7-v2.parquet.part",  # left by a worker that died
+        "2026-02-01T000000Z-1.jsonl",
+        "2026-02-01T000000Z-1-v2.parquet.part",
+        "notes.jsonl",
+    )
+    for name in names:
         (folder / name).write_text("{}\n")
-    assert purge_files(tmp_path, date(2026, 2, 1)) == 1
+    assert purge_files(tmp_path, date(2026, 2, 1)) == 3
     assert sorted(p.name for p in folder.iterdir()) == [
+        "2026-02-01T000000Z-1-v2.parquet.part",
         "2026-02-01T000000Z-1.jsonl",
         "notes.jsonl",
     ]
@@ -185,7 +271,10 @@ def test_read_log_merges_files_in_time_order_and_skips_a_partial_last_line(
     assert log_files(tmp_path, "unknown", None, None) == []
 
 
-def test_rows_beyond_the_pending_bound_are_dropped_and_counted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_rows_beyond_the_pending_bound_are_dropped_and_counted(
+    tmp_path: Path, file_format: LogFormat
+) -> None:
     counted: list[tuple[str, str, int]] = []
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
 
@@ -197,6 +286,7 @@ def test_rows_beyond_the_pending_bound_are_dropped_and_counted(tmp_path: Path) -
             max_bytes=1 << 20,
             retention_days=30,
             counted=lambda *args: counted.append(args),
+            file_format=file_format,
             max_pending_rows=5,
         )
         for _ in range(3):
@@ -217,18 +307,20 @@ def test_rows_beyond_the_pending_bound_are_dropped_and_counted(tmp_path: Path) -
 
     asyncio.run(scenario())
     assert counted == [("credit", "dropped", 2), ("credit", "written", 4)]
-    lines = (next((tmp_path / "credit").glob("*.jsonl"))).read_bytes().splitlines()
-    assert len(lines) == 4
+    assert len(list(read_log(log_files(tmp_path, "credit", None, None)))) == 4
 
 
-def test_entries_of_one_version_are_decoded_together_and_keep_their_own_fields() -> None:
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_entries_of_one_version_are_decoded_together_and_keep_their_own_fields(
+    file_format: LogFormat,
+) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
     kept = np.array([1])
     first = _entry(x[:2])
     second = Entry(
         1.8e9 + 1, "req-2", None, "credit", 3, SIGNATURE, RULE, x[kept], np.array([0.7]), kept
     )
-    lines = _lines("hash", [first, second])
+    lines = _lines("hash", [first, second], file_format)
     assert [(line["request_id"], line["row"], line["key_id"]) for line in lines] == [
         ("req-1", 0, "key-1"),
         ("req-1", 1, "key-1"),
@@ -250,7 +342,8 @@ def test_a_large_batch_is_written_in_pieces_of_whole_lines() -> None:
     assert [line["row"] for line in lines] == list(range(600))
 
 
-def test_lines_escape_what_json_needs_and_keep_percent_signs() -> None:
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_lines_escape_what_json_needs_and_keep_percent_signs(file_format: LogFormat) -> None:
     signature = ModelSignature(
         task="binary",
         classes=("good", "bad"),
@@ -263,6 +356,53 @@ def test_lines_escape_what_json_needs_and_keep_percent_signs() -> None:
         [{'100% "odd" name': 'a "quote", a comma\n%s', "rate": 1e-7}]
     )
     entry = Entry(1.8e9, 'req-"%d', "key,1", "credit", 3, signature, RULE, x, np.array([0.2]), None)
-    (line,) = _lines("hash", [entry])
+    (line,) = _lines("hash", [entry], file_format)
     assert line["inputs"] == {'100% "odd" name': 'a "quote", a comma\n%s', "rate": 1e-7}
     assert (line["request_id"], line["key_id"]) == ('req-"%d', "key,1")
+
+
+def _random_entries(signature: ModelSignature, rule: DecisionRule) -> list[Entry]:
+    """Forty requests of 1-9 rows with random values (nulls included), some sampled."""
+    rng = np.random.default_rng(7)
+    entries = []
+    for index in range(40):
+        count = int(rng.integers(1, 10))
+        records = [
+            {
+                "amount": None if rng.random() < 0.2 else float(rng.normal(2000, 900)),
+                "months": int(rng.integers(4, 72)),
+                "owner": None if rng.random() < 0.2 else bool(rng.random() < 0.5),
+                "purpose": [None, "car", "tv"][int(rng.integers(0, 3))],
+                "age": None if rng.random() < 0.1 else int(rng.integers(18, 80)),
+                "name": None if rng.random() < 0.1 else f"person {rng.integers(0, 20)}",
+            }
+            for _ in range(count)
+        ]
+        x = RecordEncoder(signature).encode(records)
+        width = len(rule.classes) if rule.task == "multiclass" else 0
+        scores = rng.dirichlet(np.ones(width), count) if width else rng.random(count)
+        kept = np.flatnonzero(rng.random(count) < 0.6) if index % 3 == 0 else None
+        if kept is not None:
+            x, scores = x[kept], scores[kept]
+        key_id = None if index % 4 == 0 else f"key-{index % 3}"
+        at = 1.8e9 + index * 0.0137
+        entries.append(Entry(at, f"req-{index}", key_id, "m", 2, signature, rule, x, scores, kept))
+    return entries
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        RULE,
+        DecisionRule("binary", ("good", "bad"), 0.3),
+        DecisionRule("multiclass", ("low", "mid", "high"), 0.5),
+        DecisionRule("regression", (), 0.5),
+    ],
+    ids=["binary", "threshold", "multiclass", "regression"],
+)
+@pytest.mark.parametrize("masking", ["hash", "redact"])
+def test_parquet_rows_read_back_equal_the_json_lines(rule: DecisionRule, masking: Masking) -> None:
+    entries = _random_entries(SIGNATURE, rule)
+    rows = _lines(masking, entries, "parquet")
+    assert len(rows) > 100
+    assert rows == _lines(masking, entries, "jsonl")
