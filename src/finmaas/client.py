@@ -184,6 +184,11 @@ class Client:
         result: dict[str, Any] = self._request("GET", path)
         return result
 
+    def model_card(self, name: str, version: int) -> str:
+        """The markdown model card of ``name`` version ``version``."""
+        text: str = self._request("GET", f"/api/models/{name}/versions/{version}/card", text=True)
+        return text
+
     def ready(self) -> bool:
         try:
             return self._http.get("/v2/health/ready").status_code == 200
@@ -204,7 +209,8 @@ class Client:
     ) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, *, text: bool = False, **kwargs: Any) -> Any:
+        """The JSON answer (or its text, with ``text``); an error answer is raised."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
@@ -213,7 +219,7 @@ class Client:
             raise Unavailable(f"cannot reach {self.url}: {exc}") from None
         if response.status_code >= 400:
             raise _error(response)
-        return response.json()
+        return response.text if text else response.json()
 
 
 def _selection(alias: str | None, version: int | None) -> dict[str, str]:

@@ -19,6 +19,7 @@ import pandas as pd
 from finmaas.actor import Actor
 from finmaas.errors import Forbidden, Invalid, NotFound, SchemaMismatch
 from finmaas.explain.profile import build_explanation_profile
+from finmaas.model_cards import CardContext, build_model_card
 from finmaas.registry import ArtifactStore, ModelVersion, NewModel, NewVersion, Registry
 from finmaas.registry.names import check_model_name
 from finmaas.runtimes import ModelFormat, Predictor, check_format, load_predictor
@@ -86,6 +87,7 @@ def publish_bytes(
     reference_profile: dict[str, Any] | None = None,
     reference_sample: pd.DataFrame | None = None,
     model_card: str = "",
+    card_context: CardContext | None = None,
     model_spec: NewModel | None = None,
     explanation_reference: str = "sample",
     reason_codes: Mapping[str, object] | None = None,
@@ -94,6 +96,7 @@ def publish_bytes(
 
     ``reference_sample`` (raw inputs, e.g. the training data) is scored by the
     model to capture the reference profile, unless ``reference_profile`` is given.
+    Without a ``model_card``, one is written from the metadata and ``card_context``.
     """
     check_model_name(name)
     detected = check_format(data, fmt, filename=filename)
@@ -123,6 +126,16 @@ def publish_bytes(
     elif reason_codes:
         raise Invalid("reason codes need a reference sample: explanations are measured on it")
 
+    if not model_card:
+        model_card = build_model_card(
+            name,
+            signature=signature,
+            metrics=metrics or {},
+            params=params or {},
+            lineage=lineage,
+            description=model_spec.description if model_spec else "",
+            context=card_context,
+        )
     stored = store.put_bytes(data)
     try:
         return registry.publish_version(

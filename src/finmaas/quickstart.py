@@ -23,15 +23,22 @@ from finmaas.datasets import (
     load_german_credit,
 )
 from finmaas.errors import NotFound
+from finmaas.model_cards import CardContext, DataFacts
 from finmaas.registration import register
 from finmaas.registry import ArtifactStore, ModelVersion, Registry
 from finmaas.registry.keys import Grant, KeyStore
 from finmaas.security.keys import IssuedKey, issue_key, rotate_key
-from finmaas.training.credit import train_credit_candidates
+from finmaas.training.credit import CandidateKind, train_credit_candidates
 
 MODEL_NAME = "credit-risk"
 PRODUCTION = "production"
 AUTHOR = "job:quickstart"
+QUICKSTART_CANDIDATES: tuple[CandidateKind, ...] = ("lightgbm", "scorecard")
+"""The quick ones; ``finmaas train credit`` adds the network and repeats the folds."""
+QUICKSTART_USE = (
+    "A demonstration of finmaas on the public German Credit data (1994): scores "
+    "P(bad) for a loan applicant. Not for decisions on real applicants."
+)
 APPROVAL_NOTE = (
     "quickstart demo: approved by the operator who ran `finmaas quickstart` "
     "on its cross-validation metrics; not a model validation"
@@ -63,7 +70,22 @@ def run_quickstart(
         signature = german_credit_signature()
         features = frame.drop(columns=[GERMAN_CREDIT_TARGET])
         candidates = train_credit_candidates(
-            frame, signature, GERMAN_CREDIT_TARGET, folds=folds, seed=seed, progress=progress
+            frame,
+            signature,
+            GERMAN_CREDIT_TARGET,
+            folds=folds,
+            repeats=1,
+            seed=seed,
+            candidates=QUICKSTART_CANDIDATES,
+            progress=progress,
+        )
+        facts = DataFacts(
+            name="germancredit.csv",
+            sha256=data_sha256,
+            rows=len(frame),
+            target=GERMAN_CREDIT_TARGET,
+            positive="bad",
+            positive_rate=float((frame[GERMAN_CREDIT_TARGET] == "bad").mean()),
         )
         for candidate in candidates:
             if progress:
@@ -86,6 +108,14 @@ def run_quickstart(
                         "seed": seed,
                     },
                     trained_on_encoded=True,
+                    card_context=CardContext(
+                        intended_use=QUICKSTART_USE,
+                        data=facts,
+                        produced_by=(
+                            f"`finmaas quickstart`, template `credit/{candidate.kind}`",
+                            f"stratified {folds}-fold cross-validation, seed {seed}",
+                        ),
+                    ),
                     description="Probability that a German Credit applicant is a bad risk.",
                     owner="quickstart",
                     registry=registry,

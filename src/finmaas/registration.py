@@ -20,6 +20,7 @@ import pandas as pd
 from finmaas.actor import Actor, local_actor
 from finmaas.config import Settings
 from finmaas.errors import Invalid
+from finmaas.model_cards import CardContext
 from finmaas.publishing import MAX_PROFILE_ROWS, publish_bytes
 from finmaas.registry import ArtifactStore, LocalArtifactStore, ModelVersion, NewModel, Registry
 from finmaas.runtimes import ModelFormat, load_predictor
@@ -89,6 +90,7 @@ def register(
     lineage: Mapping[str, Any] | None = None,
     parent_version: int | None = None,
     model_card: str = "",
+    card_context: CardContext | None = None,
     trained_on_encoded: bool = False,
     description: str = "",
     owner: str = "",
@@ -160,6 +162,7 @@ def register(
             explanation_reference=explanation_reference,
             reason_codes=reason_codes,
             model_card=model_card,
+            card_context=card_context,
             model_spec=NewModel(description=description, owner=owner),
         )
     finally:

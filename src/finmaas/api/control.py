@@ -55,6 +55,7 @@ PUBLISH_FIELDS = frozenset(
     }
 )
 MAX_REFERENCE_ROWS = 100_000
+MARKDOWN = b"text/markdown; charset=utf-8"
 KEY_FIELDS = frozenset(
     {
         "name",
@@ -170,6 +171,10 @@ class ControlPlane:
             version = _version_number(rest[2])
             found = await _thread(lambda: self.registry.get_version(name, version))
             return json_response(_explanation(found))
+        if rest[1:2] == ["versions"] and rest[3:] == ["card"] and method == "GET":
+            version = _version_number(rest[2])
+            found = await _thread(lambda: self.registry.get_version(name, version))
+            return Response(200, found.model_card.encode(), MARKDOWN)
         if len(rest) == 4 and rest[1] == "versions" and method == "POST":
             decision = {"approve": "approved", "reject": "rejected"}.get(rest[3])
             if decision is None:

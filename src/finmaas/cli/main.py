@@ -27,6 +27,7 @@ from finmaas.cli import (
     quickstart,
     serve,
     signature,
+    train,
     usage,
 )
 from finmaas.cli.context import CliContext
@@ -47,6 +48,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(decisions.app, name="decisions")
 app.add_typer(log.app, name="log")
+app.add_typer(train.app, name="train")
 app.command("usage")(usage.usage)
 app.command("explain")(explain.explain)
 app.command("drift")(drift.drift)

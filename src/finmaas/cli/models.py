@@ -107,6 +107,20 @@ def show(
 
 
 @app.command()
+def card(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[
+        str, typer.Option("--version", "-v", help="A version number or an alias.")
+    ] = "latest",
+) -> None:
+    """Print a version's model card (markdown)."""
+    registry = cli_context(ctx).registry
+    selected = registry.get_model(name).latest_version if version == "latest" else version
+    typer.echo(registry.get_version(name, selected).model_card, nl=False)
+
+
+@app.command()
 def push(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name (created on its first push).")],

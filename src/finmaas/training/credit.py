@@ -1,4 +1,4 @@
-"""Credit-risk template: two candidate models of P(bad), cross-validated the same way.
+"""Credit-risk template: candidate models of P(bad), cross-validated the same way.
 
 Both candidates read ``encode_frame(signature, frame)``, the float matrix the
 serving path builds from raw records, so a registered model scores live
@@ -25,15 +25,21 @@ cost-optimal threshold rather than to re-weighting the classes. The grid is
 searched on the same folds that report the metrics, which flatters the
 reported scorecard metrics slightly (four configurations only).
 
-Metrics are fold-wise means of out-of-fold scores, and the cost-optimal
-threshold is cross-fitted (see :mod:`finmaas.training.cross_validation`).
-Each final model is then refit on all rows with the chosen settings.
+**Network** (``kind="network"``): one hidden layer trained by our own loop,
+Adam or SGD with momentum, with early stopping; see
+:mod:`finmaas.training.neural`. It is registered as an ONNX graph.
+
+Every candidate is cross-validated on the same repeated stratified folds
+(default 5 folds × 2 repeats). Metrics are fold-wise means and standard
+deviations of out-of-fold scores, and the cost-optimal threshold is
+cross-fitted (see :mod:`finmaas.training.cross_validation`). Each final model
+is then refit on all rows with the chosen settings.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -51,14 +57,16 @@ from finmaas.errors import Invalid
 from finmaas.schema import ModelSignature, encode_frame
 from finmaas.training.cross_validation import (
     FitPredict,
-    Split,
+    Repeat,
     cv_metrics,
     out_of_fold,
-    stratified_folds,
+    repeated_folds,
 )
 from finmaas.training.metrics import DEFAULT_COSTS, CostMatrix
+from finmaas.training.neural import Layout, NetworkSettings, network_params, to_onnx, train_network
 
-CandidateKind = Literal["lightgbm", "scorecard"]
+CandidateKind = Literal["lightgbm", "scorecard", "network"]
+CANDIDATES: tuple[CandidateKind, ...] = ("lightgbm", "scorecard", "network")
 
 LIGHTGBM_ROUNDS = 200
 LIGHTGBM_PARAMS: Mapping[str, Any] = MappingProxyType(
@@ -104,9 +112,11 @@ class CandidateResult:
     cv_metrics: dict[str, float]
     """Fold-wise means (and ``<metric>_sd``) of out-of-fold metrics."""
     oof_probabilities: NDArray[np.float64] = field(repr=False)
-    """P(bad) of each row of the training frame, from the fold model that did not see it."""
+    """P(bad) of each row of the training frame from the fold models that did not see
+    it (the mean over repeats)."""
     model: Any = field(repr=False)
-    """``lightgbm.Booster`` or ``sklearn.pipeline.Pipeline``; reads ``encode_frame`` output."""
+    """``lightgbm.Booster``, ``sklearn.pipeline.Pipeline`` or ONNX ``ModelProto``; reads
+    ``encode_frame`` output."""
     params: dict[str, Any]
     """JSON-ready settings, for the registry."""
 
@@ -117,22 +127,32 @@ def train_credit_candidates(
     target: str,
     *,
     folds: int = 5,
+    repeats: int = 2,
     seed: int = 42,
     costs: CostMatrix = DEFAULT_COSTS,
+    candidates: Sequence[CandidateKind] = CANDIDATES,
+    network: NetworkSettings | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[CandidateResult]:
-    """Cross-validate and refit the LightGBM and scorecard candidates, in that order.
+    """Cross-validate and refit the ``candidates``, in that order.
 
     ``frame`` holds the signature's inputs and the ``target`` column, whose
     values are the signature's two ``classes``; the second one (``bad``) is
-    the class whose probability the models return. ``progress`` is called
+    the class whose probability the models return. ``network`` sets up the
+    network candidate (default :class:`NetworkSettings`). ``progress`` is called
     with a short message before each fit.
     """
+    unknown = [kind for kind in candidates if kind not in CANDIDATES]
+    if not candidates or unknown or len(set(candidates)) != len(candidates):
+        raise Invalid(
+            f"candidates must be distinct names among {', '.join(CANDIDATES)}, "
+            f"got {', '.join(map(str, candidates)) or 'none'}"
+        )
     x, y = _training_arrays(frame, signature, target)
     run = _Run(
         x=x,
         y=y,
-        splits=stratified_folds(y, folds, seed),
+        repeats=repeated_folds(y, folds, repeats, seed),
         seed=seed,
         costs=costs,
         categorical=[i for i, f in enumerate(signature.inputs) if f.dtype == "category"],
@@ -141,7 +161,12 @@ def train_credit_candidates(
         names=list(signature.feature_names),
         progress=progress,
     )
-    return [_train_lightgbm(run), _train_scorecard(run)]
+    trainers: dict[CandidateKind, Callable[[], CandidateResult]] = {
+        "lightgbm": lambda: _train_lightgbm(run),
+        "scorecard": lambda: _train_scorecard(run),
+        "network": lambda: _train_network(run, network or NetworkSettings()),
+    }
+    return [trainers[kind]() for kind in candidates]
 
 
 @dataclass(frozen=True)
@@ -150,7 +175,7 @@ class _Run:
 
     x: NDArray[np.float64]
     y: NDArray[np.int_]
-    splits: list[Split]
+    repeats: list[Repeat]
     seed: int
     costs: CostMatrix
     categorical: list[int]
@@ -163,28 +188,40 @@ class _Run:
         if self.progress:
             self.progress(message)
 
-    def out_of_fold(self, fit_predict: FitPredict, label: str) -> NDArray[np.float64]:
-        return out_of_fold(
-            fit_predict, self.x, self.y, self.splits, progress=self.progress, label=label
-        )
+    def out_of_fold(self, fit_predict: FitPredict, label: str) -> list[NDArray[np.float64]]:
+        """Out-of-fold scores of each repeat."""
+        count = len(self.repeats)
+        return [
+            out_of_fold(
+                fit_predict,
+                self.x,
+                self.y,
+                splits,
+                progress=self.progress,
+                label=label if count == 1 else f"{label} (repeat {r}/{count})",
+            )
+            for r, splits in enumerate(self.repeats, start=1)
+        ]
 
-    def cv_metrics(self, oof: NDArray[np.float64]) -> dict[str, float]:
-        return cv_metrics(self.y, oof, self.splits, self.costs)
+    def cv_metrics(self, oofs: list[NDArray[np.float64]]) -> dict[str, float]:
+        return cv_metrics(self.y, oofs, self.repeats, self.costs)
 
     @property
     def cv_params(self) -> dict[str, Any]:
-        return {"cv": f"stratified {len(self.splits)}-fold", "cv_seed": self.seed}
+        folds, repeats = len(self.repeats[0]), len(self.repeats)
+        cv = f"stratified {folds}-fold" + (f" × {repeats} repeats" if repeats > 1 else "")
+        return {"cv": cv, "cv_seed": self.seed}
 
 
 def _train_lightgbm(run: _Run) -> CandidateResult:
     params = {**LIGHTGBM_PARAMS, "seed": run.seed}
-    oof = run.out_of_fold(_lightgbm_fit_predict(params, run.categorical), "lightgbm")
+    oofs = run.out_of_fold(_lightgbm_fit_predict(params, run.categorical), "lightgbm")
     run.say("lightgbm: refit on all rows")
     return CandidateResult(
         name="lightgbm",
         kind="lightgbm",
-        cv_metrics=run.cv_metrics(oof),
-        oof_probabilities=oof,
+        cv_metrics=run.cv_metrics(oofs),
+        oof_probabilities=np.mean(oofs, axis=0),
         model=_train_booster(params, run.categorical, run.x, run.y, run.names),
         params={
             **params,
@@ -200,15 +237,15 @@ def _train_scorecard(run: _Run) -> CandidateResult:
     tried = []
     for c, class_weight in SCORECARD_GRID:
         fit_predict = _scorecard_fit_predict(run, c, class_weight)
-        oof = run.out_of_fold(fit_predict, f"scorecard C={c:g} class_weight={class_weight}")
-        tried.append((run.cv_metrics(oof), c, class_weight, oof))
-    metrics, c, class_weight, oof = min(tried, key=lambda result: result[0]["log_loss"])
+        oofs = run.out_of_fold(fit_predict, f"scorecard C={c:g} class_weight={class_weight}")
+        tried.append((run.cv_metrics(oofs), c, class_weight, oofs))
+    metrics, c, class_weight, oofs = min(tried, key=lambda result: result[0]["log_loss"])
     run.say("scorecard: refit on all rows")
     return CandidateResult(
         name="scorecard",
         kind="scorecard",
         cv_metrics=metrics,
-        oof_probabilities=oof,
+        oof_probabilities=np.mean(oofs, axis=0),
         model=_scorecard(run, c, class_weight).fit(run.x, run.y),
         params={
             "model": "one-hot + standardised logistic regression",
@@ -227,6 +264,27 @@ def _train_scorecard(run: _Run) -> CandidateResult:
             ],
             **run.cv_params,
         },
+    )
+
+
+def _train_network(run: _Run, settings: NetworkSettings) -> CandidateResult:
+    layout = Layout(tuple(run.categorical), tuple(run.level_counts), tuple(run.numeric))
+
+    def fit_predict(
+        x_train: NDArray[np.float64], y_train: NDArray[np.int_], x_test: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        return train_network(x_train, y_train, layout, settings, run.seed).predict(x_test)
+
+    oofs = run.out_of_fold(fit_predict, f"network ({settings.optimizer})")
+    run.say("network: refit on all rows")
+    network = train_network(run.x, run.y, layout, settings, run.seed)
+    return CandidateResult(
+        name="network",
+        kind="network",
+        cv_metrics=run.cv_metrics(oofs),
+        oof_probabilities=np.mean(oofs, axis=0),
+        model=to_onnx(network, run.x.shape[1]),
+        params={**network_params(network, settings), "seed": run.seed, **run.cv_params},
     )
 
 

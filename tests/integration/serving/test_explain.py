@@ -13,6 +13,7 @@ import pytest
 from sklearn.neural_network import MLPClassifier
 
 from finmaas.actor import Actor
+from finmaas.client import Client
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, german_credit_signature, load_german_credit
 from finmaas.publishing import publish_bytes
@@ -325,3 +326,29 @@ def test_v2_counterfactual_output(http: httpx.Client) -> None:
     ):
         counterfactual = orjson.loads(text)
         assert counterfactual["needed"] is (label == "bad")
+
+
+def test_every_version_has_a_model_card_served_as_markdown(
+    http: httpx.Client, server: LiveServer
+) -> None:
+    response = http.get("/api/models/credit-risk/versions/1/card")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/markdown; charset=utf-8"
+    card = response.text
+    assert card.startswith("# Model card: credit-risk\n")
+    for section in ("Intended use", "Data", "Features", "Metrics", "Fairness", "Limitations"):
+        assert f"\n## {section}\n" in card
+    assert "| `duration_in_month` | int |" in card
+    assert "| `age_in_years` | int |" in card
+    assert "pii: masked in logs" in card
+    assert "| auc | 0." in card
+    # A version pushed without training facts still gets a card, saying what is missing.
+    pushed = http.get("/api/models/mlp-bare/versions/1/card").text
+    assert "## Metrics\n\nNot recorded for this version." in pushed
+    unknown = http.get("/api/models/credit-risk/versions/9/card")
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"error": "model 'credit-risk' has no version 9"},
+    )
+    with Client(server.url) as client:
+        assert client.model_card("credit-risk", 1) == card

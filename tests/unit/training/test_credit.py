@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lightgbm as lgb
 import numpy as np
+import onnx
 import orjson
 import pandas as pd
 import pytest
@@ -38,7 +39,12 @@ def trained(
 ) -> tuple[list[CandidateResult], list[str]]:
     messages: list[str] = []
     candidates = train_credit_candidates(
-        frame, signature, GERMAN_CREDIT_TARGET, progress=messages.append
+        frame,
+        signature,
+        GERMAN_CREDIT_TARGET,
+        repeats=1,
+        candidates=("lightgbm", "scorecard"),
+        progress=messages.append,
     )
     return candidates, messages
 
@@ -144,20 +150,52 @@ def test_progress_reports_each_fit(trained: tuple[list[CandidateResult], list[st
 def test_same_seed_same_result_other_seed_other_folds(
     candidates: list[CandidateResult], frame: pd.DataFrame, signature: ModelSignature
 ) -> None:
-    again = train_credit_candidates(frame, signature, GERMAN_CREDIT_TARGET, seed=42)
+    again = train_credit_candidates(
+        frame, signature, GERMAN_CREDIT_TARGET, repeats=1, candidates=("lightgbm", "scorecard")
+    )
     for first, second in zip(candidates, again, strict=True):
         assert np.array_equal(first.oof_probabilities, second.oof_probabilities)
         assert first.cv_metrics == second.cv_metrics
     assert candidates[0].model.model_to_string() == again[0].model.model_to_string()
-    other = train_credit_candidates(frame, signature, GERMAN_CREDIT_TARGET, seed=7)
+    other = train_credit_candidates(
+        frame, signature, GERMAN_CREDIT_TARGET, repeats=1, seed=7, candidates=("lightgbm",)
+    )
     assert not np.array_equal(candidates[0].oof_probabilities, other[0].oof_probabilities)
 
 
 def test_fewer_folds_on_a_sample(frame: pd.DataFrame, signature: ModelSignature) -> None:
     sample = frame.sample(300, random_state=0).reset_index(drop=True)
-    candidates = train_credit_candidates(sample, signature, GERMAN_CREDIT_TARGET, folds=3)
-    assert [c.oof_probabilities.shape for c in candidates] == [(300,), (300,)]
+    candidates = train_credit_candidates(
+        sample, signature, GERMAN_CREDIT_TARGET, folds=3, repeats=1
+    )
+    assert [c.oof_probabilities.shape for c in candidates] == [(300,), (300,), (300,)]
     assert candidates[1].params["cv"] == "stratified 3-fold"
+
+
+def test_by_default_three_candidates_on_repeated_folds(
+    frame: pd.DataFrame, signature: ModelSignature
+) -> None:
+    messages: list[str] = []
+    candidates = train_credit_candidates(
+        frame, signature, GERMAN_CREDIT_TARGET, progress=messages.append
+    )
+    assert [c.kind for c in candidates] == ["lightgbm", "scorecard", "network"]
+    assert isinstance(candidates[2].model, onnx.ModelProto)
+    assert "lightgbm (repeat 2/2): fold 5/5" in messages
+    assert messages[-1] == "network: refit on all rows"
+    for candidate in candidates:
+        assert candidate.params["cv"] == "stratified 5-fold × 2 repeats"
+        assert 0.74 < candidate.cv_metrics["auc"] < 0.82
+    # The mean of two repeats' out-of-fold scores, each from models that did not see the row.
+    assert candidates[0].oof_probabilities.shape == (1000,)
+    with pytest.raises(Invalid) as caught:
+        train_credit_candidates(
+            frame, signature, GERMAN_CREDIT_TARGET, candidates=("lightgbm", "lightgbm")
+        )
+    assert str(caught.value) == (
+        "candidates must be distinct names among lightgbm, scorecard, network, "
+        "got lightgbm, lightgbm"
+    )
 
 
 def test_bad_inputs(frame: pd.DataFrame, signature: ModelSignature) -> None:

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from finmaas.errors import Invalid
-from finmaas.training.cross_validation import cv_metrics, out_of_fold, stratified_folds
+from finmaas.training.cross_validation import (
+    cv_metrics,
+    out_of_fold,
+    repeated_folds,
+    stratified_folds,
+)
 from finmaas.training.metrics import (
+    DEFAULT_COSTS,
     CostMatrix,
     cost_optimal_threshold,
     expected_cost,
@@ -69,7 +75,7 @@ def test_cv_metrics_are_fold_means_with_sample_sd() -> None:
     y = np.array([0] * 70 + [1] * 30)
     oof = np.clip(0.3 + 0.3 * y + rng.normal(0, 0.2, y.size), 0, 1)
     splits = stratified_folds(y, 2, seed=0)
-    metrics = cv_metrics(y, oof, splits)
+    metrics = cv_metrics(y, [oof], [splits])
     aucs = [roc_auc(y[test], oof[test]) for _, test in splits]
     assert metrics["auc"] == pytest.approx(np.mean(aucs))
     assert metrics["auc_sd"] == pytest.approx(abs(aucs[0] - aucs[1]) / np.sqrt(2))
@@ -86,7 +92,7 @@ def test_each_folds_cost_uses_a_threshold_tuned_on_the_other_folds() -> None:
     oof = np.clip(0.3 + 0.2 * y + rng.normal(0, 0.25, y.size), 0, 1)
     splits = stratified_folds(y, 2, seed=0)
     costs = CostMatrix(accept_bad=4, reject_good=1)
-    metrics = cv_metrics(y, oof, splits, costs)
+    metrics = cv_metrics(y, [oof], [splits], costs)
     (train_a, test_a), (train_b, test_b) = splits
     # With two folds, "the other folds" of one fold are its training part.
     t_a, _ = cost_optimal_threshold(y[train_a], oof[train_a], costs)
@@ -102,3 +108,44 @@ def test_each_folds_cost_uses_a_threshold_tuned_on_the_other_folds() -> None:
     # Tuning on the scored rows themselves would look cheaper than cross-fitting.
     in_sample = np.mean([cost_optimal_threshold(y[t], oof[t], costs)[1] for t in (test_a, test_b)])
     assert in_sample <= metrics["expected_cost"]
+
+
+def test_repeats_are_differently_shuffled_partitions() -> None:
+    y = np.array([0] * 70 + [1] * 30)
+    repeats = repeated_folds(y, 5, 2, seed=4)
+    assert len(repeats) == 2
+    for splits in repeats:
+        held = np.sort(np.concatenate([test for _, test in splits]))
+        assert np.array_equal(held, np.arange(y.size))  # each row held out once per repeat
+        assert all(y[test].sum() == 6 for _, test in splits)  # stratified
+    assert not np.array_equal(repeats[0][0][1], repeats[1][0][1])
+    assert [t.tolist() for _, t in repeats[1]] == [
+        t.tolist() for _, t in stratified_folds(y, 5, seed=5)
+    ]
+
+
+def test_repeated_cv_metrics_pool_every_fold_of_every_repeat() -> None:
+    rng = np.random.default_rng(9)
+    y = np.array([0] * 70 + [1] * 30)
+    repeats = repeated_folds(y, 2, 3, seed=0)
+    oofs = [np.clip(0.3 + 0.3 * y + rng.normal(0, 0.2, y.size), 0, 1) for _ in repeats]
+    metrics = cv_metrics(y, oofs, repeats)
+    aucs = [
+        roc_auc(y[test], oof[test])
+        for oof, splits in zip(oofs, repeats, strict=True)
+        for _, test in splits
+    ]
+    assert len(aucs) == 6
+    assert metrics["auc"] == pytest.approx(np.mean(aucs))
+    assert metrics["auc_sd"] == pytest.approx(np.std(aucs, ddof=1))
+    stacked = cost_optimal_threshold(np.tile(y, 3), np.concatenate(oofs), DEFAULT_COSTS)
+    assert metrics["threshold"] == stacked[0]
+    with pytest.raises(ValueError, match=r"^2 out-of-fold score sets for 3 repeats$"):
+        cv_metrics(y, oofs[:2], repeats)
+
+
+@pytest.mark.parametrize("repeats", [0, 101, 1.5, True])
+def test_bad_repeats_are_refused(repeats: object) -> None:
+    with pytest.raises(Invalid) as caught:
+        repeated_folds(np.array([0, 1] * 10), 2, repeats, seed=0)  # type: ignore[arg-type]
+    assert str(caught.value) == f"repeats must be an integer from 1 to 100, got {repeats!r}"
