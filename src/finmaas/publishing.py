@@ -174,11 +174,12 @@ def _check_pickle_allowed(actor: Actor, allow_pickle: bool) -> None:
 
 
 def smoke_test(predictor: Predictor, signature: ModelSignature) -> None:
-    """Score one neutral row and check the output fits the signature's task."""
-    row = np.zeros((1, len(signature.inputs)), dtype=np.float64)
+    """Score one neutral row (zero or the minimum, empty text) and check the output
+    fits the signature's task."""
+    text = any(feature.dtype == "string" for feature in signature.inputs)
+    row = np.zeros((1, len(signature.inputs)), dtype=object if text else np.float64)
     for col, feature in enumerate(signature.inputs):
-        if feature.min is not None:
-            row[0, col] = feature.min
+        row[0, col] = "" if feature.dtype == "string" else float(feature.min or 0.0)
     scores = np.asarray(predictor.predict(row))
     if signature.task == "multiclass":
         expected: tuple[int, ...] = (1, len(signature.classes or ()))

@@ -1,4 +1,5 @@
-"""``finmaas train credit``: a CSV or Parquet file to registered, documented versions."""
+"""``finmaas train credit|forecast|sentiment``: a CSV or Parquet file to registered,
+documented versions."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from finmaas.cli.render import console, metric, progress_steps, table
 from finmaas.errors import Invalid
 from finmaas.schema import signature_from_json
 from finmaas.training.credit import CANDIDATES
+from finmaas.training.forecast import TARGETS
+from finmaas.training.forecast_runs import ForecastRun, train_forecast
 from finmaas.training.metrics import CostMatrix
 from finmaas.training.neural import NetworkSettings, Optimizer
 from finmaas.training.runs import STAGING, CreditRun, SelectionMetric, train_credit
+from finmaas.training.sentiment_runs import SentimentRun, train_sentiment
 
 app = typer.Typer(help="Train models from data files with finance templates.", no_args_is_help=True)
 
@@ -121,3 +125,118 @@ def credit(
     chosen = next(r for r in trained if r.selected)
     console.print(f"{STAGING} → {name} version {chosen.version.version} (best CV {select})")
     console.print(f"model cards: finmaas models card {name} --version N", markup=False)
+
+
+@app.command()
+def forecast(
+    ctx: typer.Context,
+    data: Annotated[
+        Path, typer.Option(help="OHLCV CSV or Parquet: Date, Open, High, Low, Close, Volume.")
+    ],
+    name: Annotated[str, typer.Option(help="Model to register the version under.")] = "forecast",
+    target: Annotated[str, typer.Option(help="direction (up or down) or return.")] = "direction",
+    date_column: Annotated[str, typer.Option(help="Column of the dates.")] = "Date",
+    lags: Annotated[int, typer.Option(help="Lagged returns as features.")] = 5,
+    initial: Annotated[int, typer.Option(help="Rows of the first training window.")] = 500,
+    step: Annotated[int, typer.Option(help="Rows predicted before each refit.")] = 20,
+    description: Annotated[str, typer.Option(help="What the model predicts.")] = "",
+) -> None:
+    """Evaluate a next-period forecast walk-forward beside naive baselines; register it,
+    staged only if it beats them."""
+    state = cli_context(ctx)
+    if target not in TARGETS:
+        raise Invalid(f"--target must be direction or return, got {target!r}")
+    run = ForecastRun(
+        data=data,
+        name=name,
+        target=target,
+        date_column=date_column,
+        lags=lags,
+        initial=initial,
+        step=step,
+        description=description,
+    )
+    with progress_steps(f"train forecast: {data.name}") as step_done:
+        result = train_forecast(
+            run,
+            state.registry,
+            state.store,
+            actor=state.actor,
+            max_bytes=state.settings.max_upload_bytes,
+            progress=step_done,
+        )
+    report = result.report
+    out = table(
+        "predictor",
+        *report.model,
+        title=f"{name} version {result.version.version}: walk-forward over "
+        f"{report.test_rows:,} periods ({report.first_test_date} to {report.last_test_date})",
+    )
+    out.add_row("model", *(metric(v) for v in report.model.values()))
+    for baseline, values in report.baselines.items():
+        out.add_row(baseline, *(metric(values.get(key)) for key in report.model))
+    console.print(out)
+    console.print(
+        f"{STAGING} → {name} version {result.version.version}"
+        if result.staged
+        else f"not staged: the edge of version {result.version.version} over the baselines "
+        "could be noise"
+    )
+
+
+@app.command()
+def sentiment(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Option(help="CSV or Parquet of labelled texts.")],
+    name: Annotated[str, typer.Option(help="Model to register the version under.")] = "sentiment",
+    text: Annotated[str, typer.Option(help="Column of the texts.")] = "text",
+    label: Annotated[str, typer.Option(help="Column of the labels.")] = "label",
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    description: Annotated[str, typer.Option(help="What the model tells.")] = "",
+) -> None:
+    """Cross-validate the TF-IDF + logistic baseline on labelled texts and register it."""
+    state = cli_context(ctx)
+    run = SentimentRun(
+        data=data,
+        name=name,
+        text=text,
+        label=label,
+        folds=folds,
+        seed=seed,
+        description=description,
+    )
+    with progress_steps(f"train sentiment: {data.name}") as step_done:
+        result = train_sentiment(
+            run,
+            state.registry,
+            state.store,
+            actor=state.actor,
+            max_bytes=state.settings.max_upload_bytes,
+            progress=step_done,
+        )
+    report = result.report
+    out = table(
+        "class",
+        "precision",
+        "recall",
+        "F1",
+        "texts",
+        title=f"{name} version {result.version.version}: macro-F1 "
+        f"{report.macro_f1:.3f} ± {report.macro_f1_sd:.3f} ({report.folds}-fold), "
+        f"majority floor {report.majority_macro_f1:.3f}",
+    )
+    for label_name, values in report.per_class.items():
+        out.add_row(
+            label_name,
+            metric(values["precision"]),
+            metric(values["recall"]),
+            metric(values["f1-score"]),
+            str(values["support"]),
+        )
+    console.print(out)
+    console.print(
+        f"{STAGING} → {name} version {result.version.version}"
+        if result.staged
+        else f"not staged: version {result.version.version} is no better than the floor"
+    )

@@ -56,8 +56,10 @@ class Estimator:
     def score(self, x: np.ndarray, signature: ModelSignature) -> np.ndarray:
         """Score a checked, non-empty batch."""
         with runtime_errors(f"the {self.info.format} model failed to predict"):
-            # one layout for every caller: BLAS rounds C and Fortran order differently
-            batch: Any = np.ascontiguousarray(x, dtype=np.float64)
+            # one layout for every caller: BLAS rounds C and Fortran order differently;
+            # a signature with text inputs gives an object matrix, which stays one
+            dtype = object if x.dtype == object else np.float64
+            batch: Any = np.ascontiguousarray(x, dtype=dtype)
             if self.columns is not None:
                 import pandas as pd
 

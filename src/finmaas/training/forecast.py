@@ -59,6 +59,10 @@ class ForecastReport:
     last_test_date: str
     model: dict[str, float]
     baselines: dict[str, dict[str, float]]
+    edge_z: dict[str, float]
+    """Per baseline, the paired z-score of the model's edge on the headline metric
+    (directional accuracy, or absolute error for returns): the mean per-period
+    difference over its standard error. Above 2, the edge is unlikely to be noise."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,17 +186,23 @@ def evaluate_forecast(
     dates = features.index[tested]
     if target == "return":
         model = _return_metrics(actual, guess)
-        baselines = {
-            "last_value": _return_metrics(actual, today),
-            "zero": _return_metrics(actual, np.zeros_like(actual)),
+        guesses = {"last_value": today, "zero": np.zeros_like(actual)}
+        baselines = {name: _return_metrics(actual, g) for name, g in guesses.items()}
+        # The edge is a smaller absolute error, period by period.
+        edge_z = {
+            name: _paired_z(np.abs(g - actual) - np.abs(guess - actual))
+            for name, g in guesses.items()
         }
     else:
         up = actual > 0
         majority = _training_majority(future.to_numpy() > 0, initial, step, len(future))[tested]
-        model = {"directional_accuracy": _share(up == (guess >= 0.5))}
-        baselines = {
-            "last_value": {"directional_accuracy": _share(up == (today > 0))},
-            "majority": {"directional_accuracy": _share(up == majority)},
+        hits = up == (guess >= 0.5)
+        baseline_hits = {"last_value": up == (today > 0), "majority": up == majority}
+        model = {"directional_accuracy": _share(hits)}
+        baselines = {name: {"directional_accuracy": _share(h)} for name, h in baseline_hits.items()}
+        edge_z = {
+            name: _paired_z(hits.astype(float) - h.astype(float))
+            for name, h in baseline_hits.items()
         }
     return ForecastReport(
         target=target,
@@ -203,6 +213,7 @@ def evaluate_forecast(
         last_test_date=dates[-1].date().isoformat(),
         model=model,
         baselines=baselines,
+        edge_z=edge_z,
     )
 
 
@@ -223,6 +234,14 @@ def _training_majority(
     for train, test in walk_forward_splits(rows, initial, step):
         out[test.start : test.stop] = up[train.start : train.stop].mean() >= 0.5
     return out
+
+
+def _paired_z(edge: NDArray[np.float64]) -> float:
+    """Mean of per-period edges over its standard error (0 when they never differ)."""
+    spread = float(np.std(edge, ddof=1))
+    if spread == 0.0:
+        return 0.0
+    return float(np.mean(edge) / (spread / math.sqrt(edge.size)))
 
 
 def _share(hits: NDArray[np.bool_]) -> float:

@@ -41,6 +41,7 @@ from finmaas.training.credit import (
     train_credit_candidates,
 )
 from finmaas.training.data import (
+    Table,
     check_binary_target,
     check_columns,
     check_numeric_columns,
@@ -154,7 +155,7 @@ def train_credit(
     )
     y = (labelled[run.target] == positive).to_numpy().astype(int)
     best = _best(candidates, run.select)
-    run_id = uuid.uuid4().hex[:12]
+    run_id = new_run_id()
     facts = DataFacts(
         name=table.name,
         sha256=table.sha256,
@@ -163,21 +164,14 @@ def train_credit(
         positive=positive,
         positive_rate=float(y.mean()),
     )
-    lineage = {
-        "produced_by": "finmaas train credit",
-        "run": run_id,
-        "data": table.name,
-        "data_format": table.file_format,
-        "data_sha256": table.sha256,
-        "data_rows": len(frame),
-        "seed": run.seed,
-        "cv": candidates[0].params["cv"],
-        "settings": run.settings(),
-        "settings_sha256": hashlib.sha256(
-            orjson.dumps(run.settings(), option=orjson.OPT_SORT_KEYS)
-        ).hexdigest(),
-        "libraries": library_versions(),
-    }
+    lineage = run_lineage(
+        "finmaas train credit",
+        run_id,
+        table,
+        run.seed,
+        run.settings(),
+        cv=candidates[0].params["cv"],
+    )
     assessed = []
     for candidate in candidates:
         say(f"{candidate.name}: fairness")
@@ -229,6 +223,37 @@ def train_credit(
     registry.set_alias(run.name, STAGING, chosen.version.version, actor=actor)
     say(f"{STAGING} → {run.name} version {chosen.version.version} ({chosen.candidate})")
     return out
+
+
+def run_lineage(
+    command: str,
+    run_id: str,
+    table: Table,
+    seed: int | None,
+    settings: Mapping[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """What makes a run reproducible: the data, the seed, the settings (and their
+    sha256) and the library versions."""
+    return {
+        "produced_by": command,
+        "run": run_id,
+        "data": table.name,
+        "data_format": table.file_format,
+        "data_sha256": table.sha256,
+        "data_rows": len(table.frame),
+        "seed": seed,
+        **extra,
+        "settings": dict(settings),
+        "settings_sha256": hashlib.sha256(
+            orjson.dumps(dict(settings), option=orjson.OPT_SORT_KEYS)
+        ).hexdigest(),
+        "libraries": library_versions(),
+    }
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def library_versions() -> dict[str, str]:

@@ -9,6 +9,7 @@ import pytest
 from finmaas.datasets import load_goog
 from finmaas.errors import Invalid
 from finmaas.training.forecast import (
+    _paired_z,
     check_prices,
     evaluate_forecast,
     lagged_features,
@@ -99,6 +100,35 @@ def test_goog_return_is_reported_beside_its_baselines(goog: pd.DataFrame) -> Non
     zero = report.baselines["zero"]
     assert 0 < zero["mae"] < zero["rmse"]
     assert report.to_json()["model"] == report.model
+    assert set(report.edge_z) == {"last_value", "zero"}
+
+
+def test_the_edge_z_score_is_paired_and_flags_real_skill() -> None:
+    # A series whose next return is the sign of a feature: direction is learnable.
+    rng = np.random.default_rng(0)
+    days = 900
+    returns = rng.normal(0, 0.01, days)
+    for t in range(1, days):  # momentum: tomorrow mostly moves the way today did
+        returns[t] += 0.02 * np.sign(returns[t - 1])
+    close = 100 * np.cumprod(1 + returns)
+    prices = pd.DataFrame(
+        {
+            "Date": pd.date_range("2020-01-01", periods=days, freq="D"),
+            "Open": close,
+            "High": close * 1.01,
+            "Low": close * 0.99,
+            "Close": close,
+            "Volume": rng.integers(1_000, 2_000, days).astype(float),
+        }
+    )
+    report = evaluate_forecast(prices, "direction", initial=200, step=50)
+    assert report.model["directional_accuracy"] > 0.8
+    assert report.edge_z["majority"] > 10
+    # Today's direction is the signal, so the last value already has it: no proven edge.
+    assert report.edge_z["last_value"] < 2
+    assert _paired_z(np.zeros(10)) == 0.0
+    edge = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    assert _paired_z(edge) == pytest.approx(edge.mean() / (edge.std(ddof=1) / np.sqrt(6)))
 
 
 def _frame(**changes: list[object]) -> pd.DataFrame:
