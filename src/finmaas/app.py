@@ -136,7 +136,7 @@ class FinmaasApp:
         if self.access is not None:
             await self.access.start()
         self._announce(self.guard)
-        control = ControlPlane(self._registry, self.guard, store)
+        control = ControlPlane(self._registry, self.guard, store, settings)
         self.router = Router(
             DataPlane(self.pool),
             settings,

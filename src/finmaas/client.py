@@ -14,6 +14,7 @@ for 404, …), with the server's message. One connection pool per client.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +184,40 @@ class Client:
         path = f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "")
         result: dict[str, Any] = self._request("GET", path)
         return result
+
+    def train(self, template: str, data: str | Path, **options: Any) -> dict[str, Any]:
+        """Start a training job (``credit``, ``forecast`` or ``sentiment``; needs a
+        developer key) on a local CSV or Parquet file; ``options`` are the template's
+        (``name``, ``target``, ``protected``, …). Returns the job; follow it with
+        :meth:`job` or :meth:`wait_job`."""
+        file = Path(data)
+        body = {
+            "template": template,
+            "data": base64.b64encode(file.read_bytes()).decode(),
+            "filename": file.name,
+            "options": options,
+        }
+        result: dict[str, Any] = self._request("POST", "/api/jobs", json=body)
+        return result
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A job's state, progress message, log, versions and error."""
+        result: dict[str, Any] = self._request("GET", f"/api/jobs/{job_id}")
+        return result
+
+    def wait_job(
+        self, job_id: str, *, timeout: float = 3600.0, poll: float = 1.0
+    ) -> dict[str, Any]:
+        """Poll a job until it succeeds or fails (returned either way), or raise
+        ``Unavailable`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["state"] in ("succeeded", "failed"):
+                return job
+            if time.monotonic() >= deadline:
+                raise Unavailable(f"job {job_id} is still {job['state']} after {timeout:g} s")
+            time.sleep(poll)
 
     def model_card(self, name: str, version: int) -> str:
         """The markdown model card of ``name`` version ``version``."""

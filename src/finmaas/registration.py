@@ -142,6 +142,7 @@ def register(
     store = store or LocalArtifactStore(
         settings.resolved_artifacts_dir, max_bytes=settings.max_artifact_bytes
     )
+    actor = actor or local_actor()
     try:
         return publish_bytes(
             registry,
@@ -150,7 +151,7 @@ def register(
             serialised.data,
             filename=f"{name}.{serialised.fmt.value}",
             signature=signature,
-            actor=actor or local_actor(),
+            actor=actor,
             fmt=serialised.fmt,
             metrics=dict(metrics or {}),
             params=dict(params or {}),
@@ -163,7 +164,7 @@ def register(
             reason_codes=reason_codes,
             model_card=model_card,
             card_context=card_context,
-            model_spec=NewModel(description=description, owner=owner),
+            model_spec=NewModel(description=description, owner=owner, tenant=actor.tenant),
         )
     finally:
         if own_registry:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import pandas as pd
 
+from finmaas.config import Settings
 from finmaas.errors import Conflict, Forbidden, Invalid, NotFound
 from finmaas.monitoring.decisions import decision_report
 from finmaas.monitoring.report import drift_report, thresholds_of, window_dates
@@ -34,6 +37,7 @@ from finmaas.security.guard import Guard
 from finmaas.security.keys import issue_key, rotate_key
 from finmaas.security.policy import Principal, check_grants, require_role
 from finmaas.serving.http import Request, Response, json_response, parse_json, require_json
+from finmaas.training.jobs import TEMPLATES, Job, JobStore, launch, reap
 
 T = TypeVar("T")
 PUBLISH_FIELDS = frozenset(
@@ -54,6 +58,7 @@ PUBLISH_FIELDS = frozenset(
         "reason_codes",
     }
 )
+JOB_FIELDS = frozenset({"template", "data", "filename", "options"})
 MAX_REFERENCE_ROWS = 100_000
 MARKDOWN = b"text/markdown; charset=utf-8"
 KEY_FIELDS = frozenset(
@@ -72,10 +77,14 @@ KEY_FIELDS = frozenset(
 
 
 class ControlPlane:
-    def __init__(self, registry: Registry, guard: Guard, store: ArtifactStore) -> None:
+    def __init__(
+        self, registry: Registry, guard: Guard, store: ArtifactStore, settings: Settings
+    ) -> None:
         self.registry = registry
         self.guard = guard
         self.store = store
+        self.settings = settings
+        self.jobs = JobStore(registry)
         self.keys = KeyStore(registry)
         self.usage = UsageStore(registry)
         self.drift = DriftStore(registry)
@@ -89,6 +98,8 @@ class ControlPlane:
             return await self._keys(request, principal, parts[1:])
         if parts[:1] == ["models"]:
             return await self._models(request, principal, parts[1:])
+        if parts[:1] == ["jobs"]:
+            return await self._jobs(request, principal, parts[1:])
         if parts == ["usage"] and method == "GET":
             return await self.usage_report(request, principal)
         if parts == ["audit"] and method == "GET":
@@ -106,6 +117,47 @@ class ControlPlane:
                 {"ok": report.ok, "checked": report.checked, "problem": report.problem or None}
             )
         raise NotFound(f"no route for {method} {request.path[:200]}")
+
+    # -- jobs -------------------------------------------------------------------
+
+    async def _jobs(self, request: Request, principal: Principal, rest: list[str]) -> Response:
+        """``POST /api/jobs`` starts a training job (developer); ``GET /api/jobs`` and
+        ``GET /api/jobs/{id}`` show the caller's tenant's jobs (all of them to admins)."""
+        method = request.method
+        tenant = None if principal.is_admin else principal.tenant
+        if not rest and method == "POST":
+            return await self._start_job(request, principal)
+        if not rest and method == "GET":
+            found = await _thread(lambda: self.jobs.recent(tenant))
+            return json_response({"jobs": [job.to_json() for job in found]})
+        if len(rest) == 1 and method == "GET":
+            job = await _thread(lambda: self.jobs.get(rest[0], tenant))
+            return json_response(job.to_json())
+        raise NotFound(f"no route for {method} {request.path[:200]}")
+
+    async def _start_job(self, request: Request, principal: Principal) -> Response:
+        """The data file travels base64-encoded beside the template's options; it is
+        kept under ``<home>/jobs/<id>/`` for the worker (and the lineage's sha256)."""
+        require_role(principal, "developer")
+        body = _body(request, JOB_FIELDS)
+        template, options, data, filename = _job_spec(body)
+        name = options.get("name")
+        if not isinstance(name, str):
+            raise Invalid("'options.name' is required: the model to register the versions under")
+        if not principal.is_admin:
+            await self._check_own_model(principal, name)
+        folder = self.settings.home / "jobs" / "uploads" / uuid.uuid4().hex
+        path = folder / filename
+
+        def start() -> Job:
+            folder.mkdir(parents=True, mode=0o700)
+            path.write_bytes(data)
+            job = self.jobs.create(template, {**options, "data": str(path)}, principal.actor)
+            reap(launch(self.settings, job))
+            return job
+
+        job = await _thread(start)
+        return json_response(job.to_json(), 201)
 
     # -- keys -------------------------------------------------------------------
 
@@ -447,6 +499,32 @@ def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
         raise Invalid("'reason_codes' must be an object of input name → reason text")
     spec["reason_codes"] = codes
     return spec
+
+
+def _job_spec(body: dict[str, Any]) -> tuple[str, dict[str, Any], bytes, str]:
+    """A job body's template, options, data bytes and a safe file name for them."""
+    template = body.get("template")
+    if template not in TEMPLATES:
+        raise Invalid(f"'template' must be one of {', '.join(TEMPLATES)}")
+    encoded = body.get("data")
+    if not isinstance(encoded, str) or not encoded:
+        raise Invalid("'data' is required: the CSV or Parquet file, base64-encoded")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid("'data' is not valid base64") from None
+    options = body.get("options", {})
+    if not isinstance(options, dict):
+        raise Invalid("'options' must be an object of the template's options")
+    if "data" in options:
+        raise Invalid("'options.data' is not allowed: the file travels in 'data'")
+    filename = body.get("filename", "data")
+    if not isinstance(filename, str) or not _FILENAME.fullmatch(filename):
+        raise Invalid("'filename' must be 1-100 letters, digits, '.', '_' or '-'")
+    return str(template), options, data, filename
+
+
+_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def _date(query: dict[str, str], name: str) -> date | None:

@@ -1,29 +1,39 @@
 """``finmaas train credit|forecast|sentiment``: a CSV or Parquet file to registered,
-documented versions."""
+documented versions, as a training job; ``finmaas jobs``: list, show and attach.
+
+Each command checks its options, records a job and starts its worker process
+(:mod:`finmaas.training.jobs`), then follows it with a progress bar until it
+ends. ``--detach`` returns at once with the job id; Ctrl-C while following
+detaches too. The job keeps running either way: ``finmaas jobs attach ID``
+follows it again.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
+import orjson
 import typer
 
-from finmaas.cli.context import cli_context
+from finmaas.cli.context import CliContext, cli_context
 from finmaas.cli.files import read_file
-from finmaas.cli.render import console, metric, progress_steps, table
+from finmaas.cli.render import console, echo_json, metric, progress_steps, table, when
 from finmaas.errors import Invalid
-from finmaas.schema import signature_from_json
 from finmaas.training.credit import CANDIDATES
 from finmaas.training.forecast import TARGETS
-from finmaas.training.forecast_runs import ForecastRun, train_forecast
-from finmaas.training.metrics import CostMatrix
-from finmaas.training.neural import NetworkSettings, Optimizer
-from finmaas.training.runs import STAGING, CreditRun, SelectionMetric, train_credit
-from finmaas.training.sentiment_runs import SentimentRun, train_sentiment
+from finmaas.training.jobs import Job, JobStore, launch, reap
+from finmaas.training.neural import Optimizer
+from finmaas.training.runs import STAGING, SelectionMetric
 
 app = typer.Typer(help="Train models from data files with finance templates.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Training jobs: list, show, attach.", no_args_is_help=True)
 
-SHOWN = {"auc": "AUC", "ks": "KS", "brier": "Brier", "expected_cost": "cost/applicant"}
+POLL_SECONDS = 0.3
+DetachOption = Annotated[
+    bool, typer.Option("--detach", help="Start the job and return its id without following it.")
+]
 
 
 @app.command()
@@ -65,66 +75,38 @@ def credit(
     optimizer: Annotated[str, typer.Option(help="The network's optimizer: adam or sgd.")] = "adam",
     hidden: Annotated[int, typer.Option(help="The network's hidden units.")] = 32,
     description: Annotated[str, typer.Option(help="What the model predicts.")] = "",
+    detach: DetachOption = False,
 ) -> None:
     """Cross-validate LightGBM, a scorecard and a neural network; register each as a version;
     give the best the staging alias."""
-    state = cli_context(ctx)
     if select not in get_args(SelectionMetric):
         raise Invalid(
             f"--select must be one of {', '.join(get_args(SelectionMetric))}, got {select!r}"
         )
-    kinds = tuple(candidate or CANDIDATES)
-    for kind in kinds:
+    for kind in candidate or ():
         if kind not in CANDIDATES:
             raise Invalid(f"--candidate must be one of {', '.join(CANDIDATES)}, got {kind!r}")
     if optimizer not in get_args(Optimizer):
         raise Invalid(f"--optimizer must be adam or sgd, got {optimizer!r}")
-    run = CreditRun(
-        data=data,
-        target=target,
-        name=name,
-        positive=positive,
-        signature=signature_from_json(read_file(signature, "signature")) if signature else None,
-        pii=tuple(pii or ()),
-        drop=tuple(drop or ()),
-        protected=tuple(protected or ()),
-        folds=folds,
-        repeats=repeats,
-        seed=seed,
-        select=select,  # type: ignore[arg-type]  # checked above
-        costs=CostMatrix(accept_bad=cost_accept_bad, reject_good=cost_reject_good),
-        candidates=kinds,  # type: ignore[arg-type]  # checked above
-        network=NetworkSettings(optimizer=optimizer, hidden=hidden),  # type: ignore[arg-type]
-        description=description,
-    )
-    with progress_steps(f"train credit: {data.name}") as step:
-        trained = train_credit(
-            run,
-            state.registry,
-            state.store,
-            actor=state.actor,
-            max_bytes=state.settings.max_upload_bytes,
-            progress=step,
-        )
-    cv = trained[0].version.params.get("cv", "")
-    out = table("version", "candidate", *SHOWN.values(), title=f"{name}: {cv} CV, mean ± sd")
-    for result in trained:
-        metrics = result.version.metrics
-        star = " ★" if result.selected else ""
-        out.add_row(
-            f"{result.version.version}{star}",
-            result.candidate,
-            *(f"{metric(metrics.get(key))} ± {metric(metrics.get(f'{key}_sd'))}" for key in SHOWN),
-        )
-    console.print(out)
-    reject_all = trained[0].version.metrics.get("reject_all_cost")
-    console.print(
-        f"cost/applicant at the cost-optimal cut-off ({cost_accept_bad:g}:{cost_reject_good:g}); "
-        f"rejecting everyone costs {metric(reject_all)}"
-    )
-    chosen = next(r for r in trained if r.selected)
-    console.print(f"{STAGING} → {name} version {chosen.version.version} (best CV {select})")
-    console.print(f"model cards: finmaas models card {name} --version N", markup=False)
+    options: dict[str, Any] = {
+        "data": str(data.resolve()),
+        "target": target,
+        "name": name,
+        "positive": positive,
+        "signature": orjson.loads(read_file(signature, "signature")) if signature else None,
+        "pii": list(pii or ()),
+        "drop": list(drop or ()),
+        "protected": list(protected or ()),
+        "folds": folds,
+        "repeats": repeats,
+        "seed": seed,
+        "select": select,
+        "costs": {"accept_bad": cost_accept_bad, "reject_good": cost_reject_good},
+        "candidates": list(candidate or CANDIDATES),
+        "network": {"optimizer": optimizer, "hidden": hidden},
+        "description": description,
+    }
+    _train(ctx, "credit", options, detach)
 
 
 @app.command()
@@ -140,48 +122,23 @@ def forecast(
     initial: Annotated[int, typer.Option(help="Rows of the first training window.")] = 500,
     step: Annotated[int, typer.Option(help="Rows predicted before each refit.")] = 20,
     description: Annotated[str, typer.Option(help="What the model predicts.")] = "",
+    detach: DetachOption = False,
 ) -> None:
     """Evaluate a next-period forecast walk-forward beside naive baselines; register it,
-    staged only if it beats them."""
-    state = cli_context(ctx)
+    staged only if its edge over them is significant."""
     if target not in TARGETS:
         raise Invalid(f"--target must be direction or return, got {target!r}")
-    run = ForecastRun(
-        data=data,
-        name=name,
-        target=target,
-        date_column=date_column,
-        lags=lags,
-        initial=initial,
-        step=step,
-        description=description,
-    )
-    with progress_steps(f"train forecast: {data.name}") as step_done:
-        result = train_forecast(
-            run,
-            state.registry,
-            state.store,
-            actor=state.actor,
-            max_bytes=state.settings.max_upload_bytes,
-            progress=step_done,
-        )
-    report = result.report
-    out = table(
-        "predictor",
-        *report.model,
-        title=f"{name} version {result.version.version}: walk-forward over "
-        f"{report.test_rows:,} periods ({report.first_test_date} to {report.last_test_date})",
-    )
-    out.add_row("model", *(metric(v) for v in report.model.values()))
-    for baseline, values in report.baselines.items():
-        out.add_row(baseline, *(metric(values.get(key)) for key in report.model))
-    console.print(out)
-    console.print(
-        f"{STAGING} → {name} version {result.version.version}"
-        if result.staged
-        else f"not staged: the edge of version {result.version.version} over the baselines "
-        "could be noise"
-    )
+    options = {
+        "data": str(data.resolve()),
+        "name": name,
+        "target": target,
+        "date_column": date_column,
+        "lags": lags,
+        "initial": initial,
+        "step": step,
+        "description": description,
+    }
+    _train(ctx, "forecast", options, detach)
 
 
 @app.command()
@@ -194,49 +151,123 @@ def sentiment(
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     description: Annotated[str, typer.Option(help="What the model tells.")] = "",
+    detach: DetachOption = False,
 ) -> None:
     """Cross-validate the TF-IDF + logistic baseline on labelled texts and register it."""
-    state = cli_context(ctx)
-    run = SentimentRun(
-        data=data,
-        name=name,
-        text=text,
-        label=label,
-        folds=folds,
-        seed=seed,
-        description=description,
-    )
-    with progress_steps(f"train sentiment: {data.name}") as step_done:
-        result = train_sentiment(
-            run,
-            state.registry,
-            state.store,
-            actor=state.actor,
-            max_bytes=state.settings.max_upload_bytes,
-            progress=step_done,
-        )
-    report = result.report
-    out = table(
-        "class",
-        "precision",
-        "recall",
-        "F1",
-        "texts",
-        title=f"{name} version {result.version.version}: macro-F1 "
-        f"{report.macro_f1:.3f} ± {report.macro_f1_sd:.3f} ({report.folds}-fold), "
-        f"majority floor {report.majority_macro_f1:.3f}",
-    )
-    for label_name, values in report.per_class.items():
+    options = {
+        "data": str(data.resolve()),
+        "name": name,
+        "text": text,
+        "label": label,
+        "folds": folds,
+        "seed": seed,
+        "description": description,
+    }
+    _train(ctx, "sentiment", options, detach)
+
+
+@jobs_app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The latest training jobs, newest first."""
+    jobs = JobStore(cli_context(ctx).registry).recent()
+    if as_json:
+        echo_json([job.to_json() for job in jobs])
+        return
+    out = table("id", "template", "state", "message", "created", "by")
+    for job in jobs:
         out.add_row(
-            label_name,
-            metric(values["precision"]),
-            metric(values["recall"]),
-            metric(values["f1-score"]),
-            str(values["support"]),
+            job.id, job.template, job.state, job.message[:60], when(job.created_at), job.created_by
         )
     console.print(out)
-    console.print(
-        f"{STAGING} → {name} version {result.version.version}"
-        if result.staged
-        else f"not staged: version {result.version.version} is no better than the floor"
-    )
+
+
+@jobs_app.command()
+def show(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A job's state, log, versions and error."""
+    job = JobStore(cli_context(ctx).registry).get(job_id)
+    if as_json:
+        echo_json(job.to_json())
+        return
+    console.print(f"job {job.id}: {job.template}, {job.state}", markup=False)
+    for line in job.log:
+        console.print(f"  {line}", markup=False)
+    _print_result(job)
+
+
+@jobs_app.command()
+def attach(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+) -> None:
+    """Follow a job until it ends (Ctrl-C detaches again)."""
+    state = cli_context(ctx)
+    _follow(state, JobStore(state.registry).get(job_id))
+
+
+def _train(ctx: typer.Context, template: str, options: dict[str, Any], detach: bool) -> None:
+    state = cli_context(ctx)
+    store = JobStore(state.registry)
+    job = store.create(template, options, state.actor)
+    reap(launch(state.settings, job))
+    if detach:
+        typer.echo(f"job {job.id} started; follow it with: finmaas jobs attach {job.id}")
+        return
+    _follow(state, job)
+
+
+def _follow(state: CliContext, job: Job) -> None:
+    store = JobStore(state.registry)
+    seen = 0
+    try:
+        with progress_steps(f"{job.template} job {job.id[:8]}") as step:
+            while not job.done:
+                for line in job.log[seen:]:
+                    step(line)
+                seen = max(seen, len(job.log))
+                time.sleep(POLL_SECONDS)
+                job = store.get(job.id)
+    except KeyboardInterrupt:
+        typer.echo(f"detached; job {job.id} keeps running: finmaas jobs attach {job.id}")
+        return
+    _print_result(job)
+
+
+def _print_result(job: Job) -> None:
+    if job.state == "failed":
+        raise Invalid(f"job {job.id} failed: {job.error}")
+    if job.state != "succeeded":
+        console.print(f"{job.message} (job {job.state})", markup=False)
+        return
+    if job.template == "credit":
+        shown = {"auc": "AUC", "ks": "KS", "brier": "Brier", "expected_cost": "cost/applicant"}
+        out = table("version", "candidate", *shown.values(), title="cross-validated, mean")
+        for listed in job.versions:
+            star = " ★" if listed["staging"] else ""
+            out.add_row(
+                f"{listed['version']}{star}",
+                listed["candidate"],
+                *(metric(listed["metrics"].get(key)) for key in shown),
+            )
+        console.print(out)
+        reject_all = job.versions[0]["metrics"].get("reject_all_cost")
+        console.print(f"rejecting everyone costs {metric(reject_all)} per applicant")
+    else:
+        for listed in job.versions:
+            figures = ", ".join(
+                f"{key} {metric(value)}" for key, value in sorted(listed["metrics"].items())
+            )
+            console.print(f"{listed['model']} version {listed['version']}: {figures}", markup=False)
+    for listed in job.versions:
+        if listed["staging"]:
+            console.print(f"{STAGING} → {listed['model']} version {listed['version']}")
+    if not any(listed["staging"] for listed in job.versions):
+        console.print("nothing staged: see the model card for why", markup=False)
+    model = job.versions[0]["model"]
+    console.print(f"model cards: finmaas models card {model} --version N", markup=False)

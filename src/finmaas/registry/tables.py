@@ -174,6 +174,27 @@ decisions = sa.Table(  # revision 0005
     sa.Column("key_id", sa.String(32), nullable=True),
 )
 
+jobs = sa.Table(  # revision 0006
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("template", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False, index=True),
+    sa.Column("started_at", Timestamp, nullable=True),
+    sa.Column("finished_at", Timestamp, nullable=True),
+    sa.Column("heartbeat_at", Timestamp, nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("progress", sa.JSON, nullable=True),
+    sa.Column("log", sa.Text, nullable=False, server_default=""),
+    sa.Column("versions", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,

@@ -140,7 +140,7 @@ def train_credit_candidates(
     values are the signature's two ``classes``; the second one (``bad``) is
     the class whose probability the models return. ``network`` sets up the
     network candidate (default :class:`NetworkSettings`). ``progress`` is called
-    with a short message before each fit.
+    with a short message before each fit, and after each candidate with its CV AUC.
     """
     unknown = [kind for kind in candidates if kind not in CANDIDATES]
     if not candidates or unknown or len(set(candidates)) != len(candidates):
@@ -166,7 +166,16 @@ def train_credit_candidates(
         "scorecard": lambda: _train_scorecard(run),
         "network": lambda: _train_network(run, network or NetworkSettings()),
     }
-    return [trainers[kind]() for kind in candidates]
+    results = []
+    for done, kind in enumerate(candidates, start=1):
+        result = trainers[kind]()
+        metrics = result.cv_metrics
+        run.say(
+            f"{kind} done ({done}/{len(candidates)} candidates): "
+            f"CV AUC {metrics['auc']:.3f} ± {metrics['auc_sd']:.3f}"
+        )
+        results.append(result)
+    return results
 
 
 @dataclass(frozen=True)

@@ -129,17 +129,17 @@ def test_the_cli_trains_forecast_and_sentiment(
     base = ["--home", str(tmp_path / "home"), "train"]
     assert main([*base, "forecast", "--data", str(prices), "--target", "return"]) == 0
     out = capsys.readouterr().out
-    assert "forecast version 1: walk-forward over" in out
-    assert "not staged" in out
+    assert "forecast version 1: baseline_last_value_directional_accuracy 0." in out
+    assert "nothing staged: see the model card for why" in out
     assert main([*base, "sentiment", "--data", str(texts), "--folds", "3"]) == 0
     out = capsys.readouterr().out
-    assert "sentiment version 1: macro-F1" in out
+    assert "sentiment version 1: f1_negative 0." in out
     assert "staging → sentiment version 1" in out
     assert main([*base, "forecast", "--data", str(prices), "--target", "price"]) == 1
     assert capsys.readouterr().err == "error: --target must be direction or return, got 'price'\n"
     empty = tmp_path / "empty.csv"
     pd.DataFrame({"text": ["a"], "label": ["x"]}).to_csv(empty, index=False)
     assert main([*base, "sentiment", "--data", str(empty)]) == 1
-    assert capsys.readouterr().err == (
-        "error: column 'label' must hold two classes or more, got only 'x'\n"
-    )
+    err = capsys.readouterr().err
+    assert err.startswith("error: job ")
+    assert err.endswith(" failed: column 'label' must hold two classes or more, got only 'x'\n")

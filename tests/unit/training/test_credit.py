@@ -143,8 +143,11 @@ def test_progress_reports_each_fit(trained: tuple[list[CandidateResult], list[st
         "lightgbm: fold 5/5",
         "lightgbm: refit on all rows",
     ]
-    assert messages[6] == "scorecard C=0.1 class_weight=None: fold 1/5"
-    assert messages[-1] == "scorecard: refit on all rows"
+    auc, sd = (trained[0][0].cv_metrics[key] for key in ("auc", "auc_sd"))
+    assert messages[6] == f"lightgbm done (1/2 candidates): CV AUC {auc:.3f} ± {sd:.3f}"
+    assert messages[7] == "scorecard C=0.1 class_weight=None: fold 1/5"
+    assert messages[-2] == "scorecard: refit on all rows"
+    assert messages[-1].startswith("scorecard done (2/2 candidates): CV AUC 0.7")
 
 
 def test_same_seed_same_result_other_seed_other_folds(
@@ -182,7 +185,8 @@ def test_by_default_three_candidates_on_repeated_folds(
     assert [c.kind for c in candidates] == ["lightgbm", "scorecard", "network"]
     assert isinstance(candidates[2].model, onnx.ModelProto)
     assert "lightgbm (repeat 2/2): fold 5/5" in messages
-    assert messages[-1] == "network: refit on all rows"
+    assert messages[-2] == "network: refit on all rows"
+    assert messages[-1].startswith("network done (3/3 candidates): CV AUC 0.7")
     for candidate in candidates:
         assert candidate.params["cv"] == "stratified 5-fold × 2 repeats"
         assert 0.74 < candidate.cv_metrics["auc"] < 0.82

@@ -1,0 +1,74 @@
+"""``python -m finmaas.training.job_worker JOB_ID``: run one training job to its end.
+
+Started by :func:`finmaas.training.jobs.launch` with the home and database in
+``FINMAAS_*`` variables. Exit code 0 when the job succeeded, 1 when it failed
+(the reason is in the job), 2 when the job cannot be found or was not queued.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from finmaas.config import Settings
+from finmaas.errors import FinmaasError
+from finmaas.registry import LocalArtifactStore, Registry
+from finmaas.training.jobs import JobProgress, JobStore, build_run, execute, heartbeat
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m finmaas.training.job_worker JOB_ID", file=sys.stderr)
+        return 2
+    job_id = args[0]
+    settings = Settings()
+    registry = Registry.open(settings)
+    try:
+        store = JobStore(registry)
+        try:
+            job = store.get(job_id)
+        except FinmaasError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if job.state != "queued":
+            print(f"error: job {job_id} is {job.state}, not queued", file=sys.stderr)
+            return 2
+        store.start(job_id)
+        progress = JobProgress(store, job_id)
+        artifacts = LocalArtifactStore(
+            settings.resolved_artifacts_dir, max_bytes=settings.max_artifact_bytes
+        )
+        try:
+            with heartbeat(store, job_id):
+                versions = execute(
+                    build_run(job.template, job.options),
+                    registry,
+                    artifacts,
+                    actor=store.actor(job_id),
+                    max_bytes=settings.max_upload_bytes,
+                    progress=progress,
+                )
+        except FinmaasError as exc:
+            _failed(store, progress, job_id, str(exc))
+            return 1
+        except Exception as exc:
+            traceback.print_exc()
+            _failed(store, progress, job_id, f"{type(exc).__name__}: {exc}")
+            return 1
+        progress("done")
+        progress.flush()
+        store.finish(job_id, "succeeded", versions=versions)
+        return 0
+    finally:
+        registry.close()
+
+
+def _failed(store: JobStore, progress: JobProgress, job_id: str, reason: str) -> None:
+    progress(f"failed: {reason}")
+    progress.flush()
+    store.finish(job_id, "failed", error=reason)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""``/api/jobs`` over real HTTP, and the SDK's ``train`` and ``wait_job``: a job
+started from an upload runs in its own worker and registers its version."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finmaas.client import Client
+from finmaas.config import Settings
+from finmaas.datasets.headlines import generated_headlines
+from tests.integration.serving.conftest import LiveServer, copy_home, start_server, stop_server
+
+
+@pytest.fixture(scope="module")
+def server(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    settings = copy_home(served_home, tmp_path_factory.mktemp("jobs"))
+    live = start_server(settings)
+    try:
+        yield live
+    finally:
+        stop_server(live)
+
+
+@pytest.fixture(scope="module")
+def headlines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "news.csv"
+    generated_headlines(240, seed=5).to_csv(path, index=False)
+    return path
+
+
+def _body(path: Path, **changes: Any) -> dict[str, Any]:
+    body = {
+        "template": "sentiment",
+        "data": base64.b64encode(path.read_bytes()).decode(),
+        "filename": path.name,
+        "options": {"name": "news-api", "folds": 3},
+    }
+    return {**body, **changes}
+
+
+def test_a_job_started_over_http_registers_its_version(server: LiveServer, headlines: Path) -> None:
+    with server.client() as http:
+        started = http.post("/api/jobs", json=_body(headlines))
+        assert started.status_code == 201, started.text
+        job = started.json()
+        assert (job["template"], job["state"]) == ("sentiment", "queued")
+        assert job["options"]["data"].endswith("/news.csv")  # kept under the server's home
+        deadline = time.monotonic() + 60
+        while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = http.get(f"/api/jobs/{job['id']}").json()
+        assert job["state"] == "succeeded", job
+        assert job["versions"][0]["model"] == "news-api"
+        assert job["log"][-1] == "done"
+        listed = http.get("/api/jobs").json()["jobs"]
+        assert job["id"] in [j["id"] for j in listed]
+        card = http.get("/api/models/news-api/versions/1/card")
+        assert card.text.startswith("# Model card: news-api\n")
+        unknown = http.get("/api/jobs/nope")
+        assert (unknown.status_code, unknown.json()) == (404, {"error": "no job 'nope'"})
+
+
+def test_the_sdk_trains_and_waits(server: LiveServer, headlines: Path) -> None:
+    with Client(server.url) as client:
+        job = client.train("sentiment", headlines, name="news-sdk", folds=3)
+        done = client.wait_job(job["id"], timeout=60, poll=0.2)
+        assert done["state"] == "succeeded", done
+        assert done["versions"][0]["staging"] is True
+        assert client.job(job["id"])["id"] == job["id"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"template": "regression"}, "'template' must be one of credit, forecast, sentiment"),
+        ({"data": ""}, "'data' is required: the CSV or Parquet file, base64-encoded"),
+        ({"data": "not base64!"}, "'data' is not valid base64"),
+        (
+            {"filename": "../etc/passwd"},
+            "'filename' must be 1-100 letters, digits, '.', '_' or '-'",
+        ),
+        (
+            {"options": {"name": "n", "data": "/etc/passwd"}},
+            "'options.data' is not allowed: the file travels in 'data'",
+        ),
+        (
+            {"options": {"folds": 3}},
+            "'options.name' is required: the model to register the versions under",
+        ),
+        (
+            {"options": {"name": "n", "epochs": 3}},
+            "unknown option 'epochs' for the sentiment template",
+        ),
+        (
+            {"extra": 1},
+            "unknown field 'extra'; allowed: data, filename, options, template",
+        ),
+    ],
+)
+def test_bad_job_requests_are_refused(
+    server: LiveServer, headlines: Path, changes: dict[str, Any], message: str
+) -> None:
+    with server.client() as http:
+        response = http.post("/api/jobs", json=_body(headlines, **changes))
+    assert (response.status_code, response.json()) == (400, {"error": message})
+
+
+def test_job_routes_refuse_other_methods(server: LiveServer) -> None:
+    with server.client() as http:
+        response = http.delete("/api/jobs")
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": "no route for DELETE /api/jobs"},
+    )
