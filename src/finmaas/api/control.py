@@ -122,11 +122,13 @@ class ControlPlane:
 
     async def _jobs(self, request: Request, principal: Principal, rest: list[str]) -> Response:
         """``POST /api/jobs`` starts a training job (developer); ``GET /api/jobs`` and
-        ``GET /api/jobs/{id}`` show the caller's tenant's jobs (all of them to admins)."""
+        ``GET /api/jobs/{id}`` show the caller's tenant's jobs (all of them to admins)
+        to developers, validators and auditors."""
         method = request.method
         tenant = None if principal.is_admin else principal.tenant
         if not rest and method == "POST":
             return await self._start_job(request, principal)
+        require_role(principal, "developer", "validator", "auditor")
         if not rest and method == "GET":
             found = await _thread(lambda: self.jobs.recent(tenant))
             return json_response({"jobs": [job.to_json() for job in found]})
@@ -443,15 +445,20 @@ def _key_spec(body: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _base64_field(body: dict[str, Any], name: str, what: str) -> bytes:
+    """A required file sent base64-encoded in the JSON body."""
+    encoded = body.get(name)
+    if not isinstance(encoded, str) or not encoded:
+        raise Invalid(f"{name!r} is required: {what}, base64-encoded")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid(f"{name!r} is not valid base64") from None
+
+
 def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
     """Check a publish body's fields; the registry checks their contents."""
-    encoded = body.get("artifact")
-    if not isinstance(encoded, str) or not encoded:
-        raise Invalid("'artifact' is required: the model file, base64-encoded")
-    try:
-        data = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise Invalid("'artifact' is not valid base64") from None
+    data = _base64_field(body, "artifact", "the model file")
     if "signature" not in body:
         raise Invalid("'signature' is required: the model's inputs and task")
     fmt = body.get("format")
@@ -506,13 +513,7 @@ def _job_spec(body: dict[str, Any]) -> tuple[str, dict[str, Any], bytes, str]:
     template = body.get("template")
     if template not in TEMPLATES:
         raise Invalid(f"'template' must be one of {', '.join(TEMPLATES)}")
-    encoded = body.get("data")
-    if not isinstance(encoded, str) or not encoded:
-        raise Invalid("'data' is required: the CSV or Parquet file, base64-encoded")
-    try:
-        data = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise Invalid("'data' is not valid base64") from None
+    data = _base64_field(body, "data", "the CSV or Parquet file")
     options = body.get("options", {})
     if not isinstance(options, dict):
         raise Invalid("'options' must be an object of the template's options")

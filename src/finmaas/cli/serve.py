@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from finmaas.background import process_alive
 from finmaas.cli.context import cli_context
 from finmaas.config import Settings
-from finmaas.monitoring.metrics import process_alive
 
 
 def serve(

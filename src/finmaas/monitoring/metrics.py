@@ -36,6 +36,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from finmaas.background import process_alive
+
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
@@ -358,13 +360,3 @@ class SharedSnapshots:
             with contextlib.suppress(OSError, orjson.JSONDecodeError):
                 out.append((orjson.loads(path.read_bytes()), process_alive(int(path.stem))))
         return out
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -38,7 +38,7 @@ from finmaas.training.forecast import (
     evaluate_forecast,
     lagged_features,
 )
-from finmaas.training.runs import STAGING, new_run_id, run_lineage
+from finmaas.training.runs import new_run_id, run_lineage, stage
 
 DOWN, UP = "down", "up"
 SKILL_Z = 2.0
@@ -153,13 +153,7 @@ def train_forecast(
         store=store,
         actor=actor,
     )
-    if skill:
-        registry.set_alias(run.name, STAGING, version.version, actor=actor)
-    say(
-        f"{STAGING} → {run.name} version {version.version}"
-        if skill
-        else f"{run.name} version {version.version} registered, not staged: no skill"
-    )
+    stage(registry, version, skill, actor=actor, say=say, why_not="no proven skill")
     return ForecastResult(version, report, skill)
 
 

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from finmaas.actor import Actor
+from finmaas.background import process_alive
 from finmaas.config import Settings
 from finmaas.errors import Invalid, NotFound
 from finmaas.registry import ArtifactStore, ModelVersion, Registry
@@ -263,7 +264,7 @@ class JobStore:
             return None
         if row["state"] != "running":
             return None
-        if row["host"] == socket.gethostname() and row["pid"] and not _alive(row["pid"]):
+        if row["host"] == socket.gethostname() and row["pid"] and not process_alive(row["pid"]):
             return f"the job's worker process (pid {row['pid']}) ended without finishing"
         beat = row["heartbeat_at"]
         if beat is not None and now - _aware(beat) > timedelta(seconds=STALE_SECONDS):
@@ -370,16 +371,6 @@ def heartbeat(store: JobStore, job_id: str) -> Any:
     finally:
         stop.set()
         thread.join()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _aware(value: datetime) -> datetime:

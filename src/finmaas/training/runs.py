@@ -225,6 +225,23 @@ def train_credit(
     return out
 
 
+def stage(
+    registry: Registry,
+    version: ModelVersion,
+    staged: bool,
+    *,
+    actor: Actor,
+    say: Callable[[str], None],
+    why_not: str,
+) -> None:
+    """Give a run's version the ``staging`` alias when ``staged``, and say which."""
+    if staged:
+        registry.set_alias(version.model, STAGING, version.version, actor=actor)
+        say(f"{STAGING} → {version.model} version {version.version}")
+    else:
+        say(f"{version.model} version {version.version} registered, not staged: {why_not}")
+
+
 def run_lineage(
     command: str,
     run_id: str,

@@ -28,7 +28,7 @@ from finmaas.registry.names import check_model_name
 from finmaas.schema import Feature, ModelSignature
 from finmaas.training.data import read_table
 from finmaas.training.metrics import check_int
-from finmaas.training.runs import STAGING, new_run_id, run_lineage
+from finmaas.training.runs import new_run_id, run_lineage, stage
 from finmaas.training.sentiment import (
     MAX_TEXT_CHARS,
     SentimentReport,
@@ -142,12 +142,8 @@ def train_sentiment(
         store=store,
         actor=actor,
     )
-    if staged:
-        registry.set_alias(run.name, STAGING, version.version, actor=actor)
-    say(
-        f"{STAGING} → {run.name} version {version.version}"
-        if staged
-        else f"{run.name} version {version.version} registered, not staged"
+    stage(
+        registry, version, staged, actor=actor, say=say, why_not="no better than the majority floor"
     )
     return SentimentResult(version, report, staged)
 

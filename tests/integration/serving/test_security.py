@@ -740,3 +740,28 @@ def test_no_secret_or_pii_value_reaches_a_log_or_an_error(home: Settings, tmp_pa
         assert all(part not in body for body in bodies)
     assert pii_value not in log
     assert all(pii_value not in body for body in bodies)
+
+
+def test_training_jobs_need_a_developer_and_stay_in_the_tenant(
+    http: httpx.Client, keys: Keys
+) -> None:
+    body = {"template": "sentiment", "data": "YSxiCjEsMgo=", "options": {"name": "news"}}
+    refused = http.post("/api/jobs", json=body, headers=keys.auth("consumer"))
+    assert (refused.status_code, refused.json()) == (
+        403,
+        {"error": "this needs the role developer; the key's role is consumer"},
+    )
+    listed = http.get("/api/jobs", headers=keys.auth("consumer"))
+    assert (listed.status_code, listed.json()) == (
+        403,
+        {
+            "error": "this needs the role developer or validator or auditor; the key's role is consumer"
+        },
+    )
+    other = dict(body, options={"name": "credit-risk"})  # a model of another tenant
+    taken = http.post("/api/jobs", json=other, headers=keys.auth("retail_developer"))
+    assert (taken.status_code, taken.json()) == (
+        409,
+        {"error": "model name 'credit-risk' is not available; choose another"},
+    )
+    assert http.get("/api/jobs", headers=keys.auth("auditor")).json() == {"jobs": []}
