@@ -33,7 +33,15 @@ def data() -> tuple[ModelSignature, np.ndarray, Any, Any]:
     frame = load_german_credit()
     signature = german_credit_signature()
     booster, scorecard = (
-        c.model for c in train_credit_candidates(frame, signature, GERMAN_CREDIT_TARGET, folds=2)
+        c.model
+        for c in train_credit_candidates(
+            frame,
+            signature,
+            GERMAN_CREDIT_TARGET,
+            folds=2,
+            repeats=1,
+            candidates=("lightgbm", "scorecard"),
+        )
     )
     x = encode_frame(signature, frame.drop(columns=[GERMAN_CREDIT_TARGET]))
     return signature, x, booster, scorecard
