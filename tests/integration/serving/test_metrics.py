@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
+from finmaas.monitoring.store import DriftStore
 from finmaas.registry import Registry
 from finmaas.registry.keys import KeyStore
 from finmaas.security.keys import issue_key
@@ -153,6 +155,23 @@ def _shifted_bodies() -> list[bytes]:
     ]
 
 
+def _wait_for_stored_rows(home: Settings, rows: int) -> None:
+    registry = Registry.open(home)
+    try:
+        version = registry.get_version("credit-risk", "production").version
+        store = DriftStore(registry)
+        today = datetime.now(UTC).date()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            counts = store.window("credit-risk", version, today, today + timedelta(days=1))
+            if sum(counts.get("duration_in_month", {}).values()) >= rows:
+                return
+            time.sleep(0.2)
+    finally:
+        registry.close()
+    raise AssertionError(f"the workers did not store {rows} rows of drift counts in 20 s")
+
+
 def test_two_workers_add_up_and_drift_shows_as_gauges(
     served_home: Settings, tmp_path: Path
 ) -> None:
@@ -168,7 +187,10 @@ def test_two_workers_add_up_and_drift_shows_as_gauges(
                 timeout=10,
             )
             assert response.status_code == 200
-        time.sleep(2.5)  # every worker publishes each second and stores drift counts every 2 s
+        # Workers store drift counts every 2 s: wait (bounded) until both have, however
+        # busy the machine, before the first scrape (it caches drift for a minute).
+        _wait_for_stored_rows(home, len(bodies) * 50)
+        time.sleep(1.5)  # and each worker publishes its counters every second
         scrapes = [_samples(httpx.get(server.url + "/metrics", timeout=10).text) for _ in range(4)]
     finally:
         stop_server(server)
