@@ -30,7 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import sqlalchemy as sa
 
@@ -121,20 +122,44 @@ def build_run(template: str, options: Mapping[str, Any]) -> CreditRun | Forecast
     if "data" not in values:
         raise Invalid("option 'data' (the data file) is required")
     values["data"] = Path(str(values["data"]))
-    if template == "credit":
-        for name in ("pii", "drop", "protected", "candidates"):
-            if name in values:
-                values[name] = tuple(_strings(values[name], name))
-        if values.get("signature") is not None:
-            values["signature"] = signature_from_dict(values["signature"])
-        if "costs" in values:
-            values["costs"] = CostMatrix(**_mapping(values["costs"], "costs"))
-        if "network" in values:
-            values["network"] = NetworkSettings(**_mapping(values["network"], "network"))
+    hints = get_type_hints(run_type)
+    for name, value in options.items():
+        _check_scalar(name, value, hints[name])
     try:
+        if template == "credit":
+            for name in ("pii", "drop", "protected", "candidates"):
+                if name in values:
+                    values[name] = tuple(_strings(values[name], name))
+            if values.get("signature") is not None:
+                values["signature"] = signature_from_dict(values["signature"])
+            if "costs" in values:
+                values["costs"] = CostMatrix(**_mapping(values["costs"], "costs"))
+            if "network" in values:
+                values["network"] = NetworkSettings(**_mapping(values["network"], "network"))
         return run_type(**values)
     except TypeError as exc:
         raise Invalid(f"bad options for the {template} template: {exc}") from None
+
+
+def _check_scalar(name: str, value: object, hint: Any) -> None:
+    """Refuse a plain option of the wrong type (an integer, a number, text, a choice)."""
+    allowed = set(get_args(hint)) if get_origin(hint) in (Union, UnionType) else {hint}
+    if value is None and type(None) in allowed:
+        return
+    for kind in allowed:
+        if get_origin(kind) is Literal:
+            if value not in get_args(kind):
+                choices = ", ".join(map(str, get_args(kind)))
+                raise Invalid(f"option {name!r} must be one of {choices}, got {value!r}")
+            return
+    checks: dict[type, tuple[str, Callable[[object], bool]]] = {
+        int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+        float: ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+        str: ("text", lambda v: isinstance(v, str)),
+    }
+    for kind, (what, ok) in checks.items():
+        if kind in allowed and not ok(value):
+            raise Invalid(f"option {name!r} must be {what}, got {value!r}")
 
 
 def _strings(value: object, name: str) -> list[str]:

@@ -77,6 +77,25 @@ def test_options_become_a_run_and_bad_ones_are_refused() -> None:
     assert _refused("credit", {"data": "x", "name": "n"}).startswith(
         "bad options for the credit template: "
     )
+    credit = {"data": "x", "name": "n", "target": "t"}
+    assert _refused("credit", {**credit, "folds": "five"}) == (
+        "option 'folds' must be an integer, got 'five'"
+    )
+    assert (
+        _refused("credit", {**credit, "seed": True}) == "option 'seed' must be an integer, got True"
+    )
+    assert _refused("credit", {**credit, "positive": 3}) == "option 'positive' must be text, got 3"
+    assert _refused("credit", {**credit, "select": "accuracy"}) == (
+        "option 'select' must be one of auc, ks, gini, brier, log_loss, expected_cost, "
+        "got 'accuracy'"
+    )
+    assert _refused("credit", {**credit, "network": {"layers": 3}}) == (
+        "bad options for the credit template: "
+        "NetworkSettings.__init__() got an unexpected keyword argument 'layers'"
+    )
+    assert _refused("forecast", {"data": "x", "name": "n", "lags": 2.5}) == (
+        "option 'lags' must be an integer, got 2.5"
+    )
 
 
 def test_jobs_are_stored_per_tenant_and_a_gone_worker_fails_the_job(registry: Registry) -> None:
