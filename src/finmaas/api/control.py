@@ -37,7 +37,7 @@ from finmaas.security.guard import Guard
 from finmaas.security.keys import issue_key, rotate_key
 from finmaas.security.policy import Principal, check_grants, require_role
 from finmaas.serving.http import Request, Response, json_response, parse_json, require_json
-from finmaas.training.jobs import TEMPLATES, Job, JobStore, launch, reap
+from finmaas.training.jobs import TEMPLATES, UPLOADS, Job, JobStore, launch, reap
 
 T = TypeVar("T")
 PUBLISH_FIELDS = frozenset(
@@ -139,7 +139,8 @@ class ControlPlane:
 
     async def _start_job(self, request: Request, principal: Principal) -> Response:
         """The data file travels base64-encoded beside the template's options; it is
-        kept under ``<home>/jobs/<id>/`` for the worker (and the lineage's sha256)."""
+        kept under ``<home>/jobs/uploads/`` until the job ends (the lineage keeps its
+        sha256)."""
         require_role(principal, "developer")
         body = _body(request, JOB_FIELDS)
         template, options, data, filename = _job_spec(body)
@@ -148,7 +149,7 @@ class ControlPlane:
             raise Invalid("'options.name' is required: the model to register the versions under")
         if not principal.is_admin:
             await self._check_own_model(principal, name)
-        folder = self.settings.home / "jobs" / "uploads" / uuid.uuid4().hex
+        folder = self.settings.home / UPLOADS / uuid.uuid4().hex
         path = folder / filename
 
         def start() -> Job:

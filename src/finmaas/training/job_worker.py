@@ -7,13 +7,23 @@ Started by :func:`finmaas.training.jobs.launch` with the home and database in
 
 from __future__ import annotations
 
+import shutil
 import sys
 import traceback
+from pathlib import Path
 
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.training.jobs import JobProgress, JobStore, build_run, execute, heartbeat
+from finmaas.training.jobs import (
+    UPLOADS,
+    Job,
+    JobProgress,
+    JobStore,
+    build_run,
+    execute,
+    heartbeat,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,33 +45,49 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: job {job_id} is {job.state}, not queued", file=sys.stderr)
             return 2
         store.start(job_id)
-        progress = JobProgress(store, job_id)
-        artifacts = LocalArtifactStore(
-            settings.resolved_artifacts_dir, max_bytes=settings.max_artifact_bytes
-        )
         try:
-            with heartbeat(store, job_id):
-                versions = execute(
-                    build_run(job.template, job.options),
-                    registry,
-                    artifacts,
-                    actor=store.actor(job_id),
-                    max_bytes=settings.max_upload_bytes,
-                    progress=progress,
-                )
-        except FinmaasError as exc:
-            _failed(store, progress, job_id, str(exc))
-            return 1
-        except Exception as exc:
-            traceback.print_exc()
-            _failed(store, progress, job_id, f"{type(exc).__name__}: {exc}")
-            return 1
-        progress("done")
-        progress.flush()
-        store.finish(job_id, "succeeded", versions=versions)
-        return 0
+            return _run(job, store, registry, settings)
+        finally:
+            _remove_upload(settings, job.options.get("data"))
     finally:
         registry.close()
+
+
+def _run(job: Job, store: JobStore, registry: Registry, settings: Settings) -> int:
+    progress = JobProgress(store, job.id)
+    artifacts = LocalArtifactStore(
+        settings.resolved_artifacts_dir, max_bytes=settings.max_artifact_bytes
+    )
+    try:
+        with heartbeat(store, job.id):
+            versions = execute(
+                build_run(job.template, job.options),
+                registry,
+                artifacts,
+                actor=store.actor(job.id),
+                max_bytes=settings.max_upload_bytes,
+                progress=progress,
+            )
+    except FinmaasError as exc:
+        _failed(store, progress, job.id, str(exc))
+        return 1
+    except Exception as exc:
+        traceback.print_exc()
+        _failed(store, progress, job.id, f"{type(exc).__name__}: {exc}")
+        return 1
+    progress("done")
+    progress.flush()
+    store.finish(job.id, "succeeded", versions=versions)
+    return 0
+
+
+def _remove_upload(settings: Settings, data: object) -> None:
+    """Delete the copy of an uploaded file once its job has ended: training data may
+    hold personal data, and the lineage keeps its sha256."""
+    uploads = (settings.home / UPLOADS).resolve()
+    path = Path(str(data)).resolve()
+    if path.parent.parent == uploads:
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def _failed(store: JobStore, progress: JobProgress, job_id: str, reason: str) -> None:

@@ -62,6 +62,8 @@ START_SECONDS = 60.0
 """A queued job whose worker has not started after this long has failed."""
 MAX_LOG_LINES = 500
 MAX_LINE_CHARS = 500
+UPLOADS = Path("jobs") / "uploads"
+"""Where the server keeps a job's uploaded data (under the home) until the job ends."""
 REPORT_SECONDS = 0.5
 """Progress is written at most this often (and always at the end)."""
 

@@ -58,6 +58,8 @@ def test_a_job_started_over_http_registers_its_version(server: LiveServer, headl
         assert job["state"] == "succeeded", job
         assert job["versions"][0]["model"] == "news-api"
         assert job["log"][-1] == "done"
+        # The upload may hold personal data: the worker deletes it when the job ends.
+        assert not Path(job["options"]["data"]).exists()
         listed = http.get("/api/jobs").json()["jobs"]
         assert job["id"] in [j["id"] for j in listed]
         card = http.get("/api/models/news-api/versions/1/card")
