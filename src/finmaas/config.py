@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     same value always gives the same hash, so joins still work) or ``"[redacted]"``."""
 
     prediction_log_format: Literal["parquet", "jsonl"] = "parquet"
-    """The prediction log's files: Parquet (about a tenth of the server's CPU per
+    """The prediction log's files: Parquet (a fifth to a quarter of the writer's CPU per
     logged row; a file is readable once closed) or JSON Lines (readable as it grows)."""
 
     prediction_log_max_bytes: int = Field(default=64 * 1024**2, ge=4096, le=16 * 1024**3)

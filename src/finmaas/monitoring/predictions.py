@@ -15,8 +15,8 @@ values give equal hashes, so rows can still be joined and counted) or
 ``"[redacted]"``. A missing value stays null.
 
 Files live in ``<home>/predictions/<model>/``, in the ``prediction_log_format``:
-Parquet (default, :mod:`~finmaas.monitoring.predictions_parquet`: about a tenth
-of the server's CPU per row, readable once closed) or JSON Lines
+Parquet (default, :mod:`~finmaas.monitoring.predictions_parquet`: a fifth to a
+quarter of the writer's CPU per row, readable once closed) or JSON Lines
 (:mod:`~finmaas.monitoring.predictions_jsonl`: readable while it grows). Files
 older than ``prediction_log_retention_days`` are deleted.
 

@@ -53,7 +53,8 @@ class ArrowEncoder:
     """Turns entries of one version into an Arrow table: the columns are built from
     the encoded matrix with numpy and Arrow's ``take`` (category codes index their
     text), so the Python work per flush grows with the requests and inputs, not
-    with the rows: about 1 µs a row against 5-6 for a JSON line (measured)."""
+    with the rows: 0.7-1.4 µs a row for the table, 1.5-1.9 with the Parquet write,
+    against 5.5-9 for a JSON line (measured, 20 inputs)."""
 
     def __init__(self, key: bytes, masking: Masking) -> None:
         self.key = key

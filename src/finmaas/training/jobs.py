@@ -79,8 +79,6 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    heartbeat_at: datetime | None
-    pid: int | None
     message: str
     log: list[str]
     versions: list[dict[str, Any]]
@@ -208,24 +206,32 @@ class JobStore:
 
     def get(self, job_id: str, tenant: str | None = None) -> Job:
         """A job (of ``tenant`` only, when given); a job whose worker is gone is failed."""
-        with self.registry.read() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
-        if row is None or (tenant is not None and row["tenant"] != tenant):
+        found = self._read(sa.select(jobs).where(jobs.c.id == job_id), tenant)
+        if not found:
             raise NotFound(f"no job {job_id[:40]!r}")
-        reason = self._gone(row)
-        if reason is not None:
-            self.finish(job_id, "failed", error=reason)
-            return self.get(job_id, tenant)
-        return _job(row)
+        return found[0]
 
     def recent(self, tenant: str | None = None, limit: int = 50) -> list[Job]:
         """The latest jobs first (of ``tenant`` only, when given)."""
-        query = sa.select(jobs.c.id).order_by(jobs.c.created_at.desc()).limit(limit)
+        return self._read(sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(limit), tenant)
+
+    def _read(self, query: sa.Select[Any], tenant: str | None) -> list[Job]:
+        """The jobs ``query`` selects, after failing those whose worker is gone."""
         if tenant is not None:
             query = query.where(jobs.c.tenant == tenant)
         with self.registry.read() as conn:
-            ids = list(conn.execute(query).scalars())
-        return [self.get(job_id) for job_id in ids]
+            rows = list(conn.execute(query).mappings())
+        out = []
+        for row in rows:
+            reason = self._gone(row)
+            if reason is not None:
+                self.finish(row["id"], "failed", error=reason)
+                with self.registry.read() as conn:
+                    row = (
+                        conn.execute(sa.select(jobs).where(jobs.c.id == row["id"])).mappings().one()
+                    )
+            out.append(_job(row))
+        return out
 
     def actor(self, job_id: str) -> Actor:
         """Who the job acts as: who asked for it, from the job."""
@@ -340,6 +346,7 @@ def launch(settings: Settings, job: Job) -> subprocess.Popen[bytes]:
         "FINMAAS_DATABASE_URL": settings.resolved_database_url,
         "FINMAAS_ARTIFACTS_DIR": str(settings.resolved_artifacts_dir),
         "FINMAAS_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
+        "FINMAAS_MAX_ARTIFACT_BYTES": str(settings.max_artifact_bytes),
     }
     log_path = settings.home / "jobs" / f"{job.id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -416,8 +423,6 @@ def _job(row: Any) -> Job:
         created_at=_aware(row["created_at"]),
         started_at=_aware(row["started_at"]) if row["started_at"] else None,
         finished_at=_aware(row["finished_at"]) if row["finished_at"] else None,
-        heartbeat_at=_aware(row["heartbeat_at"]) if row["heartbeat_at"] else None,
-        pid=row["pid"],
         message=str(progress.get("message", "")),
         log=row["log"].split("\n") if row["log"] else [],
         versions=list(row["versions"] or []),

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import orjson
@@ -124,7 +124,7 @@ def train_credit(
     check_model_name(run.name)
     check_int("folds", run.folds, 2, 20)
     check_int("repeats", run.repeats, 1, 10)
-    if run.select not in (*HIGHER_IS_BETTER, "brier", "log_loss", "expected_cost"):
+    if run.select not in get_args(SelectionMetric):
         raise Invalid(f"cannot select by {run.select!r}")
     say(f"reading {run.data.name}")
     table = read_table(run.data, max_bytes=max_bytes)
