@@ -186,10 +186,11 @@ class Client:
         return result
 
     def train(self, template: str, data: str | Path, **options: Any) -> dict[str, Any]:
-        """Start a training job (``credit``, ``forecast`` or ``sentiment``; needs a
-        developer key) on a local CSV or Parquet file; ``options`` are the template's
-        (``name``, ``target``, ``protected``, …). Returns the job; follow it with
-        :meth:`job` or :meth:`wait_job`."""
+        """Start a training job (``credit``, ``forecast`` or ``sentiment``, or
+        ``optimize`` through :meth:`optimize`; needs a developer key) on a local CSV
+        or Parquet file; ``options`` are the template's (``name``, ``target``,
+        ``protected``, …). Returns the job; follow it with :meth:`job` or
+        :meth:`wait_job`."""
         file = Path(data)
         body = {
             "template": template,
@@ -199,6 +200,16 @@ class Client:
         }
         result: dict[str, Any] = self._request("POST", "/api/jobs", json=body)
         return result
+
+    def optimize(
+        self, model: str, version: int, method: str, data: str | Path, **options: Any
+    ) -> dict[str, Any]:
+        """Start an optimisation job (``quantize``, ``prune``, ``distill`` or ``convert``;
+        needs a developer key) of ``model`` version ``version``, tuned and compared on a
+        local CSV or Parquet file; ``options`` are :class:`finmaas.optimize.OptimizeRun`'s
+        (``target``, ``max_metric_drop``, ``mode``, …). Returns the job; when it
+        succeeds, its ``versions[0]`` holds the new version and its ``report``."""
+        return self.train("optimize", data, name=model, version=version, method=method, **options)
 
     def job(self, job_id: str) -> dict[str, Any]:
         """A job's state, progress message, log, versions and error."""

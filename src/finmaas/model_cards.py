@@ -46,6 +46,8 @@ class CardContext:
     """How this version was chosen among the run's candidates."""
     produced_by: Sequence[str] = field(default_factory=tuple)
     """Lines on how it was produced (the command, the template)."""
+    comparison: str = ""
+    """An optimised version's report against its parent (Markdown)."""
 
 
 def build_model_card(
@@ -67,6 +69,8 @@ def build_model_card(
     parts += ["## Metrics", _metrics(metrics)]
     if context.selection:
         parts.append(context.selection)
+    if context.comparison:
+        parts += ["## Compared with its parent", context.comparison]
     parts += ["## Fairness", _fairness(context.fairness)]
     parts += ["## Limitations", _bullets([*context.limitations, *_default_limits(metrics)])]
     parts += ["## How it was produced", _produced(context.produced_by, lineage, params)]

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import re
+import shutil
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -155,7 +156,11 @@ class ControlPlane:
         def start() -> Job:
             folder.mkdir(parents=True, mode=0o700)
             path.write_bytes(data)
-            job = self.jobs.create(template, {**options, "data": str(path)}, principal.actor)
+            try:
+                job = self.jobs.create(template, {**options, "data": str(path)}, principal.actor)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)  # refused: keep no copy of the data
+                raise
             reap(launch(self.settings, job))
             return job
 

@@ -24,6 +24,7 @@ from finmaas.cli import (
     keys,
     log,
     models,
+    optimize,
     quickstart,
     serve,
     signature,
@@ -55,6 +56,8 @@ app.command("explain")(explain.explain)
 app.command("drift")(drift.drift)
 app.command("serve")(serve.serve)
 app.command("quickstart")(quickstart.quickstart)
+app.command("optimize")(optimize.optimize)
+app.command("convert")(optimize.convert)
 
 
 def _version(value: bool) -> None:

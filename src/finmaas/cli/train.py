@@ -73,7 +73,8 @@ def credit(
         ),
     ] = None,
     optimizer: Annotated[str, typer.Option(help="The network's optimizer: adam or sgd.")] = "adam",
-    hidden: Annotated[int, typer.Option(help="The network's hidden units.")] = 32,
+    hidden: Annotated[int, typer.Option(help="The network's units per hidden layer.")] = 32,
+    depth: Annotated[int, typer.Option(help="The network's hidden layers.")] = 1,
     description: Annotated[str, typer.Option(help="What the model predicts.")] = "",
     detach: DetachOption = False,
 ) -> None:
@@ -103,10 +104,10 @@ def credit(
         "select": select,
         "costs": {"accept_bad": cost_accept_bad, "reject_good": cost_reject_good},
         "candidates": list(candidate or CANDIDATES),
-        "network": {"optimizer": optimizer, "hidden": hidden},
+        "network": {"optimizer": optimizer, "hidden": hidden, "depth": depth},
         "description": description,
     }
-    _train(ctx, "credit", options, detach)
+    start_job(ctx, "credit", options, detach)
 
 
 @app.command()
@@ -138,7 +139,7 @@ def forecast(
         "step": step,
         "description": description,
     }
-    _train(ctx, "forecast", options, detach)
+    start_job(ctx, "forecast", options, detach)
 
 
 @app.command()
@@ -163,7 +164,7 @@ def sentiment(
         "seed": seed,
         "description": description,
     }
-    _train(ctx, "sentiment", options, detach)
+    start_job(ctx, "sentiment", options, detach)
 
 
 @jobs_app.command("list")
@@ -211,7 +212,7 @@ def attach(
     _follow(state, JobStore(state.registry).get(job_id))
 
 
-def _train(ctx: typer.Context, template: str, options: dict[str, Any], detach: bool) -> None:
+def start_job(ctx: typer.Context, template: str, options: dict[str, Any], detach: bool) -> None:
     state = cli_context(ctx)
     store = JobStore(state.registry)
     job = store.create(template, options, state.actor)
@@ -244,6 +245,16 @@ def _print_result(job: Job) -> None:
         raise Invalid(f"job {job.id} failed: {job.error}")
     if job.state != "succeeded":
         console.print(f"{job.message} (job {job.state})", markup=False)
+        return
+    if job.template == "optimize":
+        listed = job.versions[0]
+        console.print(listed["report"], markup=False)
+        console.print(
+            f"registered {listed['model']}@{listed['version']} ({listed['candidate']} of "
+            f"{listed['parent']}); no alias moved. Promote it with: finmaas models promote "
+            f"{listed['model']} {listed['version']}",
+            markup=False,
+        )
         return
     if job.template == "credit":
         shown = {"auc": "AUC", "ks": "KS", "brier": "Brier", "expected_cost": "cost/applicant"}

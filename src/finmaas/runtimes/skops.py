@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from finmaas.runtimes._options import check_option_names
 from finmaas.runtimes.base import (
     ModelFormat,
     RuntimeBase,
+    require_loaded,
     runtime_errors,
 )
 from finmaas.schema.signature import ModelSignature
@@ -86,6 +88,11 @@ class SkopsPredictor(RuntimeBase[Estimator]):
 
     def _score(self, loaded: Estimator, x: np.ndarray) -> np.ndarray:
         return loaded.score(x, self.signature)
+
+    @property
+    def estimator(self) -> Any:
+        """The loaded scikit-learn estimator (for conversion to ONNX)."""
+        return require_loaded(self._loaded).model
 
 
 def is_trusted_type(name: str) -> bool:

@@ -1,8 +1,9 @@
 """Training jobs: a template run in its own worker process, watched through the registry.
 
 A job is a row of the ``jobs`` table: its template (``credit``, ``forecast``,
-``sentiment``), the run's options, who asked, and what happened: ``queued`` →
-``running`` → ``succeeded`` or ``failed``, the last progress message, a log of
+``sentiment``, or ``optimize`` for :mod:`finmaas.optimize`), the run's options,
+who asked, and what happened: ``queued`` → ``running`` → ``succeeded`` or
+``failed``, the last progress message, a log of
 the messages, the versions it registered, and the error. :func:`launch` starts
 ``python -m finmaas.training.job_worker JOB_ID`` in a new session, so the job
 outlives the command or server that started it (detach), and anyone who can
@@ -39,6 +40,8 @@ from finmaas.actor import Actor
 from finmaas.background import process_alive
 from finmaas.config import Settings
 from finmaas.errors import Invalid, NotFound
+from finmaas.optimize.report import parse_gate
+from finmaas.optimize.runs import OptimizeRun, check_parent, optimize_version
 from finmaas.registry import ArtifactStore, ModelVersion, Registry
 from finmaas.registry.tables import jobs
 from finmaas.schema import signature_from_dict
@@ -49,12 +52,14 @@ from finmaas.training.runs import CreditRun, train_credit
 from finmaas.training.sentiment_runs import SentimentRun, train_sentiment
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
-Template = Literal["credit", "forecast", "sentiment"]
-TEMPLATES: tuple[Template, ...] = ("credit", "forecast", "sentiment")
-RUNS: dict[str, type[CreditRun] | type[ForecastRun] | type[SentimentRun]] = {
+Template = Literal["credit", "forecast", "sentiment", "optimize"]
+TEMPLATES: tuple[Template, ...] = ("credit", "forecast", "sentiment", "optimize")
+Run = CreditRun | ForecastRun | SentimentRun | OptimizeRun
+RUNS: dict[str, type[Run]] = {
     "credit": CreditRun,
     "forecast": ForecastRun,
     "sentiment": SentimentRun,
+    "optimize": OptimizeRun,
 }
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 30.0
@@ -109,7 +114,7 @@ class Job:
         }
 
 
-def build_run(template: str, options: Mapping[str, Any]) -> CreditRun | ForecastRun | SentimentRun:
+def build_run(template: str, options: Mapping[str, Any]) -> Run:
     """The run a job's options describe; unknown or ill-typed options are refused."""
     if template not in RUNS:
         raise Invalid(f"template must be one of {', '.join(TEMPLATES)}, got {template!r}")
@@ -136,6 +141,10 @@ def build_run(template: str, options: Mapping[str, Any]) -> CreditRun | Forecast
                 values["costs"] = CostMatrix(**_mapping(values["costs"], "costs"))
             if "network" in values:
                 values["network"] = NetworkSettings(**_mapping(values["network"], "network"))
+        if template == "optimize" and "max_metric_drop" in values:
+            values["max_metric_drop"] = parse_gate(
+                _mapping(values["max_metric_drop"], "max_metric_drop")
+            )
         return run_type(**values)
     except TypeError as exc:
         raise Invalid(f"bad options for the {template} template: {exc}") from None
@@ -181,7 +190,9 @@ class JobStore:
         self.registry = registry
 
     def create(self, template: str, options: Mapping[str, Any], actor: Actor) -> Job:
-        build_run(template, options)  # refuse bad options now, not in the worker
+        run = build_run(template, options)  # refuse bad options now, not in the worker
+        if isinstance(run, OptimizeRun):
+            check_parent(run, self.registry, actor)
         job_id = uuid.uuid4().hex
         spec = {
             "options": dict(options),
@@ -306,7 +317,7 @@ class JobStore:
 
 
 def execute(
-    run: CreditRun | ForecastRun | SentimentRun,
+    run: Run,
     registry: Registry,
     artifacts: ArtifactStore,
     *,
@@ -320,6 +331,15 @@ def execute(
         return [
             _listed(t.version, t.candidate, t.selected)
             for t in train_credit(run, registry, artifacts, **common)
+        ]
+    if isinstance(run, OptimizeRun):
+        result = optimize_version(run, registry, artifacts, **common)
+        return [
+            {
+                **_listed(result.version, run.method, False),
+                "parent": f"{run.name}@{run.version}",
+                "report": result.markdown,
+            }
         ]
     if isinstance(run, ForecastRun):
         forecast = train_forecast(run, registry, artifacts, **common)

@@ -1,10 +1,10 @@
-"""A small neural network for credit risk: one hidden layer, our own training loop.
+"""A small neural network for credit risk: ReLU hidden layers, our own training loop.
 
 The network reads the matrix the serving path builds (``encode_frame``):
 category codes become one-hot columns, numbers are standardised with the
 training rows' mean and deviation, and a missing value is its own category
-(codes) or the mean (numbers). Then ``hidden`` ReLU units and a sigmoid output
-give P(bad).
+(codes) or the mean (numbers). Then ``depth`` layers of ``hidden`` ReLU units
+and a sigmoid output give P(bad).
 
 Training is mini-batch gradient descent on the log loss with L2 weight decay,
 by Adam or by SGD with momentum (``optimizer``), from a seeded He
@@ -21,7 +21,8 @@ threshold (``class_weight="balanced"`` is available).
 :func:`to_onnx` writes the trained network as an ONNX graph over the served
 matrix: the one-hot layer is an embedding lookup (``Gather`` of the first
 layer's rows), so the model file is data, quantisable, and scored by ONNX
-Runtime like any other version.
+Runtime like any other version. :func:`from_onnx` reads such a graph back into a
+:class:`Network`, which is how ``finmaas optimize`` prunes and fine-tunes it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from finmaas.errors import Invalid
+from finmaas.schema import ModelSignature
 from finmaas.training.metrics import check_int
 
 Optimizer = Literal["adam", "sgd"]
@@ -47,6 +49,9 @@ class NetworkSettings:
     """How the network is shaped and trained; JSON-ready with :func:`dataclasses.asdict`."""
 
     hidden: int = 32
+    """Units of each hidden layer."""
+    depth: int = 1
+    """Hidden layers; more than one makes dense layers that int8 quantisation speeds up."""
     optimizer: Optimizer = "adam"
     learning_rate: float | None = None
     """Step size; None means 0.001 for Adam and 0.01 for SGD."""
@@ -61,6 +66,7 @@ class NetworkSettings:
 
     def __post_init__(self) -> None:
         check_int("hidden", self.hidden, 1, 4096)
+        check_int("depth", self.depth, 1, 8)
         check_int("batch_size", self.batch_size, 1, 1_000_000)
         check_int("max_epochs", self.max_epochs, 1, 100_000)
         check_int("patience", self.patience, 1, 100_000)
@@ -92,6 +98,24 @@ class Layout:
     levels: tuple[int, ...]
     numeric: tuple[int, ...]
 
+    @classmethod
+    def of(cls, signature: ModelSignature) -> Layout:
+        """The layout of a signature's served matrix (no text inputs)."""
+        inputs = signature.inputs
+        text = [f.name for f in inputs if f.dtype == "string"]
+        if text:
+            raise Invalid(f"a network cannot read text input {text[0]!r}")
+        return cls(
+            categorical=tuple(i for i, f in enumerate(inputs) if f.dtype == "category"),
+            levels=tuple(len(f.categories or ()) for f in inputs if f.dtype == "category"),
+            numeric=tuple(i for i, f in enumerate(inputs) if f.dtype != "category"),
+        )
+
+
+Params = list[NDArray[np.float64]]
+"""A weight matrix and a bias per hidden layer, then the output weights ``(units,)``
+and bias ``(1,)``."""
+
 
 @dataclass
 class Network:
@@ -100,49 +124,78 @@ class Network:
     layout: Layout
     mean: NDArray[np.float64]
     scale: NDArray[np.float64]
-    w1: NDArray[np.float64]
-    b1: NDArray[np.float64]
-    w2: NDArray[np.float64]
-    b2: float
+    params: Params
     epochs: int = 0
     """Epochs run before early stopping (the best weights are from ``best_epoch``)."""
     best_epoch: int = 0
     validation_loss: float = float("nan")
     history: list[float] = field(default_factory=list, repr=False)
 
+    @property
+    def w1(self) -> NDArray[np.float64]:
+        """The first hidden layer's weights, one row per design column."""
+        return self.params[0]
+
+    @property
+    def hidden_units(self) -> tuple[int, ...]:
+        return tuple(w.shape[1] for w in self.params[:-2:2])
+
     def design(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         return _design(self.layout, self.mean, self.scale, x)
 
     def predict(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """P(bad) of each row of the served matrix."""
-        return _forward(self.design(x), self.w1, self.b1, self.w2, self.b2)[1]
+        return _forward(self.design(x), self.params)[1]
 
 
 def train_network(
     x: NDArray[np.float64],
-    y: NDArray[np.int_],
+    y: NDArray[Any],
     layout: Layout,
     settings: NetworkSettings,
     seed: int,
+    *,
+    start: Network | None = None,
+    masks: Params | None = None,
 ) -> Network:
-    """Train on rows ``x`` (the served matrix) with labels ``y`` (1 = bad); see the module."""
-    if len(np.unique(y)) < 2:
-        raise Invalid("the network needs both classes among its training rows")
+    """Train on rows ``x`` (the served matrix) with labels ``y`` (1 = bad, or a soft
+    label in [0, 1] such as a teacher's score); see the module.
+
+    ``start`` continues from a trained network (its standardisation and weights)
+    instead of a fresh initialisation; ``masks`` (one 0/1 array per parameter)
+    keep pruned weights at zero throughout.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if np.any((y < 0.0) | (y > 1.0)) or np.isnan(y).any():
+        raise Invalid("the network's labels must be 0, 1 or probabilities in [0, 1]")
+    soft = not np.isin(y, (0.0, 1.0)).all()
+    # soft labels are stratified (and class-weighted) by being above their median
+    hard = (y > np.median(y) if soft else y == 1.0).astype(np.int_)
+    if len(np.unique(hard)) < 2:
+        raise Invalid(
+            "the network's soft labels are all the same"
+            if soft
+            else "the network needs both classes among its training rows"
+        )
     rng = np.random.default_rng(seed)
-    fit, held = _stratified_holdout(y, settings.validation_share, rng)
-    mean, scale = _standardisation(x[fit][:, list(layout.numeric)])
+    fit, held = _stratified_holdout(hard, settings.validation_share, rng)
+    if start is None:
+        mean, scale = _standardisation(x[fit][:, list(layout.numeric)])
+    else:
+        mean, scale = start.mean, start.scale
     design = _design(layout, mean, scale, x)
     d_fit, y_fit, d_held, y_held = design[fit], y[fit], design[held], y[held]
-    weights = _row_weights(y_fit, settings.class_weight)
-    held_weights = _row_weights(y_held, settings.class_weight)
+    weights = _row_weights(hard[fit], settings.class_weight)
+    held_weights = _row_weights(hard[held], settings.class_weight)
 
-    width = design.shape[1]
-    params = [
-        rng.normal(0.0, np.sqrt(2.0 / width), (width, settings.hidden)),
-        np.zeros(settings.hidden),
-        rng.normal(0.0, np.sqrt(1.0 / settings.hidden), settings.hidden),
-        np.zeros(1),
-    ]
+    params = (
+        [p.copy() for p in start.params]
+        if start is not None
+        else _initial_params(design.shape[1], settings, rng)
+    )
+    if masks is not None:
+        for p, mask in zip(params, masks, strict=True):
+            p *= mask
     optimizer = (
         _Adam(params, settings.step)
         if settings.optimizer == "adam"
@@ -154,12 +207,14 @@ def train_network(
     epoch = 0
     for epoch in range(1, settings.max_epochs + 1):
         order = rng.permutation(len(y_fit))
-        for start in range(0, len(order), settings.batch_size):
-            batch = order[start : start + settings.batch_size]
+        for first in range(0, len(order), settings.batch_size):
+            batch = order[first : first + settings.batch_size]
             grads = _gradients(params, d_fit[batch], y_fit[batch], weights[batch], settings.l2)
             optimizer.step(grads)
-        w1, b1, w2, b2 = params
-        loss = _log_loss(y_held, _forward(d_held, w1, b1, w2, float(b2[0]))[1], held_weights)
+            if masks is not None:
+                for p, mask in zip(params, masks, strict=True):
+                    p *= mask
+        loss = _log_loss(y_held, _forward(d_held, params)[1], held_weights)
         history.append(loss)
         if loss < best_loss - 1e-5:
             best_loss, best_epoch, waited = loss, epoch, 0
@@ -168,10 +223,20 @@ def train_network(
             waited += 1
             if waited >= settings.patience:
                 break
-    w1, b1, w2, b2 = best
-    return Network(
-        layout, mean, scale, w1, b1, w2, float(b2[0]), epoch, best_epoch, float(best_loss), history
-    )
+    return Network(layout, mean, scale, best, epoch, best_epoch, float(best_loss), history)
+
+
+def _initial_params(width: int, settings: NetworkSettings, rng: np.random.Generator) -> Params:
+    """He initialisation of each hidden layer; the output layer scaled by its fan-in."""
+    params: Params = []
+    for _ in range(settings.depth):
+        params += [
+            rng.normal(0.0, np.sqrt(2.0 / width), (width, settings.hidden)),
+            np.zeros(settings.hidden),
+        ]
+        width = settings.hidden
+    params += [rng.normal(0.0, np.sqrt(1.0 / width), width), np.zeros(1)]
+    return params
 
 
 def network_params(network: Network, settings: NetworkSettings) -> dict[str, Any]:
@@ -192,7 +257,7 @@ def to_onnx(
     """The network as an ONNX graph: float32 ``input`` ``(rows, features)`` (the served
     matrix) to ``probabilities`` ``(rows, 2)``, P(good) and P(bad)."""
     layout = network.layout
-    hidden = network.w1.shape[1]
+    params = network.params
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = []
 
@@ -208,7 +273,7 @@ def to_onnx(
         table, offsets = [], []
         for levels in layout.levels:
             offsets.append(row)
-            table.append(network.w1[row : row + levels + 1])
+            table.append(params[0][row : row + levels + 1])
             row += levels + 1
         nodes += [
             helper.make_node(
@@ -253,7 +318,7 @@ def to_onnx(
                 "Where", ["numbers_missing", const("zero", 0.0), "scaled"], ["standardised"]
             ),
             helper.make_node(
-                "MatMul", ["standardised", const("w_numbers", network.w1[row:])], ["numeric_part"]
+                "MatMul", ["standardised", const("w_numbers", params[0][row:])], ["numeric_part"]
             ),
         ]
         parts.append("numeric_part")
@@ -262,14 +327,32 @@ def to_onnx(
         nodes.append(helper.make_node("Add", parts, ["layer_sum"]))
         first = "layer_sum"
     nodes += [
-        helper.make_node("Add", [first, const("b1", network.b1)], ["pre_activation"]),
+        helper.make_node("Add", [first, const("b1", params[1])], ["pre_activation"]),
         helper.make_node("Relu", ["pre_activation"], ["hidden"]),
-        helper.make_node("MatMul", ["hidden", const("w2", network.w2.reshape(hidden, 1))], ["w2x"]),
-        helper.make_node("Add", ["w2x", const("b2", [network.b2])], ["logit"]),
+    ]
+    below = "hidden"
+    for layer in range(1, len(params) // 2 - 1):
+        weights, bias = params[2 * layer], params[2 * layer + 1]
+        nodes += [
+            helper.make_node(
+                "MatMul", [below, const(f"w_hidden_{layer}", weights)], [f"wx_{layer}"]
+            ),
+            helper.make_node(
+                "Add", [f"wx_{layer}", const(f"b_hidden_{layer}", bias)], [f"pre_{layer}"]
+            ),
+            helper.make_node("Relu", [f"pre_{layer}"], [f"hidden_{layer}"]),
+        ]
+        below = f"hidden_{layer}"
+    units = params[-2].shape[0]
+    nodes += [
+        helper.make_node("MatMul", [below, const("w2", params[-2].reshape(units, 1))], ["w2x"]),
+        helper.make_node("Add", ["w2x", const("b2", params[-1])], ["logit"]),
         helper.make_node("Sigmoid", ["logit"], ["p_bad"]),
         helper.make_node("Sub", [const("one", 1.0), "p_bad"], ["p_good"]),
         helper.make_node("Concat", ["p_good", "p_bad"], ["probabilities"], axis=1),
     ]
+    for node in nodes:
+        node.name = node.output[0]  # tools that rewrite the graph name nodes after nodes
     graph = helper.make_graph(
         nodes,
         name,
@@ -283,6 +366,32 @@ def to_onnx(
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def from_onnx(model: onnx.ModelProto) -> Network:
+    """The network a :func:`to_onnx` graph holds; ``Invalid`` for any other graph."""
+    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    if model.producer_name != "finmaas" or "b1" not in tensors or "w2" not in tensors:
+        raise Invalid("the ONNX graph is not a network trained by finmaas")
+    categorical = tuple(int(c) for c in tensors.get("cat_columns", np.zeros(0)))
+    numeric = tuple(int(c) for c in tensors.get("num_columns", np.zeros(0)))
+    levels = tuple(int(v) for v in np.ravel(tensors.get("missing_codes", np.zeros(0))))
+    blocks = [tensors[n] for n in ("embedding", "w_numbers") if n in tensors]
+    params: Params = [np.vstack(blocks).astype(np.float64), tensors["b1"].astype(np.float64)]
+    layer = 1
+    while f"w_hidden_{layer}" in tensors:
+        params += [
+            tensors[f"w_hidden_{layer}"].astype(np.float64),
+            tensors[f"b_hidden_{layer}"].astype(np.float64),
+        ]
+        layer += 1
+    params += [tensors["w2"].reshape(-1).astype(np.float64), tensors["b2"].astype(np.float64)]
+    return Network(
+        Layout(categorical, levels, numeric),
+        tensors.get("mean", np.zeros(0)).astype(np.float64),
+        tensors.get("scale", np.ones(0)).astype(np.float64),
+        params,
+    )
 
 
 def _design(
@@ -313,38 +422,43 @@ def _standardisation(
 
 
 def _forward(
-    design: NDArray[np.float64],
-    w1: NDArray[np.float64],
-    b1: NDArray[np.float64],
-    w2: NDArray[np.float64],
-    b2: float,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    hidden = np.maximum(design @ w1 + b1, 0.0)
-    logit = hidden @ w2 + b2
-    return hidden, 1.0 / (1.0 + np.exp(-logit))
+    design: NDArray[np.float64], params: Params
+) -> tuple[list[NDArray[np.float64]], NDArray[np.float64]]:
+    """Each hidden layer's activations, and P(bad)."""
+    activations = []
+    below = design
+    for weights, bias in zip(params[:-2:2], params[1:-2:2], strict=True):
+        below = np.maximum(below @ weights + bias, 0.0)
+        activations.append(below)
+    logit = below @ params[-2] + params[-1][0]
+    return activations, 1.0 / (1.0 + np.exp(-logit))
 
 
 def _gradients(
-    params: list[NDArray[np.float64]],
+    params: Params,
     design: NDArray[np.float64],
-    y: NDArray[np.int_],
+    y: NDArray[Any],
     weights: NDArray[np.float64],
     l2: float,
-) -> list[NDArray[np.float64]]:
-    """Gradients of the weighted mean log loss plus ``l2/2 · (|w1|² + |w2|²)``."""
-    w1, b1, w2, b2 = params
-    hidden, p = _forward(design, w1, b1, w2, float(b2[0]))
+) -> Params:
+    """Gradients of the weighted mean log loss plus ``l2/2 ·`` the squared weights
+    (not the biases), by backpropagation."""
+    activations, p = _forward(design, params)
     d_logit = weights * (p - y) / weights.sum()
-    d_hidden = np.outer(d_logit, w2) * (hidden > 0)
-    return [
-        design.T @ d_hidden + l2 * w1,
-        d_hidden.sum(axis=0),
-        hidden.T @ d_logit + l2 * w2,
-        np.array([d_logit.sum()]),
-    ]
+    grads: Params = [np.empty(0)] * len(params)
+    grads[-2] = activations[-1].T @ d_logit + l2 * params[-2]
+    grads[-1] = np.array([d_logit.sum()])
+    delta = np.outer(d_logit, params[-2]) * (activations[-1] > 0)
+    for layer in reversed(range(len(activations))):
+        below = activations[layer - 1] if layer else design
+        grads[2 * layer] = below.T @ delta + l2 * params[2 * layer]
+        grads[2 * layer + 1] = delta.sum(axis=0)
+        if layer:
+            delta = (delta @ params[2 * layer].T) * (activations[layer - 1] > 0)
+    return grads
 
 
-def _log_loss(y: NDArray[np.int_], p: NDArray[np.float64], weights: NDArray[np.float64]) -> float:
+def _log_loss(y: NDArray[Any], p: NDArray[np.float64], weights: NDArray[np.float64]) -> float:
     p = np.clip(p, _EPS, 1.0 - _EPS)
     losses = -(y * np.log(p) + (1 - y) * np.log(1.0 - p))
     return float(np.sum(weights * losses) / np.sum(weights))

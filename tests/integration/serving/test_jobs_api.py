@@ -80,7 +80,7 @@ def test_the_sdk_trains_and_waits(server: LiveServer, headlines: Path) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"template": "regression"}, "'template' must be one of credit, forecast, sentiment"),
+        ({"template": "regression"}, "'template' must be one of credit, forecast, sentiment, optimize"),
         ({"data": ""}, "'data' is required: the CSV or Parquet file, base64-encoded"),
         ({"data": "not base64!"}, "'data' is not valid base64"),
         (

@@ -65,7 +65,7 @@ def test_options_become_a_run_and_bad_ones_are_refused() -> None:
     assert (run.data, run.protected, run.costs.accept_bad) == (Path("/data/loans.csv"), ("age",), 4)
     assert run.network.optimizer == "sgd"
     assert _refused("regression", {"data": "x"}) == (
-        "template must be one of credit, forecast, sentiment, got 'regression'"
+        "template must be one of credit, forecast, sentiment, optimize, got 'regression'"
     )
     assert _refused("sentiment", {"data": "x", "name": "n", "epochs": 3}) == (
         "unknown option 'epochs' for the sentiment template"
