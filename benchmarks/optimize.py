@@ -82,9 +82,7 @@ def run(folder: Path, seed: int) -> None:
         "store": store,
         "actor": actor,
     }
-    network = train_network(
-        x, y, Layout.of(signature), NetworkSettings(hidden=256, depth=2), seed
-    )
+    network = train_network(x, y, Layout.of(signature), NetworkSettings(hidden=256, depth=2), seed)
     register("german-network", to_onnx(network, x.shape[1]), features, **common)
     categorical = [i for i, f in enumerate(signature.inputs) if f.dtype == "category"]
     booster = lgb.train(
@@ -94,11 +92,15 @@ def run(folder: Path, seed: int) -> None:
     )
     register("german-lightgbm", booster, features, **common)
 
-    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
     print(f"parents trained on {len(train)} rows; {len(held)} rows handed to optimize\n")
-    print("| parent | method | size | load ms | 1 row µs | 64 rows µs | rows/s | "
-          "× rows/s | AUC | Δ AUC | agreement |")
+    print(
+        "| parent | method | size | load ms | 1 row µs | 64 rows µs | rows/s | "
+        "× rows/s | AUC | Δ AUC | agreement |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     jobs: list[tuple[str, str, dict[str, Any]]] = [
         ("german-network", "quantize", {"mode": "dynamic"}),

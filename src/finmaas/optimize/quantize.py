@@ -16,6 +16,7 @@ with no dense layer (a tree ensemble) is refused: it has nothing to quantise.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,7 +81,9 @@ def quantize(
 def _float16(model: onnx.ModelProto) -> bytes:
     from onnxconverter_common.float16 import convert_float_to_float16
 
-    half = convert_float_to_float16(model, keep_io_types=True)
+    with warnings.catch_warnings():  # weights below float16's range become its smallest
+        warnings.simplefilter("ignore", UserWarning)
+        half = convert_float_to_float16(model, keep_io_types=True)
     return bytes(half.SerializeToString())
 
 

@@ -180,7 +180,7 @@ def check_gate(report: Report, gate: Mapping[str, float]) -> None:
     """Refuse the child when it loses more of a gated metric than allowed."""
     drops = report.drops()
     for name, limit in gate.items():
-        if drops[name] > limit:
+        if drops[name] > limit + 1e-12:  # a loss of exactly the limit passes
             before, after = report.parent.metrics[name], report.child.metrics[name]
             raise Invalid(
                 f"gate not met: {name} got worse by {drops[name]:.4f} ({before:.4f} → "

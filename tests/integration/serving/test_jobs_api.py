@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from finmaas import datasets
 from finmaas.client import Client
 from finmaas.config import Settings
 from finmaas.datasets.headlines import generated_headlines
+from finmaas.training.jobs import UPLOADS
 from tests.integration.serving.conftest import LiveServer, copy_home, start_server, stop_server
 
 
@@ -80,7 +82,10 @@ def test_the_sdk_trains_and_waits(server: LiveServer, headlines: Path) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"template": "regression"}, "'template' must be one of credit, forecast, sentiment, optimize"),
+        (
+            {"template": "regression"},
+            "'template' must be one of credit, forecast, sentiment, optimize",
+        ),
         ({"data": ""}, "'data' is required: the CSV or Parquet file, base64-encoded"),
         ({"data": "not base64!"}, "'data' is not valid base64"),
         (
@@ -120,3 +125,34 @@ def test_job_routes_refuse_other_methods(server: LiveServer) -> None:
         404,
         {"error": "no route for DELETE /api/jobs"},
     )
+
+
+def test_the_sdk_optimizes_a_version_and_a_refused_request_keeps_no_upload(
+    server: LiveServer,
+) -> None:
+    german = Path(datasets.__file__).with_name("germancredit.csv")
+    with Client(server.url) as client:
+        job = client.optimize(
+            "credit-risk", 1, "distill", german, target="creditability", trees=10, neighbours=2
+        )
+        assert job["template"] == "optimize"
+        done = client.wait_job(job["id"], timeout=60, poll=0.2)
+        assert done["state"] == "succeeded", done
+        (listed,) = done["versions"]
+        assert (listed["model"], listed["parent"], listed["candidate"]) == (
+            "credit-risk",
+            "credit-risk@1",
+            "distill",
+        )
+        assert listed["report"].startswith(f"| | credit-risk@1 | credit-risk@{listed['version']} |")
+    uploads = server.settings.home / UPLOADS
+    before = sorted(uploads.iterdir())
+    with server.client() as http:
+        body = _body(german, template="optimize")
+        body["options"] = {"name": "credit-risk", "version": 1, "method": "quantize"}
+        response = http.post("/api/jobs", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(
+        "int8 and float16 quantisation need an ONNX network; credit-risk@1 is lightgbm."
+    )
+    assert sorted(uploads.iterdir()) == before  # the refused upload was deleted
