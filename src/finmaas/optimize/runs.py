@@ -174,8 +174,12 @@ def optimize_version(
 
     say(f"registering the child of {parent.ref}")
     description = run.description or f"{parent.ref} after {run.method} ({_summary(run, facts)})."
+    command = (
+        "finmaas convert" if run.method == "convert" else f"finmaas optimize --method {run.method}"
+    )
+    explanation = parent.explanation or {}
     lineage = {
-        "produced_by": f"finmaas {'convert' if run.method == 'convert' else 'optimize'}",
+        "produced_by": command.split(" --")[0],
         "parent": parent.ref,
         "parent_digest": parent.artifact_digest,
         "method": run.method,
@@ -206,7 +210,8 @@ def optimize_version(
         parent_version=parent.version,
         lineage=lineage,
         reference_sample=rows.features.iloc[:MAX_PROFILE_ROWS],
-        reason_codes=(parent.explanation or {}).get("reason_texts") or None,
+        explanation_reference=explanation.get("reference", "sample"),
+        reason_codes=explanation.get("reason_texts") or None,
         card_context=CardContext(
             data=DataFacts(
                 name=table.name,
@@ -226,7 +231,7 @@ def optimize_version(
                 "cross-validated: compare them with the parent's figures in the table above, "
                 "measured on the same rows."
             ],
-            produced_by=(f"`finmaas {run.method}` of {parent.ref} ({_summary(run, facts)})",),
+            produced_by=(f"`{command}` of {parent.ref} ({_summary(run, facts)})",),
         ),
         model_spec=NewModel(description=description, tenant=model.tenant),
     )

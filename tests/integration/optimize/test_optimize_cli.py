@@ -111,3 +111,28 @@ def test_bad_requests_fail_with_one_line(
     code = main(["--home", str(home), *args, "--data", str(holdout)])
     assert code == 1
     assert capsys.readouterr().err.strip() == message
+
+
+def test_prune_and_distill_run_through_the_cli_and_the_gate_fails_the_job(
+    home: Path, holdout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--home", str(home), "optimize"]
+    data = ["--data", str(holdout), "--target", GERMAN_CREDIT_TARGET]
+    assert main([*base, "net@1", "--method", "prune", "--fine-tune-epochs", "5", *data]) == 0
+    assert "(prune of net@1)" in capsys.readouterr().out
+    before = _latest(home, "trees")
+    gated = ["--trees", "1", "--leaves", "2", "--max-metric-drop", "auc=0.001"]
+    assert main([*base, "trees@1", "--method", "distill", *gated, *data]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: job ")
+    assert " failed: gate not met: auc got worse by " in error
+    assert error.endswith("no version was registered")
+    assert _latest(home, "trees") == before
+
+
+def _latest(home: Path, name: str) -> int:
+    registry = Registry.open(Settings(home=home))
+    try:
+        return registry.get_model(name).latest_version
+    finally:
+        registry.close()

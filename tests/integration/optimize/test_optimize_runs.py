@@ -115,6 +115,8 @@ def test_each_method_registers_a_child_with_its_lineage_and_report(
     assert report["parent"]["size_bytes"] == registry.get_version(parent, 1).artifact_size
     assert report["child"]["size_bytes"] == child.artifact_size
     assert "## Compared with its parent" in child.model_card
+    command = "finmaas convert" if method == "convert" else f"finmaas optimize --method {method}"
+    assert f"`{command}` of {parent}@1 (" in child.model_card
     assert f"| | parent ({parent}@1) | this version | change |" in child.model_card
     assert result.markdown.startswith(f"| | {parent}@1 | {parent}@2 | change |")
     assert registry.get_model(parent).latest_version == 2
