@@ -27,7 +27,7 @@ from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.security.guard import Guard
 from finmaas.serving import cors as cors_headers
 from finmaas.serving.access import AccessLog, RequestTrace, access_entry, new_trace
-from finmaas.serving.batching import AdaptiveBatcher, Predict
+from finmaas.serving.batching import AdaptiveBatcher, Predict, Served
 from finmaas.serving.dataplane import DataPlane
 from finmaas.serving.http import (
     BodyTooLarge,
@@ -68,13 +68,20 @@ class FinmaasApp:
         self.predictions: PredictionLog | None = None
         self._origins = settings.allowed_origins
 
-    def _batcher(self, predict: Predict, *, timings: BatchTimings | None = None) -> AdaptiveBatcher:
+    def _batcher(
+        self,
+        predict: Predict,
+        *,
+        timings: BatchTimings | None = None,
+        served: Served | None = None,
+    ) -> AdaptiveBatcher:
         return AdaptiveBatcher(
             predict,
             max_batch_rows=self.settings.max_batch_rows,
             max_wait=self.settings.max_batch_wait_us / 1e6,
             max_queue_rows=self.settings.max_queue_rows,
             timings=timings,
+            served=served,
         )
 
     async def startup(self) -> None:

@@ -1,11 +1,12 @@
 """Live bin counts per version: what the served population looks like, cheaply.
 
-The request path only appends a reference to the batch it already decoded and
-scored (:meth:`LiveCounts.add`); :meth:`LiveCounts.drain`, called off the
-request path every few seconds, bins everything pending at once, vectorised
-over thousands of rows. Bins are exactly the reference profile's: the same
-edges for numbers, the same kept levels (and ``__other__``) for categories,
-plus a ``missing`` bin for nulls; the score is binned like any input.
+The serving path only appends a reference to each batch the model scored
+(:meth:`LiveCounts.add`, called by the batcher once per model call, not per
+request); :meth:`LiveCounts.count`, called off the request path every few
+seconds, bins everything pending at once, vectorised over thousands of rows.
+Bins are exactly the reference profile's: the same edges for numbers, the same
+kept levels (and ``__other__``) for categories, plus a ``missing`` bin for
+nulls; the score is binned like any input.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class LiveCounts:
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add(self, x: np.ndarray, scores: np.ndarray) -> None:
-        """Remember a served batch (no copy, no binning: O(1) on the request path)."""
+        """Remember a scored batch (no copy, no binning: O(1) on the serving path)."""
         if self.binnings:
             self._pending.append((x, scores))
 
@@ -111,7 +112,7 @@ class LiveCounts:
         if not batches:
             return {}
         x = np.concatenate([batch for batch, _ in batches])
-        scores = np.concatenate([_score_column(s) for _, s in batches])
+        scores = _score_column(np.concatenate([s for _, s in batches]))
         counts = {}
         for binning in self.binnings:
             column = scores if binning.column is None else x[:, binning.column]

@@ -49,6 +49,7 @@ from finmaas.errors import FinmaasError, PredictorFailed, QueueFull, Unavailable
 from finmaas.monitoring.metrics import BatchTimings
 
 Predict = Callable[[np.ndarray], np.ndarray]
+Served = Callable[[np.ndarray, np.ndarray], None]
 Clock = Callable[[], float]
 
 
@@ -96,6 +97,8 @@ class AdaptiveBatcher:
         threads: model calls that may run at the same time.
         clock: monotonic seconds, for ``max_wait``.
         timings: where each model call's time and rows are observed, for metrics.
+        served: called on the event loop with each successful call's rows and
+            scores (drift counting): once per batch, not per request.
 
     ``submit`` and ``close`` must be called from the event loop's thread. The
     batcher may be built outside a running loop; its threads start on first use.
@@ -111,6 +114,7 @@ class AdaptiveBatcher:
         threads: int = 1,
         clock: Clock = time.monotonic,
         timings: BatchTimings | None = None,
+        served: Served | None = None,
     ) -> None:
         if max_batch_rows < 1:
             raise ValueError(f"max_batch_rows must be ≥ 1, got {max_batch_rows}")
@@ -127,6 +131,7 @@ class AdaptiveBatcher:
         self.threads = threads
         self.clock = clock
         self.timings = timings
+        self.served = served
         self._queue: deque[_Request] = deque()
         self._queued_rows = 0
         self._running = 0
@@ -269,15 +274,18 @@ class AdaptiveBatcher:
         results: list[np.ndarray] = []
         error: BaseException | None = None
         started = time.perf_counter()
+        scored: tuple[np.ndarray, np.ndarray] | None = None
         try:
             x = batch[0].x if len(batch) == 1 else np.concatenate([r.x for r in batch])
-            results = _scatter(self.predict(x), batch)
+            scores = self.predict(x)
+            results = _scatter(scores, batch)
+            scored = (x, scores)
         except BaseException as exc:  # every waiter must hear back, whatever was raised
             error = exc
         seconds = time.perf_counter() - started
         # A closed loop has nobody left to answer.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._finish, batch, results, error, loop, seconds)
+            loop.call_soon_threadsafe(self._finish, batch, results, error, loop, seconds, scored)
 
     def _finish(
         self,
@@ -286,6 +294,7 @@ class AdaptiveBatcher:
         error: BaseException | None,
         loop: asyncio.AbstractEventLoop,
         seconds: float = 0.0,
+        scored: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self._running -= 1
         self._batches += 1
@@ -294,6 +303,8 @@ class AdaptiveBatcher:
         if self.timings is not None:
             self.timings.observe(rows, seconds)
         self._dispatch(loop)  # keep the model busy before waking the callers
+        if scored is not None and self.served is not None:
+            self.served(*scored)
         if error is None:
             for request, result in zip(batch, results, strict=True):
                 if not request.future.done():  # a cancelled caller's rows are dropped

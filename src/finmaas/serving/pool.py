@@ -33,7 +33,7 @@ from finmaas.registry import AliasSnapshot, ArtifactStore, ModelVersion, Registr
 from finmaas.runtimes import Predictor
 from finmaas.schema import RecordEncoder
 from finmaas.schema.signature import ModelSignature
-from finmaas.serving.batching import AdaptiveBatcher, Predict
+from finmaas.serving.batching import AdaptiveBatcher, Predict, Served
 from finmaas.serving.decisions import DecisionRule
 
 log = logging.getLogger("finmaas.serving")
@@ -44,10 +44,15 @@ Key = tuple[str, int]
 
 class BatcherFactory(Protocol):
     """Makes the batcher of one function of encoded rows: a model's predict, or its
-    contributions; ``timings`` receives each call's time and rows."""
+    contributions; ``timings`` receives each call's time and rows, ``served`` each
+    successful call's rows and scores."""
 
     def __call__(
-        self, predict: Predict, *, timings: BatchTimings | None = None
+        self,
+        predict: Predict,
+        *,
+        timings: BatchTimings | None = None,
+        served: Served | None = None,
     ) -> AdaptiveBatcher: ...
 
 
@@ -229,6 +234,9 @@ class ModelPool:
         log.info(
             "loaded %s (%s, %d bytes)", version.ref, version.artifact_format, version.artifact_size
         )
+        live = LiveCounts(
+            binnings_of(signature, version.reference_profile) if self.count_drift else []
+        )
         return LoadedModel(
             version=version,
             signature=signature,
@@ -236,12 +244,12 @@ class ModelPool:
             encoder=RecordEncoder(signature),
             rule=DecisionRule.of(version, signature),
             batcher=self.batcher_factory(
-                predictor.predict, timings=self._timings(version, "predict")
+                predictor.predict,
+                timings=self._timings(version, "predict"),
+                served=live.add if live.binnings else None,
             ),
             explainer=explainer,
-            live=LiveCounts(
-                binnings_of(signature, version.reference_profile) if self.count_drift else []
-            ),
+            live=live,
             explain_batcher=(
                 None
                 if explainer.contribute is None

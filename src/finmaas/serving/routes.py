@@ -190,7 +190,6 @@ class Router:
             guard.record(principal, loaded.name, loaded.number, rows, False, started)
             raise
         guard.record(principal, loaded.name, loaded.number, rows, True, started)
-        loaded.live.add(scored.x, scored.scores)
         if monitoring.log_sample_rate and self.predictions is not None:
             trace = TRACE.get()
             self.predictions.record(

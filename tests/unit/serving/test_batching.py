@@ -232,6 +232,35 @@ def test_a_failing_call_fails_its_whole_batch_and_the_batcher_recovers() -> None
     assert batcher.stats.failed_batches == 1
 
 
+def test_served_hears_each_successful_call_once_with_its_rows_and_scores() -> None:
+    model = Model()
+    heard: list[tuple[np.ndarray, np.ndarray]] = []
+    batcher = AdaptiveBatcher(model, served=lambda x, s: heard.append((x, s)))
+    inputs = [request(1, 2), request(2, 3), request(-1, 1), request(4, 1)]
+
+    async def main() -> None:
+        model.gate.clear()
+        blocker = asyncio.ensure_future(batcher.submit(request(0, 1)))
+        await until(lambda: len(model.batches) == 1)
+        joined = asyncio.gather(*(batcher.submit(x) for x in inputs[:2]))
+        await asyncio.sleep(0)
+        model.gate.set()
+        await joined
+        await blocker
+        with pytest.raises(PredictorFailed):
+            await batcher.submit(inputs[2])  # a failed call is not counted
+        await batcher.submit(inputs[3])
+        await batcher.close()
+
+    run(main)
+    assert model.batches == [1, 5, 1, 1]
+    assert [len(x) for x, _ in heard] == [1, 5, 1]  # once per call, not per request
+    joined_rows = np.concatenate(inputs[:2])
+    np.testing.assert_array_equal(heard[1][0], joined_rows)
+    np.testing.assert_array_equal(heard[1][1], score(joined_rows))
+    np.testing.assert_array_equal(heard[2][0], inputs[3])
+
+
 def test_finmaas_errors_reach_every_caller_unchanged() -> None:
     error = SchemaMismatch("expected 3 features per row, got 2")
 
