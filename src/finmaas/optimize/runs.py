@@ -275,21 +275,30 @@ def _check_run(run: OptimizeRun) -> None:
         raise Invalid(f"structure must be one of {', '.join(STRUCTURES)}, got {run.structure!r}")
     if run.student not in STUDENTS:
         raise Invalid(f"student must be one of {', '.join(STUDENTS)}, got {run.student!r}")
+    if not 0.0 < run.sparsity < 1.0:
+        raise Invalid(f"sparsity must be between 0 and 1 (exclusive), got {run.sparsity!r}")
+    if run.keep_trees is not None:
+        check_int("keep_trees", run.keep_trees, 1, 1_000_000)
+    check_int("trees", run.trees, 1, 10_000)
+    check_int("leaves", run.leaves, 2, 1_024)
+    check_int("hidden", run.hidden, 1, 4_096)
+    check_int("neighbours", run.neighbours, 0, 1_000)
+    if not 0.0 <= run.jitter <= 1.0:
+        raise Invalid(f"jitter must be between 0 and 1, got {run.jitter!r}")
 
 
 def _check_applies(run: OptimizeRun, fmt: ModelFormat, ref: str) -> None:
     """Refuse a method that cannot work on the parent's format, saying what would."""
     if run.method == "quantize" and fmt is not ModelFormat.ONNX:
-        convert_first = fmt in CONVERTIBLE
-        raise Invalid(
-            f"int8 and float16 quantisation need an ONNX network; {ref} is {fmt}"
-            + (
+        hint = ""
+        if fmt in TREE_FORMATS:
+            hint = (
                 f". Convert it first (finmaas convert {ref}); a tree ensemble has no dense "
                 "layer to quantise, so prune or distill it instead"
-                if convert_first
-                else ""
             )
-        )
+        elif fmt in CONVERTIBLE:
+            hint = f". Convert it first (finmaas convert {ref}), or distill it"
+        raise Invalid(f"int8 and float16 quantisation need an ONNX network; {ref} is {fmt}{hint}")
     if run.method == "prune" and fmt is not ModelFormat.ONNX and fmt not in TREE_FORMATS:
         raise Invalid(
             f"pruning works on finmaas networks (ONNX) and LightGBM or XGBoost ensembles; "

@@ -200,6 +200,18 @@ BAD_REQUESTS: list[tuple[dict[str, Any], str]] = [
         "the allowed drop of 'auc' must be a number ≥ 0, got -1",
     ),
     (
+        {"name": "net", "method": "prune", "sparsity": 1.5},
+        "sparsity must be between 0 and 1 (exclusive), got 1.5",
+    ),
+    (
+        {"name": "trees", "method": "distill", "neighbours": 5000},
+        "neighbours must be an integer from 0 to 1000, got 5000",
+    ),
+    (
+        {"name": "trees", "method": "distill", "jitter": -0.1},
+        "jitter must be between 0 and 1, got -0.1",
+    ),
+    (
         {"name": "net", "method": "quantize", "data": "relabelled"},
         "row 3: target 'creditability' must be 'good' or 'bad' (the model's classes), got 'maybe'",
     ),
