@@ -303,8 +303,6 @@ class AdaptiveBatcher:
         if self.timings is not None:
             self.timings.observe(rows, seconds)
         self._dispatch(loop)  # keep the model busy before waking the callers
-        if scored is not None and self.served is not None:
-            self.served(*scored)
         if error is None:
             for request, result in zip(batch, results, strict=True):
                 if not request.future.done():  # a cancelled caller's rows are dropped
@@ -317,6 +315,8 @@ class AdaptiveBatcher:
                     request.future.set_exception(failure)
         if self._drained is not None and not self._running and not self._queue:
             self._drained.set()
+        if scored is not None and self.served is not None:
+            self.served(*scored)  # last: a failing hook must not keep a caller waiting
 
 
 def _joinable(first: np.ndarray, other: np.ndarray) -> bool:

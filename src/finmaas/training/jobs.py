@@ -3,8 +3,8 @@
 A job is a row of the ``jobs`` table: its template (``credit``, ``forecast``,
 ``sentiment``, or ``optimize`` for :mod:`finmaas.optimize`), the run's options,
 who asked, and what happened: ``queued`` → ``running`` → ``succeeded`` or
-``failed``, the last progress message, a log of
-the messages, the versions it registered, and the error. :func:`launch` starts
+``failed``, the last progress message, a log of the messages, the versions it
+registered, and the error. :func:`launch` starts
 ``python -m finmaas.training.job_worker JOB_ID`` in a new session, so the job
 outlives the command or server that started it (detach), and anyone who can
 read the registry can watch it (attach).
