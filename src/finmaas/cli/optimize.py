@@ -21,6 +21,9 @@ from finmaas.optimize.prune import STRUCTURES
 from finmaas.optimize.quantize import MODES
 from finmaas.optimize.runs import METHODS
 
+OPTIMIZE_METHODS = tuple(m for m in METHODS if m != "convert")
+"""``convert`` has its own command."""
+
 RefArgument = Annotated[str, typer.Argument(help="NAME@VERSION (a version number or an alias).")]
 DataOption = Annotated[
     Path,
@@ -38,7 +41,7 @@ TargetOption = Annotated[
 def optimize(
     ctx: typer.Context,
     ref: RefArgument,
-    method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS[:3])}.")],
+    method: Annotated[str, typer.Option(help=f"One of {', '.join(OPTIMIZE_METHODS)}.")],
     data: DataOption,
     target: TargetOption = None,
     max_metric_drop: Annotated[
@@ -75,9 +78,11 @@ def optimize(
 ) -> None:
     """Quantise, prune or distill a version into a new, cheaper version, with a report
     against its parent (size, load time, latency, rows/s, metrics, fidelity)."""
-    if method not in METHODS[:3]:
+    if method not in OPTIMIZE_METHODS:
         hint = "; to convert, run: finmaas convert" if method == "convert" else ""
-        raise Invalid(f"--method must be one of {', '.join(METHODS[:3])}, got {method!r}{hint}")
+        raise Invalid(
+            f"--method must be one of {', '.join(OPTIMIZE_METHODS)}, got {method!r}{hint}"
+        )
     options = {
         **_common(ctx, ref, data, target, max_metric_drop, tuning_share, seed),
         "method": method,

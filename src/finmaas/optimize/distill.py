@@ -43,8 +43,7 @@ def neighbours_of(
 ) -> NDArray[np.float64]:
     """``x`` followed by ``count`` synthetic neighbours of each of its rows."""
     check_int("neighbours", count, 0, 1_000)
-    if not 0.0 <= jitter <= 1.0:
-        raise Invalid(f"jitter must be between 0 and 1, got {jitter!r}")
+    check_jitter(jitter)
     if len(x) * (count + 1) > MAX_SYNTHETIC_ROWS:
         raise Invalid(
             f"{len(x):,} rows × {count + 1} is over {MAX_SYNTHETIC_ROWS:,} rows to distil on; "
@@ -63,6 +62,11 @@ def neighbours_of(
             high = feature.max if feature.max is not None else np.inf
             np.clip(values, low, high, out=values)
     return np.vstack([x, copies])
+
+
+def check_jitter(jitter: float) -> None:
+    if not 0.0 <= jitter <= 1.0:
+        raise Invalid(f"jitter must be between 0 and 1, got {jitter!r}")
 
 
 def distill(

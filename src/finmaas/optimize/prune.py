@@ -55,8 +55,7 @@ def prune_network(
     seed: int,
 ) -> tuple[bytes, dict[str, Any]]:
     """Prune a finmaas network (ONNX bytes); ``x`` are the tuning rows (encoded)."""
-    if not 0.0 < sparsity < 1.0:
-        raise Invalid(f"sparsity must be between 0 and 1 (exclusive), got {sparsity!r}")
+    check_sparsity(sparsity)
     if structure not in STRUCTURES:
         raise Invalid(f"structure must be one of {', '.join(STRUCTURES)}, got {structure!r}")
     try:
@@ -104,6 +103,11 @@ def prune_network(
     return to_onnx(pruned, features).SerializeToString(), facts
 
 
+def check_sparsity(sparsity: float) -> None:
+    if not 0.0 < sparsity < 1.0:
+        raise Invalid(f"sparsity must be between 0 and 1 (exclusive), got {sparsity!r}")
+
+
 def _drop_units(network: Network, sparsity: float) -> Network:
     params = [p.copy() for p in network.params]
     for layer in range(len(params) // 2 - 1):
@@ -136,18 +140,22 @@ def prune_trees(
     data: bytes,
     fmt: ModelFormat,
     x: NDArray[np.float64],
-    y: NDArray[np.int_],
+    y: NDArray[np.int_] | None,
     *,
     keep_trees: int | None,
 ) -> tuple[bytes, dict[str, Any]]:
-    """Drop trailing trees of a binary LightGBM or XGBoost model."""
+    """Drop trailing trees of a binary LightGBM or XGBoost model: ``keep_trees``, or
+    the count with the lowest log loss on rows ``x`` with labels ``y``."""
     ensemble = _Ensemble(data, fmt)
     total = ensemble.rounds
+    if keep_trees is None and y is None:
+        raise Invalid("choosing the tree count needs labelled rows; or pass keep_trees")
     if keep_trees is not None:
         if not 1 <= keep_trees < total:
             raise Invalid(f"keep_trees must be between 1 and {total - 1} (the model has {total})")
         kept, losses = keep_trees, {}
     else:
+        assert y is not None
         counts = np.unique(np.linspace(1, total, min(total, MAX_CANDIDATE_COUNTS)).round())
         losses = {int(k): log_loss(y, ensemble.predict(x, int(k))) for k in counts}
         kept = min(losses, key=lambda k: (losses[k], k))

@@ -38,11 +38,12 @@ from finmaas.actor import Actor
 from finmaas.errors import Forbidden, Invalid
 from finmaas.model_cards import CardContext, DataFacts
 from finmaas.optimize.convert import CONVERTIBLE, convert
-from finmaas.optimize.distill import STUDENTS, Student, distill, neighbours_of
+from finmaas.optimize.distill import STUDENTS, Student, check_jitter, distill, neighbours_of
 from finmaas.optimize.prune import (
     STRUCTURES,
     TREE_FORMATS,
     PruneStructure,
+    check_sparsity,
     prune_network,
     prune_trees,
 )
@@ -56,7 +57,7 @@ from finmaas.optimize.report import (
     render,
 )
 from finmaas.publishing import MAX_PROFILE_ROWS, publish_bytes
-from finmaas.registry import ArtifactStore, ModelVersion, NewModel, Registry
+from finmaas.registry import ArtifactStore, Model, ModelVersion, NewModel, Registry
 from finmaas.registry.names import check_model_name
 from finmaas.runtimes import ModelFormat, load_predictor
 from finmaas.schema import ModelSignature, encode_frame
@@ -141,11 +142,10 @@ def optimize_version(
 ) -> OptimizedVersion:
     """Check, build, compare, gate and register; see the module."""
     say = progress or (lambda _: None)
-    parent = check_parent(run, registry, actor)
+    model, parent = check_parent(run, registry, actor)
     gate = parse_gate(run.max_metric_drop)
     signature = parent.signature
     fmt = ModelFormat(parent.artifact_format)
-    model = registry.get_model(run.name)
 
     say(f"reading {run.data.name}")
     table = read_table(run.data, max_bytes=max_bytes)
@@ -239,9 +239,9 @@ def optimize_version(
     return OptimizedVersion(version, report, render(report, parent.ref, version.ref))
 
 
-def check_parent(run: OptimizeRun, registry: Registry, actor: Actor) -> ModelVersion:
-    """The parent version, after checking the run's options and that the method
-    applies to it; run when the job is created, and again by the job."""
+def check_parent(run: OptimizeRun, registry: Registry, actor: Actor) -> tuple[Model, ModelVersion]:
+    """The parent's model and version, after checking the run's options and that the
+    method applies to it; run when the job is created, and again by the job."""
     check_model_name(run.name)
     _check_run(run)
     if parse_gate(run.max_metric_drop) and run.target is None:
@@ -259,7 +259,7 @@ def check_parent(run: OptimizeRun, registry: Registry, actor: Actor) -> ModelVer
             "classification versions, whose metrics it can compare"
         )
     _check_applies(run, ModelFormat(parent.artifact_format), parent.ref)
-    return parent
+    return model, parent
 
 
 def _check_run(run: OptimizeRun) -> None:
@@ -275,16 +275,14 @@ def _check_run(run: OptimizeRun) -> None:
         raise Invalid(f"structure must be one of {', '.join(STRUCTURES)}, got {run.structure!r}")
     if run.student not in STUDENTS:
         raise Invalid(f"student must be one of {', '.join(STUDENTS)}, got {run.student!r}")
-    if not 0.0 < run.sparsity < 1.0:
-        raise Invalid(f"sparsity must be between 0 and 1 (exclusive), got {run.sparsity!r}")
+    check_sparsity(run.sparsity)
     if run.keep_trees is not None:
         check_int("keep_trees", run.keep_trees, 1, 1_000_000)
     check_int("trees", run.trees, 1, 10_000)
     check_int("leaves", run.leaves, 2, 1_024)
     check_int("hidden", run.hidden, 1, 4_096)
     check_int("neighbours", run.neighbours, 0, 1_000)
-    if not 0.0 <= run.jitter <= 1.0:
-        raise Invalid(f"jitter must be between 0 and 1, got {run.jitter!r}")
+    check_jitter(run.jitter)
 
 
 def _check_applies(run: OptimizeRun, fmt: ModelFormat, ref: str) -> None:
@@ -402,9 +400,7 @@ def _build(
                 seed=run.seed,
             )
             return child, ModelFormat.ONNX, facts
-        assert rows.y_tune is not None or run.keep_trees is not None
-        y = rows.y_tune if rows.y_tune is not None else np.zeros(len(rows.x_tune), np.int_)
-        child, facts = prune_trees(data, fmt, rows.x_tune, y, keep_trees=run.keep_trees)
+        child, facts = prune_trees(data, fmt, rows.x_tune, rows.y_tune, keep_trees=run.keep_trees)
         return child, fmt, facts
     if run.method == "distill":
         rng = np.random.default_rng(run.seed)
