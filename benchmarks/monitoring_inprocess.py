@@ -10,7 +10,8 @@ configuration with its lifespan started. For each run the process CPU time
 log writer) is divided by the requests; configurations are interleaved over
 ``--rounds`` rounds and the medians compared with drift off. The event loop's
 own thread is reported beside it: one worker's throughput is bound by that
-thread, while the model, drift and log threads can use another core. The same code is
+thread, while the model, drift and log threads can use another core; and the
+time spent in garbage collections, whichever thread ran them. The same code is
 measured throughout, so the differences are the features' own cost, which
 the wrk benchmark (``benchmarks/monitoring.py``) cannot resolve on a noisy VM.
 Metrics counting has no off switch and is in every configuration.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import shutil
 import statistics
 import tempfile
@@ -50,6 +52,7 @@ def main() -> None:
     body = applicant_body()
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
     loop: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    collecting: dict[str, list[float]] = {name: [] for name in CONFIGS}
     with tempfile.TemporaryDirectory() as temporary:
         tmp = Path(temporary)
         quickstart_home(tmp / "home")
@@ -59,11 +62,12 @@ def main() -> None:
                 settings = Settings(
                     home=tmp / home, insecure_no_auth=True, access_log="off", **options
                 )
-                process, loop_only = asyncio.run(
+                process, loop_only, gc_only = asyncio.run(
                     measure(settings, body, args.requests, args.concurrency)
                 )
                 cpu[name].append(process)
                 loop[name].append(loop_only)
+                collecting[name].append(gc_only)
                 shutil.rmtree(tmp / home / "predictions", ignore_errors=True)
     print_header(
         f"benchmarks/monitoring_inprocess.py --requests {args.requests} "
@@ -73,34 +77,53 @@ def main() -> None:
     loop_reference = statistics.median(loop["metrics, drift off"])
     print(
         "\n| configuration | process CPU µs/request (median) | runs | vs drift off "
-        "| event-loop thread µs/request | vs drift off |"
+        "| event-loop thread µs/request | vs drift off | garbage collection µs/request |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for name, runs in cpu.items():
         median, loop_median = statistics.median(runs), statistics.median(loop[name])
         shown = ", ".join(f"{r:.1f}" for r in runs)
         print(
             f"| {name} | {median:.1f} | {shown} | {median / reference:.3f} "
-            f"| {loop_median:.1f} | {loop_median / loop_reference:.3f} |"
+            f"| {loop_median:.1f} | {loop_median / loop_reference:.3f} "
+            f"| {statistics.median(collecting[name]):.2f} |"
         )
 
 
 async def measure(
     settings: Settings, body: bytes, requests: int, concurrency: int
-) -> tuple[float, float]:
-    """CPU µs per request of the process and of the event loop's thread, warm,
-    including the flushes at shutdown."""
+) -> tuple[float, float, float]:
+    """µs per request, warm, including the flushes at shutdown: CPU of the process
+    and of the event loop's thread, and time spent in garbage collections."""
     app = FinmaasApp(settings)
     lifespan = _Lifespan(app)
+    collections = _Collections()
     await lifespan.start()
     try:
         await _drive(app, body, 512, concurrency)  # load the model, warm the caches
+        gc.callbacks.append(collections)
         start, loop_start = time.process_time(), time.thread_time()
         await _drive(app, body, requests, concurrency)
     finally:
         await lifespan.stop()
+        if collections in gc.callbacks:
+            gc.callbacks.remove(collections)
     process, loop = time.process_time() - start, time.thread_time() - loop_start
-    return process / requests * 1e6, loop / requests * 1e6
+    return process / requests * 1e6, loop / requests * 1e6, collections.seconds / requests * 1e6
+
+
+class _Collections:
+    """A ``gc.callbacks`` hook adding up the time of every collection."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
 
 
 async def _drive(app: FinmaasApp, body: bytes, requests: int, concurrency: int) -> None:

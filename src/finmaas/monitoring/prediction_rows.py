@@ -6,7 +6,7 @@ import functools
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import orjson
@@ -19,20 +19,93 @@ REDACTED = "[redacted]"
 Masking = Literal["hash", "redact"]
 
 
-class Entry(NamedTuple):
-    """What the request path hands over: one request's sampled rows."""
+class PendingRows:
+    """One version's sampled rows waiting to be written, a list per field.
 
-    at: float
-    request_id: str
-    key_id: str | None
-    model: str
-    version: int
-    signature: ModelSignature
-    rule: DecisionRule
-    x: np.ndarray
-    scores: np.ndarray
-    rows: np.ndarray | None
-    """Row numbers in the request of the sampled rows; None when every row was kept."""
+    The request path appends to these lists (:meth:`add`), so it creates no object
+    per request that the garbage collector must follow: a tuple per request holding
+    the signature stays tracked until it is written, and every collection
+    traverses the second's worth waiting (measured: 0.7 µs per request of garbage
+    collection). The signature and rule are kept once; a version's never change.
+    """
+
+    __slots__ = (
+        "at",
+        "count",
+        "key_ids",
+        "model",
+        "request_ids",
+        "rows",
+        "rule",
+        "scores",
+        "signature",
+        "version",
+        "x",
+    )
+
+    def __init__(
+        self, model: str, version: int, signature: ModelSignature, rule: DecisionRule
+    ) -> None:
+        self.model = model
+        self.version = version
+        self.signature = signature
+        self.rule = rule
+        self.at: list[float] = []
+        """Per request: when it was served, in seconds since the epoch."""
+        self.request_ids: list[str] = []
+        self.key_ids: list[str | None] = []
+        self.x: list[np.ndarray] = []
+        """Per request: the encoded inputs of its sampled rows."""
+        self.scores: list[np.ndarray] = []
+        self.rows: list[np.ndarray | None] = []
+        """Per request: the row numbers of its sampled rows; None when all were kept."""
+        self.count = 0
+        """Rows held, over all requests."""
+
+    def add(
+        self,
+        at: float,
+        request_id: str,
+        key_id: str | None,
+        x: np.ndarray,
+        scores: np.ndarray,
+        rows: np.ndarray | None,
+    ) -> None:
+        self.at.append(at)
+        self.request_ids.append(request_id)
+        self.key_ids.append(key_id)
+        self.x.append(x)
+        self.scores.append(scores)
+        self.rows.append(rows)
+        self.count += len(x)
+
+    def __len__(self) -> int:
+        """How many requests."""
+        return len(self.at)
+
+    def by_day(self) -> list[tuple[date, PendingRows]]:
+        """The requests split by the UTC day they were served (nearly always one)."""
+        days = np.array(self.at) // 86_400
+        if (days == days[0]).all():
+            return [(_day(days[0]), self)]
+        parts: dict[float, PendingRows] = {}
+        for i, day in enumerate(days.tolist()):
+            part = parts.get(day)
+            if part is None:
+                part = parts[day] = PendingRows(self.model, self.version, self.signature, self.rule)
+            part.add(
+                self.at[i],
+                self.request_ids[i],
+                self.key_ids[i],
+                self.x[i],
+                self.scores[i],
+                self.rows[i],
+            )
+        return [(_day(day), part) for day, part in parts.items()]
+
+
+def _day(days: float) -> date:
+    return datetime.fromtimestamp(days * 86_400, UTC).date()
 
 
 def mask_text(value: object) -> str:

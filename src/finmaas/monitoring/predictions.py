@@ -20,7 +20,8 @@ quarter of the writer's CPU per row, readable once closed) or JSON Lines
 (:mod:`~finmaas.monitoring.predictions_jsonl`: readable while it grows). Files
 older than ``prediction_log_retention_days`` are deleted.
 
-The request path appends a reference to the arrays it already has to a list;
+The request path appends a reference to the arrays it already has to its
+version's lists (:class:`~finmaas.monitoring.prediction_rows.PendingRows`);
 every ``FLUSH_INTERVAL`` a worker thread decodes, masks, encodes and writes
 them. The log is a sample, not a record (decision records are the durable
 log): when a worker holds ``MAX_PENDING_ROWS`` unwritten rows, further rows
@@ -43,7 +44,7 @@ import numpy as np
 
 from finmaas.background import cancel
 from finmaas.monitoring import predictions_jsonl, predictions_parquet
-from finmaas.monitoring.prediction_rows import Entry, Masking
+from finmaas.monitoring.prediction_rows import Masking, PendingRows
 from finmaas.monitoring.predictions_jsonl import JsonLinesFiles, RowEncoder
 from finmaas.monitoring.predictions_parquet import UNFINISHED, ArrowEncoder, ParquetFiles
 from finmaas.schema.signature import ModelSignature
@@ -68,7 +69,7 @@ _READERS: dict[str, Callable[[Path], Iterator[dict[str, Any]]]] = {
 class LogSink(Protocol):
     """Where a format's rows go: this worker's open files."""
 
-    def write(self, model: str, version: int, day: date, entries: list[Entry]) -> int: ...
+    def write(self, day: date, pending: PendingRows) -> int: ...
 
     def close_expired(self) -> None: ...
 
@@ -162,10 +163,9 @@ class PredictionLog:
         self.retention = timedelta(days=retention_days)
         self.counted = counted
         self.max_pending_rows = max_pending_rows
-        self._entries: list[Entry] = []
+        self._versions: dict[tuple[str, int], PendingRows] = {}
         self._pending = 0
-        self._queued = 0
-        """Rows in ``_entries`` (``_pending`` also counts those being written)."""
+        """Rows not yet written: those in ``_versions`` and those being written."""
         self._task: asyncio.Task[None] | None = None
         self._purged_at = -PURGE_INTERVAL
 
@@ -197,10 +197,10 @@ class PredictionLog:
             self.counted(model, "dropped", count)
             return
         self._pending += count
-        self._queued += count
-        self._entries.append(
-            Entry(time.time(), request_id, key_id, model, version, signature, rule, x, scores, kept)
-        )
+        pending = self._versions.get((model, version))
+        if pending is None:
+            pending = self._versions[model, version] = PendingRows(model, version, signature, rule)
+        pending.add(time.time(), request_id, key_id, x, scores, kept)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="finmaas-prediction-log")
@@ -211,32 +211,29 @@ class PredictionLog:
         await asyncio.to_thread(self.files.close)
 
     async def flush(self) -> None:
-        entries, self._entries = self._entries, []
-        rows, self._queued = self._queued, 0
-        if not entries:
+        versions, self._versions = list(self._versions.values()), {}
+        if not versions:
             return
+        rows = sum(pending.count for pending in versions)
         try:
-            written = await asyncio.to_thread(self._write, entries)
+            written = await asyncio.to_thread(self._write, versions)
         except Exception:
-            log.exception("could not write %d prediction log entries", len(entries))
+            log.exception("could not write %d prediction log rows", rows)
             written = {}
-            for entry in entries:
-                self.counted(entry.model, "dropped", len(entry.x))
+            for pending in versions:
+                self.counted(pending.model, "dropped", pending.count)
         finally:
             self._pending -= rows
         for model, rows in written.items():
             self.counted(model, "written", rows)
 
-    def _write(self, entries: list[Entry]) -> dict[str, int]:
+    def _write(self, versions: list[PendingRows]) -> dict[str, int]:
         """Runs in a worker thread: one encoding per version and UTC day."""
-        versions: dict[tuple[str, int], list[Entry]] = {}
-        for entry in entries:
-            versions.setdefault((entry.model, entry.version), []).append(entry)
         written: dict[str, int] = {}
-        for (model, version), group in versions.items():
-            for day, part in _by_day(group):
-                count = self.files.write(model, version, day, part)
-                written[model] = written.get(model, 0) + count
+        for pending in versions:
+            for day, part in pending.by_day():
+                count = self.files.write(day, part)
+                written[part.model] = written.get(part.model, 0) + count
         return written
 
     async def _run(self) -> None:
@@ -257,18 +254,3 @@ class PredictionLog:
                 else:
                     if purged:
                         log.info("deleted %d prediction log files past their retention", purged)
-
-
-def _by_day(entries: list[Entry]) -> list[tuple[date, list[Entry]]]:
-    """Entries split by the UTC day of their time (nearly always one day)."""
-    days = np.array([entry.at for entry in entries]) // 86_400
-    if (days == days[0]).all():
-        return [(_day(days[0]), entries)]
-    out: dict[float, list[Entry]] = {}
-    for day, entry in zip(days.tolist(), entries, strict=True):
-        out.setdefault(day, []).append(entry)
-    return [(_day(day), part) for day, part in out.items()]
-
-
-def _day(days: float) -> date:
-    return datetime.fromtimestamp(days * 86_400, UTC).date()

@@ -19,8 +19,8 @@ import orjson
 
 from finmaas.monitoring.prediction_rows import (
     REDACTED,
-    Entry,
     Masking,
+    PendingRows,
     mask_text,
     new_file,
     timestamp,
@@ -34,7 +34,7 @@ much encoded text, whatever the batch."""
 
 
 class RowEncoder:
-    """Turns entries into JSON lines: decode, mask, encode."""
+    """Turns pending rows into JSON lines: decode, mask, encode."""
 
     def __init__(self, key: bytes, masking: Masking) -> None:
         self.key = key
@@ -53,21 +53,20 @@ class RowEncoder:
             out.append(mask)
         return out
 
-    def encode(self, entries: list[Entry], write: Callable[[bytearray], None]) -> int:
-        """Write the lines of entries of one version, in pieces of about
-        ``CHUNK_BYTES``, through ``write``; returns how many lines.
+    def encode(self, pending: PendingRows, write: Callable[[bytearray], None]) -> int:
+        """Write the lines of ``pending``, in pieces of about ``CHUNK_BYTES``,
+        through ``write``; returns how many lines.
 
-        Columns are decoded and turned into JSON once for all the entries, and each
+        Columns are decoded and turned into JSON once for all the requests, and each
         line is one ``%`` of a template the signature fixes: building a dict per row
         for ``orjson`` costs more (measured). Lines are appended to a buffer that
         ``write`` empties every ``CHUNK_BYTES``: keeping thousands of ~1 KiB
         ``bytes`` alive to join them later costs several times the encoding
         (measured), and the buffer stays small whatever the batch.
         """
-        first = entries[0]
-        signature = first.signature
-        x = first.x if len(entries) == 1 else np.concatenate([e.x for e in entries])
-        scores = first.scores if len(entries) == 1 else np.concatenate([e.scores for e in entries])
+        signature = pending.signature
+        x = pending.x[0] if len(pending) == 1 else np.concatenate(pending.x)
+        scores = pending.scores[0] if len(pending) == 1 else np.concatenate(pending.scores)
         columns = []
         for j, feature in enumerate(signature.inputs):
             column = decode_column(feature, x[:, j])
@@ -76,20 +75,23 @@ class RowEncoder:
             else:
                 columns.append(_json_values(column, textual=feature.dtype in _TEXT_DTYPES))
         dumps = orjson.dumps
-        outputs = [dumps(output) for output in first.rule.records(scores)]
+        outputs = [dumps(output) for output in pending.rule.records(scores)]
         template = _line_template(signature.feature_names)
         values = zip(*columns, outputs, strict=True)
-        model, version = dumps(first.model), first.version  # one version per call
+        model, version = dumps(pending.model), pending.version
         key_ids: dict[str | None, bytes] = {}
         out = bytearray()
         count = 0
-        for entry in entries:
-            ts = timestamp(int(entry.at * 1000))
-            request_id = dumps(entry.request_id)
-            key_id = key_ids.get(entry.key_id)
+        requests = zip(
+            pending.at, pending.request_ids, pending.key_ids, pending.x, pending.rows, strict=True
+        )
+        for at, request, key, request_x, kept in requests:
+            ts = timestamp(int(at * 1000))
+            request_id = dumps(request)
+            key_id = key_ids.get(key)
             if key_id is None:
-                key_id = key_ids[entry.key_id] = dumps(entry.key_id)
-            rows = range(len(entry.x)) if entry.rows is None else entry.rows.tolist()
+                key_id = key_ids[key] = dumps(key)
+            rows = range(len(request_x)) if kept is None else kept.tolist()
             for row in rows:
                 out += template % (ts, request_id, row, model, version, key_id, *next(values))
                 if len(out) >= CHUNK_BYTES:
@@ -134,9 +136,9 @@ class JsonLinesFiles:
         self.encoder = encoder
         self._open: dict[str, tuple[date, BinaryIO, int]] = {}
 
-    def write(self, model: str, version: int, day: date, entries: list[Entry]) -> int:
-        """Append the rows of entries of one version and day; returns how many."""
-        return self.encoder.encode(entries, functools.partial(self.append, model, day))
+    def write(self, day: date, pending: PendingRows) -> int:
+        """Append the rows of one version and UTC day; returns how many."""
+        return self.encoder.encode(pending, functools.partial(self.append, pending.model, day))
 
     def append(self, model: str, day: date, chunk: bytes | bytearray) -> None:
         current = self._open.get(model)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from finmaas.monitoring import predictions_parquet
-from finmaas.monitoring.prediction_rows import REDACTED, Entry, Masking
+from finmaas.monitoring.prediction_rows import REDACTED, Masking, PendingRows
 from finmaas.monitoring.predictions import (
     LogFormat,
     PredictionLog,
@@ -41,16 +41,16 @@ FORMATS: tuple[LogFormat, ...] = ("jsonl", "parquet")
 
 
 def _lines(
-    masking: Masking, entries: list[Entry], file_format: LogFormat = "jsonl"
+    masking: Masking, pending: PendingRows, file_format: LogFormat = "jsonl"
 ) -> list[dict[str, Any]]:
-    """The rows of entries as written in ``file_format`` and read back."""
+    """The rows of ``pending`` as written in ``file_format`` and read back."""
     if file_format == "parquet":
         with TemporaryDirectory() as folder:
             path = Path(folder) / "rows.parquet"
-            pq.write_table(ArrowEncoder(KEY, masking).table(entries), path)
+            pq.write_table(ArrowEncoder(KEY, masking).table(pending), path)
             return list(predictions_parquet.read_rows(path))
     chunks: list[bytes] = []
-    count = RowEncoder(KEY, masking).encode(entries, lambda chunk: chunks.append(bytes(chunk)))
+    count = RowEncoder(KEY, masking).encode(pending, lambda chunk: chunks.append(bytes(chunk)))
     assert all(chunk.endswith(b"\n") for chunk in chunks)
     lines = [orjson.loads(line) for chunk in chunks for line in chunk.splitlines()]
     assert len(lines) == count
@@ -77,9 +77,13 @@ RECORDS: list[dict[str, Any]] = [
 RULE = DecisionRule("binary", ("good", "bad"), 0.5)
 
 
-def _entry(x: np.ndarray, rows: np.ndarray | None = None, at: float = 1.8e9) -> Entry:
-    scores = np.linspace(0.1, 0.9, len(x))
-    return Entry(at, "req-1", "key-1", "credit", 3, SIGNATURE, RULE, x, scores, rows)
+def _pending(
+    x: np.ndarray, rows: np.ndarray | None = None, at: float = 1.8e9, version: int = 3
+) -> PendingRows:
+    """One request of ``version`` of "credit"."""
+    pending = PendingRows("credit", version, SIGNATURE, RULE)
+    pending.add(at, "req-1", "key-1", x, np.linspace(0.1, 0.9, len(x)), rows)
+    return pending
 
 
 def test_decode_column_gives_back_what_the_encoder_took() -> None:
@@ -99,7 +103,7 @@ def test_decode_column_of_a_float_array_without_strings() -> None:
 @pytest.mark.parametrize("file_format", FORMATS)
 def test_hash_masking_writes_keyed_hashes_and_keeps_nulls(file_format: LogFormat) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
-    lines = _lines("hash", [_entry(x)], file_format)
+    lines = _lines("hash", _pending(x), file_format)
     inputs = [line["inputs"] for line in lines]
     assert inputs[0]["age"] == pseudonym(KEY, "35") == inputs[2]["age"]
     assert inputs[0]["name"] == pseudonym(KEY, "Ann")
@@ -117,7 +121,7 @@ def test_hash_masking_writes_keyed_hashes_and_keeps_nulls(file_format: LogFormat
 @pytest.mark.parametrize("file_format", FORMATS)
 def test_redact_masking_writes_the_placeholder(file_format: LogFormat) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
-    lines = _lines("redact", [_entry(x)], file_format)
+    lines = _lines("redact", _pending(x), file_format)
     assert [line["inputs"]["age"] for line in lines] == [REDACTED, None, REDACTED]
     assert [line["inputs"]["name"] for line in lines] == [REDACTED, None, REDACTED]
     assert "Ann" not in str(lines)
@@ -127,9 +131,35 @@ def test_redact_masking_writes_the_placeholder(file_format: LogFormat) -> None:
 def test_sampled_rows_keep_their_row_numbers(file_format: LogFormat) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
     kept = np.array([0, 2])
-    lines = _lines("hash", [_entry(x[kept], kept)], file_format)
+    lines = _lines("hash", _pending(x[kept], kept), file_format)
     assert [line["row"] for line in lines] == [0, 2]
     assert [line["inputs"]["months"] for line in lines] == [12, 48]
+
+
+def test_pending_rows_split_by_the_utc_day_they_were_served() -> None:
+    x = RecordEncoder(SIGNATURE).encode(RECORDS)
+    midnight = 1_800_057_600.0  # 2027-01-16T00:00:00Z
+    pending = _pending(x[:1], at=midnight - 0.5)
+    pending.add(midnight, "req-2", None, x[1:], np.array([0.4, 0.6]), None)
+    pending.add(midnight - 0.25, "req-3", "key-2", x[:1], np.array([0.8]), np.array([2]))
+    (first_day, before), (second_day, after) = pending.by_day()
+    assert (first_day, second_day) == (date(2027, 1, 15), date(2027, 1, 16))
+    assert (before.request_ids, before.key_ids, before.count) == (
+        ["req-1", "req-3"],
+        ["key-1", "key-2"],
+        2,
+    )
+    assert (after.request_ids, after.at, after.count) == (["req-2"], [midnight], 2)
+    assert before.rows[1] is not None
+    assert before.rows[1].tolist() == [2]
+    assert (after.model, after.version, after.signature, after.rule) == (
+        "credit",
+        3,
+        SIGNATURE,
+        RULE,
+    )
+    one_day = _pending(x)
+    assert one_day.by_day() == [(date(2027, 1, 15), one_day)]
 
 
 def test_sample() -> None:
@@ -170,7 +200,7 @@ def _parquet_files(tmp_path: Path, max_bytes: int = 1 << 30, rotate: float = 360
 def test_a_parquet_file_is_readable_only_once_closed(tmp_path: Path) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
     files = _parquet_files(tmp_path)
-    assert files.write("credit", 3, date(2027, 1, 15), [_entry(x)]) == 3
+    assert files.write(date(2027, 1, 15), _pending(x)) == 3
     assert log_files(tmp_path, "credit", None, None) == []
     (unfinished,) = unfinished_files(tmp_path, "credit", None, None)
     assert unfinished.name.endswith("-v3.parquet.part")
@@ -187,9 +217,9 @@ def test_a_parquet_file_is_readable_only_once_closed(tmp_path: Path) -> None:
 def test_parquet_files_close_when_due_and_at_a_new_day_or_version(tmp_path: Path) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
     files = _parquet_files(tmp_path, rotate=0.0)
-    files.write("credit", 3, date(2027, 1, 15), [_entry(x)])
-    files.write("credit", 4, date(2027, 1, 15), [_entry(x[:1])])  # another version, another file
-    files.write("credit", 3, date(2027, 1, 16), [_entry(x[:2], at=1.8e9 + 86_400)])
+    files.write(date(2027, 1, 15), _pending(x))
+    files.write(date(2027, 1, 15), _pending(x[:1], version=4))  # another version, another file
+    files.write(date(2027, 1, 16), _pending(x[:2], at=1.8e9 + 86_400))
     assert len(log_files(tmp_path, "credit", None, None)) == 1  # the day changed
     files.close_expired()  # both due at once with rotate=0
     written = log_files(tmp_path, "credit", None, None)
@@ -202,11 +232,11 @@ def test_parquet_files_rotate_at_the_size_limit_and_keep_row_groups_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS * 100)
-    size = ArrowEncoder(KEY, "hash").table([_entry(x)]).nbytes
+    size = ArrowEncoder(KEY, "hash").table(_pending(x)).nbytes
     monkeypatch.setattr(predictions_parquet, "ROW_GROUP_BYTES", size * 2)
     files = _parquet_files(tmp_path, max_bytes=size * 5)
     for second in range(12):  # five batches fit in a file
-        files.write("credit", 3, date(2027, 1, 15), [_entry(x, at=1.8e9 + second)])
+        files.write(date(2027, 1, 15), _pending(x, at=1.8e9 + second))
     files.close()
     written = log_files(tmp_path, "credit", None, None)
     shapes = [pq.ParquetFile(path).metadata for path in written]
@@ -316,11 +346,10 @@ def test_entries_of_one_version_are_decoded_together_and_keep_their_own_fields(
 ) -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS)
     kept = np.array([1])
-    first = _entry(x[:2])
-    second = Entry(
-        1.8e9 + 1, "req-2", None, "credit", 3, SIGNATURE, RULE, x[kept], np.array([0.7]), kept
-    )
-    lines = _lines("hash", [first, second], file_format)
+    pending = _pending(x[:2])
+    pending.add(1.8e9 + 1, "req-2", None, x[kept], np.array([0.7]), kept)
+    assert (len(pending), pending.count) == (2, 3)
+    lines = _lines("hash", pending, file_format)
     assert [(line["request_id"], line["row"], line["key_id"]) for line in lines] == [
         ("req-1", 0, "key-1"),
         ("req-1", 1, "key-1"),
@@ -334,7 +363,7 @@ def test_entries_of_one_version_are_decoded_together_and_keep_their_own_fields(
 def test_a_large_batch_is_written_in_pieces_of_whole_lines() -> None:
     x = RecordEncoder(SIGNATURE).encode(RECORDS * 200)
     chunks: list[bytes] = []
-    count = RowEncoder(KEY, "hash").encode([_entry(x)], lambda chunk: chunks.append(bytes(chunk)))
+    count = RowEncoder(KEY, "hash").encode(_pending(x), lambda chunk: chunks.append(bytes(chunk)))
     assert count == 600
     assert len(chunks) > 1
     assert all(len(chunk) < CHUNK_BYTES + 1024 and chunk.endswith(b"\n") for chunk in chunks)
@@ -355,16 +384,17 @@ def test_lines_escape_what_json_needs_and_keep_percent_signs(file_format: LogFor
     x = RecordEncoder(signature).encode(
         [{'100% "odd" name': 'a "quote", a comma\n%s', "rate": 1e-7}]
     )
-    entry = Entry(1.8e9, 'req-"%d', "key,1", "credit", 3, signature, RULE, x, np.array([0.2]), None)
-    (line,) = _lines("hash", [entry], file_format)
+    pending = PendingRows("credit", 3, signature, RULE)
+    pending.add(1.8e9, 'req-"%d', "key,1", x, np.array([0.2]), None)
+    (line,) = _lines("hash", pending, file_format)
     assert line["inputs"] == {'100% "odd" name': 'a "quote", a comma\n%s', "rate": 1e-7}
     assert (line["request_id"], line["key_id"]) == ('req-"%d', "key,1")
 
 
-def _random_entries(signature: ModelSignature, rule: DecisionRule) -> list[Entry]:
+def _random_requests(signature: ModelSignature, rule: DecisionRule) -> PendingRows:
     """Forty requests of 1-9 rows with random values (nulls included), some sampled."""
     rng = np.random.default_rng(7)
-    entries = []
+    pending = PendingRows("m", 2, signature, rule)
     for index in range(40):
         count = int(rng.integers(1, 10))
         records = [
@@ -386,8 +416,8 @@ def _random_entries(signature: ModelSignature, rule: DecisionRule) -> list[Entry
             x, scores = x[kept], scores[kept]
         key_id = None if index % 4 == 0 else f"key-{index % 3}"
         at = 1.8e9 + index * 0.0137
-        entries.append(Entry(at, f"req-{index}", key_id, "m", 2, signature, rule, x, scores, kept))
-    return entries
+        pending.add(at, f"req-{index}", key_id, x, scores, kept)
+    return pending
 
 
 @pytest.mark.parametrize(
@@ -402,7 +432,7 @@ def _random_entries(signature: ModelSignature, rule: DecisionRule) -> list[Entry
 )
 @pytest.mark.parametrize("masking", ["hash", "redact"])
 def test_parquet_rows_read_back_equal_the_json_lines(rule: DecisionRule, masking: Masking) -> None:
-    entries = _random_entries(SIGNATURE, rule)
-    rows = _lines(masking, entries, "parquet")
+    pending = _random_requests(SIGNATURE, rule)
+    rows = _lines(masking, pending, "parquet")
     assert len(rows) > 100
-    assert rows == _lines(masking, entries, "jsonl")
+    assert rows == _lines(masking, pending, "jsonl")
