@@ -1,14 +1,21 @@
 """What service metrics, drift counting, the access log and the prediction log cost.
 
-Run: ``.venv/bin/python benchmarks/monitoring.py [--duration 8] [--rounds 3] [--baseline REV]``.
+Run: ``.venv/bin/python benchmarks/monitoring.py [--duration 3] [--rounds 15] [--baseline REV]``.
 
-One worker, the quickstart's ``credit-risk@production``, one applicant per
-KServe V1 request, wrk at 16 and 64 connections, interleaved over ``--rounds``
-rounds; medians of requests/s and their ratio to the reference. Beside them,
-the server's CPU time per request (user + system, from ``/proc``, during the
-wrk run): one worker is bound by one core, so the reference's CPU per request
-over a configuration's is its capacity ratio, and it is far less disturbed by
-other tenants of a shared machine than requests/s is.
+One worker per configuration, the quickstart's ``credit-risk@production``, one
+applicant per KServe V1 request, wrk at 16 and 64 connections. Every
+configuration's server is started (and warmed) first and stays up, idle while
+the others are measured, so the configurations can alternate in short runs:
+``--rounds`` rounds of ``--duration`` seconds each, every round in another
+order (the list rotated by one), the disks synced after each configuration's
+runs so the writeback of one's log does not land in another's. Reported: the
+median requests/s, and the median over rounds of the ratio to the reference
+*in the same round*, which cancels the drift of a shared machine's speed over
+a run (it spread single runs by ±20% on the VM of the results file, against
+effects of a few per cent). Beside them, the server's CPU time per request
+(user + system, from ``/proc``, during the wrk run): one worker is bound by
+one core, so the reference's CPU per request over a configuration's is its
+capacity ratio.
 
 Metrics counting has no off switch, so the reference is ``--baseline REV``
 (default ``b76fb98``, the last commit before ``/metrics``): that revision is
@@ -96,8 +103,8 @@ def baseline_checkout(revision: str, tmp: Path) -> tuple[Path, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--baseline", default=BASELINE, help="a git revision, or 'none'")
     args = parser.parse_args()
     wrk = ensure_wrk()
@@ -127,11 +134,29 @@ def main() -> None:
                 {"FINMAAS_ACCESS_LOG": "off", "FINMAAS_PREDICTION_LOG_FORMAT": "jsonl"},
             ),
         }
+        servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
         try:
-            for _ in range(args.rounds):
-                for name, (served, env) in configs.items():
-                    run_config(wrk, body, name, served, env, args.duration, tmp, results, cpu)
+            for name, (served, env) in configs.items():
+                servers[name] = start_server(served, env)
+            for process, url in servers.values():
+                wait_ready(f"{url}/v2/health/live", process)
+                run_wrk(wrk, url + PATH, body, CONNECTIONS[0], 2, tmp)  # load, warm up
+            names = list(configs)
+            for round_number in range(args.rounds):
+                shift = round_number % len(names)
+                for name in names[shift:] + names[:shift]:
+                    process, url = servers[name]
+                    for connections in CONNECTIONS:
+                        before = cpu_seconds(process.pid)
+                        row = run_wrk(wrk, url + PATH, body, connections, args.duration, tmp)
+                        spent = cpu_seconds(process.pid) - before
+                        assert row.non_2xx == 0, f"{name}: {row.non_2xx} failed"
+                        results.setdefault((name, connections), []).append(row.requests_per_s)
+                        cpu.setdefault((name, connections), []).append(spent / row.requests * 1e6)
+                    os.sync()  # this configuration's log reaches the disk before the next runs
         finally:
+            for process, _ in servers.values():
+                stop(process)
             if tree is not None:
                 subprocess.run(
                     ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
@@ -152,51 +177,32 @@ def main() -> None:
     )
     reference = next(iter(configs))
     print(
-        f"| configuration | connections | median requests/s | runs | vs {reference} "
-        "| server CPU µs/request | capacity vs reference |"
+        f"| configuration | connections | median requests/s | runs (in round order) "
+        f"| vs {reference}, same round (median) | server CPU µs/request "
+        "| capacity vs reference, same round (median) |"
     )
     print("|---|---|---|---|---|---|---|")
     for connections in CONNECTIONS:
-        base = statistics.median(results[(reference, connections)])
-        base_cpu = statistics.median(cpu[(reference, connections)])
+        base = results[(reference, connections)]
+        base_cpu = cpu[(reference, connections)]
         for name in configs:
             runs = results[(name, connections)]
-            median = statistics.median(runs)
-            per_request = statistics.median(cpu[(name, connections)])
+            used = cpu[(name, connections)]
+            ratio = statistics.median(r / b for r, b in zip(runs, base, strict=True))
+            capacity = statistics.median(b / c for c, b in zip(used, base_cpu, strict=True))
             print(
-                f"| {name} | {connections} | {median:,.0f} | "
-                f"{', '.join(f'{r:,.0f}' for r in runs)} | {median / base:.2f} | "
-                f"{per_request:.0f} | {base_cpu / per_request:.2f} |"
+                f"| {name} | {connections} | {statistics.median(runs):,.0f} | "
+                f"{', '.join(f'{r:,.0f}' for r in runs)} | {ratio:.2f} | "
+                f"{statistics.median(used):.0f} | {capacity:.2f} |"
             )
 
 
-def run_config(
-    wrk: str,
-    body: bytes,
-    name: str,
-    home: Path,
-    env: dict[str, str],
-    duration: int,
-    tmp: Path,
-    results: dict[tuple[str, int], list[float]],
-    cpu: dict[tuple[str, int], list[float]],
-) -> None:
+def start_server(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = start_finmaas(
         home, port, "--workers", "1", "--preload", "--insecure-no-auth", settings=env
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(f"{url}/v2/health/live", process)
-        for connections in CONNECTIONS:
-            before = cpu_seconds(process.pid)
-            row = run_wrk(wrk, url + PATH, body, connections, duration, tmp)
-            used = cpu_seconds(process.pid) - before
-            assert row.non_2xx == 0, f"{name}: {row.non_2xx} failed"
-            results.setdefault((name, connections), []).append(row.requests_per_s)
-            cpu.setdefault((name, connections), []).append(used / row.requests * 1e6)
-    finally:
-        stop(process)
+    return process, f"http://127.0.0.1:{port}"
 
 
 if __name__ == "__main__":
