@@ -12,7 +12,8 @@ runs so the writeback of one's log does not land in another's. Reported: the
 median requests/s, and the median over rounds of the ratio to the reference
 *in the same round*, which cancels the drift of a shared machine's speed over
 a run (it spread single runs by ±20% on the VM of the results file, against
-effects of a few per cent). Beside them, the server's CPU time per request
+effects of a few per cent), with a 95% bootstrap interval of that median
+(resampling the rounds). Beside them, the server's CPU time per request
 (user + system, from ``/proc``, during the wrk run): one worker is bound by
 one core, so the reference's CPU per request over a configuration's is its
 capacity ratio.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -178,23 +180,34 @@ def main() -> None:
     reference = next(iter(configs))
     print(
         f"| configuration | connections | median requests/s | runs (in round order) "
-        f"| vs {reference}, same round (median) | server CPU µs/request "
+        f"| vs {reference}, same round (median) | 95% interval | server CPU µs/request "
         "| capacity vs reference, same round (median) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for connections in CONNECTIONS:
         base = results[(reference, connections)]
         base_cpu = cpu[(reference, connections)]
         for name in configs:
             runs = results[(name, connections)]
             used = cpu[(name, connections)]
-            ratio = statistics.median(r / b for r, b in zip(runs, base, strict=True))
+            ratios = [r / b for r, b in zip(runs, base, strict=True)]
+            low, high = median_interval(ratios)
             capacity = statistics.median(b / c for c, b in zip(used, base_cpu, strict=True))
             print(
                 f"| {name} | {connections} | {statistics.median(runs):,.0f} | "
-                f"{', '.join(f'{r:,.0f}' for r in runs)} | {ratio:.2f} | "
+                f"{', '.join(f'{r:,.0f}' for r in runs)} | {statistics.median(ratios):.2f} | "
+                f"{low:.2f}-{high:.2f} | "
                 f"{statistics.median(used):.0f} | {capacity:.2f} |"
             )
+
+
+def median_interval(values: list[float], resamples: int = 2000) -> tuple[float, float]:
+    """A 95% percentile-bootstrap interval of the median of ``values`` (fixed seed)."""
+    rng = random.Random(0)
+    medians = sorted(
+        statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples)
+    )
+    return medians[int(resamples * 0.025)], medians[int(resamples * 0.975) - 1]
 
 
 def start_server(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
