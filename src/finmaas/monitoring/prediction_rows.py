@@ -23,10 +23,11 @@ class PendingRows:
     """One version's sampled rows waiting to be written, a list per field.
 
     The request path appends to these lists (:meth:`add`), so it creates no object
-    per request that the garbage collector must follow: a tuple per request holding
-    the signature stays tracked until it is written, and every collection
-    traverses the second's worth waiting (measured: 0.7 µs per request of garbage
-    collection). The signature and rule are kept once; a version's never change.
+    per request that the garbage collector must follow. A tuple per request that
+    held the signature stayed tracked until it was written, and every collection
+    traversed the second's worth waiting: 0.6-0.9 µs of collection per logged
+    request, measured, against none now. The signature and rule are kept once:
+    a version's never change.
     """
 
     __slots__ = (
