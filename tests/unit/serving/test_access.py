@@ -69,4 +69,6 @@ def test_a_well_formed_client_request_id_is_kept_and_others_replaced() -> None:
     for bad in (b"", b"a" * 65, b"has space", b"\xff"):
         made = request_id_of({b"x-request-id": bad})
         assert len(made) == 16
+        int(made, 16)  # hexadecimal, whatever the client sent
+        assert made[:8] == request_id_of({})[:8]  # this process's prefix
         assert made != request_id_of({})
