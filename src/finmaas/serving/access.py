@@ -94,8 +94,8 @@ def access_entry(trace: RequestTrace, method: str, path: str, status: int, secon
 
 
 def format_entry(entry: Entry) -> bytes:
-    """The JSON line of an entry, without its newline (1 µs; formatting the time with
-    ``datetime`` took 2.5 µs of the 5 this cost before, measured)."""
+    """The JSON line of an entry, without its newline (1.7-2.2 µs; formatting the time
+    with ``datetime`` took 2.5 µs of the 4.9 this cost before, measured)."""
     at, request_id, method, path, status, seconds, key_id, model, version = entry
     return orjson.dumps(
         {
