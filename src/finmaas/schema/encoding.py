@@ -4,6 +4,12 @@ Every runtime reads the same encoding: numeric features as numbers, ``bool`` as
 0/1, ``category`` as the index of the raw value in the feature's ``categories``
 and a missing value of a nullable feature as NaN. Clients send raw values
 (``"... < 0 DM"``), never indices. Errors name the row, the field and the rule.
+
+This is the one validation rule per field for every protocol (V1, V2 JSON and
+binary, MLflow JSON and CSV): ``float`` takes a finite number; ``int`` a whole
+number (``3``, ``3.0``, ``3e0``) from -2^63 to 2^63 - 1; ``bool`` true or
+false only; ``category`` and ``string`` text only. Protocols hand the values
+over as they were sent (numbers read by :mod:`finmaas.schema.numbers`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from finmaas.errors import SchemaMismatch
+from finmaas.schema.numbers import INT64_MAX, INT64_MIN, INT64_TOP
 from finmaas.schema.signature import Feature, ModelSignature
 
 _NUMERIC = (int, float)
@@ -131,20 +138,41 @@ class RecordEncoder:
             raise SchemaMismatch(
                 f"row {row}: field {name!r} must be a number, got {_shown(feature, value)}"
             )
-        try:
-            number = float(value)
-        except OverflowError:  # an int beyond the float range (Python's json allows them)
-            number = math.inf
-        if not math.isfinite(number):
+        if isinstance(value, int):
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond the double range
+                number = math.inf
+        else:
+            number = value
+        if dtype == "int":
+            number = _whole_number(row, feature, value, number)
+        elif not math.isfinite(number):
             raise SchemaMismatch(
                 f"row {row}: field {name!r} must be a finite number, got {_shown(feature, value)}"
             )
-        if dtype == "int" and not number.is_integer():
-            raise SchemaMismatch(
-                f"row {row}: field {name!r} must be an integer, got {_shown(feature, value)}"
-            )
         check_range(feature, number, f"row {row}: ")
-        return number
+        return float(number)
+
+
+def _whole_number(row: int, feature: Feature, value: int | float, number: float) -> float:
+    """The rule of an ``int`` feature: a whole number (``3``, ``3.0`` or ``3e0``) within
+    the signed 64-bit range, encoded as the nearest double that is inside that range."""
+    if isinstance(value, int):
+        within = INT64_MIN <= value <= INT64_MAX
+    elif not value.is_integer():
+        rule = "an integer" if math.isfinite(value) else "a finite number"
+        raise SchemaMismatch(
+            f"row {row}: field {feature.name!r} must be {rule}, got {_shown(feature, value)}"
+        )
+    else:
+        within = INT64_MIN <= value < -INT64_MIN
+    if not within:
+        raise SchemaMismatch(
+            f"row {row}: field {feature.name!r} must be an integer from {INT64_MIN} to "
+            f"{INT64_MAX}, got {_shown(feature, value)}"
+        )
+    return min(number, INT64_TOP)
 
 
 def check_range(feature: Feature, number: float, where: str = "") -> None:
@@ -245,6 +273,8 @@ def encode_frame(signature: ModelSignature, frame: pd.DataFrame) -> np.ndarray:
             except (ValueError, TypeError):
                 raise SchemaMismatch(f"field {feature.name!r} must be numeric") from None
             _check_numbers(feature, series, numbers, nulls)
+            if feature.dtype == "int":
+                numbers = np.minimum(numbers, INT64_TOP)
             present = numbers[~nulls]
             if feature.min is not None and present.size and present.min() < feature.min:
                 check_range(feature, float(present.min()))
@@ -261,6 +291,14 @@ def _check_numbers(
     checks = [(~np.isfinite(numbers), "a finite number")]
     if feature.dtype == "int":
         checks.append((np.floor(numbers) != numbers, "an integer"))
+        kind = series.dtype.kind
+        if kind == "i":  # an int64 column holds only int64 values
+            outside = np.zeros(len(numbers), dtype=bool)
+        elif kind == "u":  # compared exactly: 2^63 - 1 as a double is 2^63
+            outside = (series > INT64_MAX).fillna(False).to_numpy(dtype=bool)
+        else:
+            outside = (numbers < INT64_MIN) | (numbers >= -float(INT64_MIN))
+        checks.append((outside, f"an integer from {INT64_MIN} to {INT64_MAX}"))
     elif feature.dtype == "bool":
         checks.append(((numbers != 0) & (numbers != 1), "true or false"))
     for bad, rule in checks:
@@ -291,6 +329,8 @@ def _fast_step(
     integral: bool | None = None
     if feature.dtype in ("float", "int"):
         integral = feature.dtype == "int"
+    if integral:  # the fast path takes only values of the int64 range
+        low, high = max(low, float(INT64_MIN)), min(high, INT64_TOP)
     return (feature.name, feature, codes, low, high, integral)
 
 

@@ -7,6 +7,7 @@ and answered with plain ASGI messages: one body read (bounded), one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from finmaas.errors import Invalid
+from finmaas.schema.numbers import float_literal, integer_literal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -110,13 +112,57 @@ async def send_response(
     await send({"type": "http.response.body", "body": response.body})
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, *, beyond_double: bool = False) -> Any:
+    """The JSON document of a body, or :class:`Invalid` saying where it broke.
+
+    ``beyond_double`` (inference bodies): a number beyond the double range
+    (``1e400``) is valid JSON that orjson refuses; it is then read as a
+    :class:`BeyondDouble`, so the signature check names the field it was sent for.
+    """
     if not body:
         raise Invalid("request body is empty; expected JSON")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if beyond_double and str(exc).startswith("number is infinity"):
+            return _parse_beyond_double(body)
         raise Invalid(_json_problem(exc, body)) from None
+
+
+def _parse_beyond_double(body: bytes) -> Any:
+    """The slow path for a body orjson refused only for a number beyond the double range."""
+    try:
+        document = json.loads(
+            body,
+            parse_int=integer_literal,
+            parse_float=float_literal,
+            parse_constant=_not_a_json_number,
+        )
+        # What orjson would refuse to write (a lone surrogate) is refused here as well.
+        orjson.dumps(document, default=float)
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"malformed JSON: {exc.msg}: line {exc.lineno} column {exc.colno}") from None
+    except _NotJson:
+        raise Invalid(_NOT_NUMBERS) from None
+    except RecursionError:
+        raise Invalid(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"malformed JSON: {str(exc)[:200]}") from None
+    return document
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _not_a_json_number(text: str) -> Any:
+    raise _NotJson(text)
+
+
+_NOT_NUMBERS = (
+    "NaN and Infinity are not numbers JSON allows; send null for a missing value "
+    "(accepted where the signature marks the field nullable)"
+)
 
 
 def _json_problem(exc: orjson.JSONDecodeError, body: bytes) -> str:
@@ -125,10 +171,7 @@ def _json_problem(exc: orjson.JSONDecodeError, body: bytes) -> str:
         return f"JSON is nested deeper than {MAX_JSON_DEPTH} levels"
     at = exc.pos
     if "infinity" in text or body[at : at + 3].lower() in (b"nan", b"inf"):
-        return (
-            "NaN and Infinity are not numbers JSON allows; send null for a missing value "
-            "(accepted where the signature marks the field nullable)"
-        )
+        return _NOT_NUMBERS
     return f"malformed JSON: {text}"
 
 

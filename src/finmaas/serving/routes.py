@@ -44,7 +44,7 @@ from finmaas.serving.dataplane import DataPlane, Selector
 from finmaas.serving.errors import error_headers, status_of
 from finmaas.serving.http import Request, Response, json_response, require_json
 from finmaas.serving.pool import LoadedModel
-from finmaas.serving.protocols import mlflow, v1, v2
+from finmaas.serving.protocols import csv_body, mlflow, v1, v2
 
 log = logging.getLogger("finmaas.serving")
 
@@ -330,7 +330,11 @@ class Router:
     # -- MLflow scoring protocol ------------------------------------------------
 
     async def mlflow_invocations(self, request: Request, principal: Principal) -> Response:
-        require_json(request)
+        decode_body = (
+            csv_body.decode_csv_request
+            if mlflow.require_mlflow_content_type(request)
+            else mlflow.decode_mlflow_request
+        )
         header = request.header(b"x-finmaas-model")
         chosen = header.decode("latin-1") if header is not None else self.settings.serve_model
         if not chosen:
@@ -344,9 +348,7 @@ class Router:
         scored = await self._score(
             principal,
             loaded,
-            lambda: mlflow.decode_mlflow_request(
-                request.body, loaded.encoder, self.settings.max_request_rows
-            ),
+            lambda: decode_body(request.body, loaded.encoder, self.settings.max_request_rows),
             request,
         )
         if scored.subjects is not None:

@@ -73,7 +73,7 @@ def test_header_chooses_another_version(http: httpx.Client) -> None:
         (
             {"records": []},
             "unknown field 'records' in the request body; allowed: dataframe_records, "
-            "dataframe_split, inputs, instances",
+            "dataframe_split, inputs, instances, params",
         ),
         (
             {},

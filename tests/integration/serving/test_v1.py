@@ -150,7 +150,7 @@ NON_FINITE = (
         (b"nan", NON_FINITE),
         (b"Infinity", NON_FINITE),
         (b"-Infinity", NON_FINITE),
-        (b"1e999", NON_FINITE),
+        (b"1e999", "row 0: field 'duration_in_month' must be a finite number, got number 1e999"),
         (b"6,", None),
     ],
 )

@@ -313,7 +313,8 @@ BAD_RECORDS = [
     ),
     pytest.param(
         good_row(months=10**5000),
-        "row 0: field 'months' must be a finite number, got a number too long to show",
+        "row 0: field 'months' must be an integer from -9223372036854775808 to "
+        "9223372036854775807, got a number too long to show",
         id="int-beyond-str-digits",
     ),
     pytest.param(
@@ -704,3 +705,58 @@ def test_unknown_category_policy_only_on_categories() -> None:
         str(err.value)
         == "invalid signature: inputs[0]: 'unknown_category' is only allowed on category features"
     )
+
+
+WHOLE = ModelSignature(task="regression", inputs=(Feature(name="amount", dtype="int"),))
+"""An int feature without bounds: only the int64 range limits it."""
+INT64_RULE = "must be an integer from -9223372036854775808 to 9223372036854775807"
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        (3, 3.0),
+        (3.0, 3.0),  # a whole float is a whole number (pandas writes ints as 3.0 next to NaN)
+        (1e3, 1000.0),
+        (-(2**63), -(2.0**63)),
+        (-(2.0**63), -(2.0**63)),
+        (2**63 - 1, 2.0**63 - 1024),  # the nearest double inside the int64 range
+        (2**53 + 1, 2.0**53),
+        (2.0**63 - 1024, 2.0**63 - 1024),
+    ],
+)
+def test_an_int_feature_takes_whole_numbers_of_the_int64_range(
+    value: object, encoded: float
+) -> None:
+    assert RecordEncoder(WHOLE).encode([{"amount": value}])[0, 0] == encoded
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (2**63, f"row 0: field 'amount' {INT64_RULE}, got number 9223372036854775808"),
+        (2.0**63, f"row 0: field 'amount' {INT64_RULE}, got number 9.223372036854776e+18"),
+        (2**64, f"row 0: field 'amount' {INT64_RULE}, got number 18446744073709551616"),
+        (-(2**63) - 1, f"row 0: field 'amount' {INT64_RULE}, got number -9223372036854775809"),
+        (1e40, f"row 0: field 'amount' {INT64_RULE}, got number 1e+40"),
+        (10**40, f"row 0: field 'amount' {INT64_RULE}, got number 1{'0' * 40}"),
+        (3.5, "row 0: field 'amount' must be an integer, got number 3.5"),
+        (math.inf, "row 0: field 'amount' must be a finite number, got number inf"),
+        (math.nan, "row 0: field 'amount' must be a finite number, got number nan"),
+    ],
+)
+def test_an_int_feature_refuses_what_int64_cannot_hold(value: object, message: str) -> None:
+    with pytest.raises(SchemaMismatch) as caught:
+        RecordEncoder(WHOLE).encode([{"amount": value}])
+    assert str(caught.value) == message
+
+
+def test_a_frame_follows_the_int64_rule_too() -> None:
+    with pytest.raises(SchemaMismatch) as caught:
+        encode_frame(WHOLE, pd.DataFrame({"amount": [1.0, 2.0**64]}))
+    assert (
+        str(caught.value)
+        == f"row 1: field 'amount' {INT64_RULE}, got number 1.8446744073709552e+19"
+    )
+    top = encode_frame(WHOLE, pd.DataFrame({"amount": [2**63 - 1]}))
+    assert top[0, 0] == 2.0**63 - 1024

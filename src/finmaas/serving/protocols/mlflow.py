@@ -7,6 +7,13 @@ Accepted JSON bodies (as MLflow 2 documents them):
 * ``{"instances": [record or list, …]}``
 * ``{"inputs": [record or list, …]}`` or ``{"inputs": {column: [values]}}``
 
+each optionally with ``"params": {…}`` (MLflow ≥ 2.6). finmaas's tabular models
+take no inference params: an empty or null ``params`` is accepted, a named
+param is refused with 400 naming it. (MLflow itself logs a warning and ignores
+params a model's signature does not declare; finmaas refuses them, as it
+refuses every unknown field, so a param meant to change the answer cannot be
+dropped unnoticed.) ``text/csv`` bodies are read by :mod:`.csv_body`.
+
 The response is ``{"predictions": [...]}`` with one prediction object per row,
 as finmaas's V1 endpoint gives. Errors are ``{"error_code", "message"}``.
 """
@@ -20,17 +27,40 @@ import orjson
 
 from finmaas.errors import Invalid
 from finmaas.schema import RecordEncoder
-from finmaas.serving.http import parse_json, reject_unknown_fields
+from finmaas.serving.http import (
+    Request,
+    UnsupportedMediaType,
+    parse_json,
+    reject_unknown_fields,
+    require_json,
+)
+from finmaas.serving.protocols.csv_body import check_csv_content_type, is_csv
 from finmaas.serving.protocols.v1 import name_positional_rows
 
 FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
+FIELDS = frozenset({*FORMATS, "params"})
+
+
+def require_mlflow_content_type(request: Request) -> bool:
+    """True for a CSV body, False for JSON; 415 for anything else (as MLflow answers)."""
+    content_type = request.header(b"content-type")
+    if is_csv(content_type):
+        assert content_type is not None
+        check_csv_content_type(content_type)
+        return True
+    try:
+        require_json(request)
+    except UnsupportedMediaType as exc:
+        raise UnsupportedMediaType(f"{exc}, or text/csv") from None
+    return False
 
 
 def decode_mlflow_request(body: bytes, encoder: RecordEncoder, max_rows: int) -> np.ndarray:
-    document = parse_json(body)
+    document = parse_json(body, beyond_double=True)
     if not isinstance(document, dict):
         raise Invalid(f"request body must be a JSON object with one of: {', '.join(FORMATS)}")
-    reject_unknown_fields(document, frozenset(FORMATS), "the request body")
+    reject_unknown_fields(document, FIELDS, "the request body")
+    check_params(document.get("params"))
     given = [key for key in FORMATS if key in document]
     if len(given) != 1:
         raise Invalid(f"request body must have exactly one of: {', '.join(FORMATS)}")
@@ -41,6 +71,21 @@ def decode_mlflow_request(body: bytes, encoder: RecordEncoder, max_rows: int) ->
     if len(records) > max_rows:
         raise Invalid(f"request has {len(records)} rows; the limit is {max_rows}")
     return encoder.encode(records)
+
+
+def check_params(params: Any, accepted: frozenset[str] = frozenset()) -> None:
+    """Refuse params the model does not take, naming them (ours take none today)."""
+    if params is None:
+        return
+    if not isinstance(params, dict):
+        raise Invalid("'params' must be an object of inference params")
+    unknown = sorted(key for key in params if key not in accepted)
+    if unknown:
+        shown = ", ".join(repr(key[:64]) for key in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        noun = "param" if len(unknown) == 1 else "params"
+        takes = f"takes only {', '.join(sorted(accepted))}" if accepted else "takes no params"
+        raise Invalid(f"unknown {noun} {shown}{more}: this model {takes}")
 
 
 def _records(key: str, value: Any, names: tuple[str, ...]) -> list[Any]:

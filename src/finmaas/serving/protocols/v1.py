@@ -24,7 +24,7 @@ V1_FIELDS = frozenset({"instances", "inputs"})
 
 
 def decode_v1_request(body: bytes, encoder: RecordEncoder, max_rows: int) -> np.ndarray:
-    document = parse_json(body)
+    document = parse_json(body, beyond_double=True)
     if not isinstance(document, dict):
         raise Invalid("request body must be a JSON object with 'instances'")
     reject_unknown_fields(document, V1_FIELDS, "the request body")

@@ -4,7 +4,9 @@ Requests carry typed tensors. A tabular model takes either layout:
 
 * **one tensor per feature**, named after it, shape ``[N]`` or ``[N, 1]``:
   ``BYTES`` for category and string features (the raw text), a numeric or
-  ``BOOL`` datatype for the others; validated like V1 records;
+  ``BOOL`` datatype for the others; validated like V1 records, by the same
+  rule and with the same messages, before the data is checked against the
+  declared datatype;
 * **one matrix** ``[N, n_features]`` of ``FP32``/``FP64`` holding already
   encoded features in signature order (a category as its index), any name.
 
@@ -64,6 +66,9 @@ class Tensor:
     datatype: str
     shape: tuple[int, ...]
     data: np.ndarray
+    typed: bool = True
+    """False for JSON data not yet checked against the datatype: the values as sent
+    (an object array), so that a feature's own rule judges them first."""
 
 
 @dataclass(frozen=True)
@@ -81,14 +86,17 @@ class V2Request:
 
 def parse_v2_request(body: bytes, header_length: int | None) -> V2Request:
     if header_length is None:
-        document, binary = parse_json(body), b""
+        document, binary = parse_json(body, beyond_double=True), b""
     else:
         if not 0 < header_length <= len(body):
             raise Invalid(
                 f"Inference-Header-Content-Length is {header_length} "
                 f"but the body has {len(body)} bytes"
             )
-        document, binary = parse_json(body[:header_length]), body[header_length:]
+        document, binary = (
+            parse_json(body[:header_length], beyond_double=True),
+            body[header_length:],
+        )
     if not isinstance(document, dict):
         raise Invalid("request body must be a JSON object with 'inputs'")
     reject_unknown_fields(document, REQUEST_FIELDS, "the request body")
@@ -151,7 +159,17 @@ def _tensor(raw: Any, binary: bytes, offset: int) -> tuple[Tensor, int]:
         raise Invalid(
             f"input {name!r}: shape {shape} holds {count} elements but data has {len(flat)}"
         )
-    return Tensor(name, datatype, tuple(shape), _from_json(name, datatype, dtype, flat)), 0
+    data = np.fromiter(flat, dtype=object, count=len(flat))
+    return Tensor(name, datatype, tuple(shape), data, typed=False), 0
+
+
+def conform(tensor: Tensor) -> Tensor:
+    """The tensor with its data checked against and converted to its datatype."""
+    if tensor.typed:
+        return tensor
+    dtype = V2_DTYPES[tensor.datatype]
+    data = _from_json(tensor.name, tensor.datatype, dtype, tensor.data.tolist())
+    return Tensor(tensor.name, tensor.datatype, tensor.shape, data)
 
 
 def _flatten(data: Any) -> list[Any]:
@@ -181,14 +199,20 @@ def _from_json(name: str, datatype: str, dtype: np.dtype[Any], flat: list[Any]) 
         return np.array(flat, dtype=np.bool_)
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in flat):
         raise Invalid(f"input {name!r}: {datatype} data must be numbers")
-    values = np.array(flat, dtype=np.float64 if dtype.kind == "f" else object)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         for v in flat:
             if isinstance(v, float) or not info.min <= v <= info.max:
                 raise Invalid(f"input {name!r}: {v!r} is not a valid {datatype}")
         return np.array(flat, dtype=dtype)
-    return values.astype(dtype)
+    values = np.array(flat, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        cast = values.astype(dtype)
+    overflow = np.isinf(cast) & np.isfinite(values)
+    if overflow.any():
+        bad = flat[int(np.argmax(overflow))]
+        raise Invalid(f"input {name!r}: {bad!r} is not a valid {datatype}")
+    return cast
 
 
 def _from_binary(
@@ -267,7 +291,7 @@ def tensors_to_array(
     if only is not None and (
         only.name not in names or (len(only.shape) == 2 and only.shape[1] == len(names) > 1)
     ):
-        return _matrix(only, signature, max_rows)
+        return _matrix(conform(only), signature, max_rows)
     columns: dict[str, np.ndarray] = {}
     rows: int | None = None
     for tensor in request.inputs:
@@ -292,7 +316,10 @@ def tensors_to_array(
     _check_rows(rows, max_rows)
     lists = {name: column.tolist() for name, column in columns.items()}
     records = [{name: lists[name][i] for name in names} for i in range(rows)]
-    return encoder.encode(records)
+    encoded = encoder.encode(records)  # each feature's rule first, as in every protocol
+    for tensor in request.inputs:
+        conform(tensor)  # then the datatype the client declared (3.5 is no INT64)
+    return encoded
 
 
 def _matrix(tensor: Tensor, signature: ModelSignature, max_rows: int) -> np.ndarray:
