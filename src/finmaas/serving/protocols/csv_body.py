@@ -44,7 +44,9 @@ def decode_csv_request(body: bytes, encoder: RecordEncoder, max_rows: int) -> np
     try:
         text = body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        raise Invalid(f"CSV body is not UTF-8 text (byte {exc.start} is not)") from None
+        raise Invalid(
+            f"CSV body is not UTF-8 text (an invalid byte at offset {exc.start})"
+        ) from None
     if not text.strip():
         raise Invalid("request body is empty; expected CSV with a header row")
     reader = csv.reader(io.StringIO(text, newline=""))
