@@ -348,8 +348,8 @@ class ControlPlane:
                 )
         if not rest and request.method == "PUT":
             raw = _body(request, frozenset({"version"})).get("version")
-            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-                raise Invalid("'version' must be a positive whole number")
+            if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
+                raise Invalid("'version' must be a whole number from 1 to 2147483647")
             moved = await _thread(
                 lambda: self.registry.set_alias(name, alias, raw, actor=principal.actor)
             )
@@ -392,7 +392,7 @@ class ControlPlane:
         if unknown:
             raise Invalid(f"unknown query parameter {sorted(unknown)[0]!r}")
         limit = query.get("limit", "100")
-        if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 10_000:
             raise Invalid("'limit' must be a whole number from 1 to 10000")
         since, until = _date(query, "since"), _date(query, "until")
         where = AuditFilter(
@@ -545,7 +545,7 @@ def _date(query: dict[str, str], name: str) -> date | None:
 
 
 def _version_number(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 2**31:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**31:
         raise Invalid(f"version must be a positive integer, got {text[:40]!r}")
     return int(text)
 

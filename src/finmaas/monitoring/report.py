@@ -94,7 +94,12 @@ def window_dates(
             raise Invalid("'since' must be before 'until'")
         return since, end
     text = window or "7d"
-    if not (text.endswith("d") and text[:-1].isdigit() and 1 <= int(text[:-1]) <= MAX_WINDOW_DAYS):
+    if not (
+        text.endswith("d")
+        and text[:-1].isascii()
+        and text[:-1].isdigit()
+        and 1 <= int(text[:-1]) <= MAX_WINDOW_DAYS
+    ):
         raise Invalid(
             f"window must be a number of days from 1d to {MAX_WINDOW_DAYS}d, got {text[:20]!r}"
         )

@@ -678,7 +678,7 @@ class Registry:
         return self._model_row(conn, name)
 
     def _resolve(self, conn: Connection, model: RowMapping, ref: int | str) -> int:
-        if isinstance(ref, int) or ref.isdigit():
+        if isinstance(ref, int) or (ref.isascii() and ref.isdigit()):
             return int(ref)
         version = self._alias_version(conn, model["id"], ref)
         if version is None:

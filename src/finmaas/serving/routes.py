@@ -343,7 +343,11 @@ class Router:
                 "or send the X-Finmaas-Model header"
             )
         name, _, ref = chosen.partition("@")
-        selector = Selector.parse(ref, None) if ref.isdigit() else Selector(alias=ref or None)
+        selector = (
+            Selector.parse(ref, None)
+            if ref.isascii() and ref.isdigit()
+            else Selector(alias=ref or None)
+        )
         loaded = await self._model(principal, name, selector, "predict")
         scored = await self._score(
             principal,
@@ -499,7 +503,7 @@ def _v1_query(request: Request, explain_verb: bool) -> tuple[Selector, V1Options
     selector = Selector.parse(query.get("version"), query.get("alias"))
     wants = explain_verb or _flag(query, "explain")
     reasons = query.get("reasons")
-    if reasons is not None and not reasons.isdigit():
+    if reasons is not None and not (reasons.isascii() and reasons.isdigit()):
         raise Invalid(f"'reasons' must be a whole number, got {reasons[:40]!r}")
     counterfactual = _flag(query, "counterfactual")
     if (reasons is not None or counterfactual) and not wants:
