@@ -27,6 +27,12 @@ class Actor:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    def acts_for(self, tenant: str) -> bool:
+        """Whether this actor may change (or approve) what ``tenant`` owns: an admin,
+        or an actor of that tenant. A grant lets another tenant *use* a model, never
+        change it."""
+        return self.is_admin or self.tenant == tenant
+
 
 def local_actor() -> Actor:
     """The operator at this machine's shell.

@@ -2,8 +2,11 @@
 
 Every route names the roles it admits (function-level authorisation) and
 scopes what it returns to the caller's tenant unless the caller is an admin
-(object-level authorisation). Registry calls run in a worker thread.
-Bodies are JSON objects whose unknown fields are refused.
+(object-level authorisation). A grant lets a key of another tenant read a
+model's metadata; only an admin or a key of the model's tenant may change or
+approve it, and a change refused to a key of another tenant is audited in the
+model's tenant (:mod:`finmaas.api.changes`). Registry calls run in a worker
+thread. Bodies are JSON objects whose unknown fields are refused.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from finmaas.api.changes import ChangeGate
 from finmaas.config import Settings
-from finmaas.errors import Conflict, Forbidden, Invalid, NotFound
+from finmaas.errors import Forbidden, Invalid, NotFound
 from finmaas.monitoring.decisions import decision_report
 from finmaas.monitoring.report import drift_report, thresholds_of, window_dates
 from finmaas.monitoring.store import DriftStore
@@ -29,6 +33,7 @@ from finmaas.publishing import publish_bytes
 from finmaas.registry import ArtifactStore, NewModel, Registry
 from finmaas.registry.audit import AuditFilter
 from finmaas.registry.keys import KeyRecord, KeyStore
+from finmaas.registry.names import check_alias_name
 from finmaas.registry.records import Model, ModelVersion
 from finmaas.registry.usage import UsageStore, usage_csv, usage_report
 from finmaas.runtimes import ModelFormat
@@ -89,6 +94,7 @@ class ControlPlane:
         self.keys = KeyStore(registry)
         self.usage = UsageStore(registry)
         self.drift = DriftStore(registry)
+        self.changes = ChangeGate(registry, guard)
 
     async def __call__(self, request: Request, principal: Principal) -> Response:
         method = request.method
@@ -148,8 +154,7 @@ class ControlPlane:
         name = options.get("name")
         if not isinstance(name, str):
             raise Invalid("'options.name' is required: the model to register the versions under")
-        if not principal.is_admin:
-            await self._check_own_model(principal, name)
+        await self.changes.authorize(principal, name, "job.start", name, "developer", creating=True)
         folder = self.settings.home / UPLOADS / uuid.uuid4().hex
         path = folder / filename
 
@@ -221,6 +226,8 @@ class ControlPlane:
         name = rest[0]
         if rest[1:] == ["versions"] and method == "POST":
             return await self._publish(request, principal, name)
+        if method != "GET":
+            return await self._change(request, principal, name, rest)
         self.guard.authorize(principal, name, "metadata")
         if len(rest) == 1 and method == "GET":
             model = await _thread(lambda: self.registry.get_model(name))
@@ -235,32 +242,48 @@ class ControlPlane:
             version = _version_number(rest[2])
             found = await _thread(lambda: self.registry.get_version(name, version))
             return Response(200, found.model_card.encode(), MARKDOWN)
+        raise NotFound(f"no route for {method} {request.path[:200]}")
+
+    async def _change(
+        self, request: Request, principal: Principal, name: str, rest: list[str]
+    ) -> Response:
+        """Approve or reject a version (validator), move or roll back an alias (developer)."""
+        method = request.method
         if len(rest) == 4 and rest[1] == "versions" and method == "POST":
             decision = {"approve": "approved", "reject": "rejected"}.get(rest[3])
             if decision is None:
                 raise NotFound(f"no route for {method} {request.path[:200]}")
-            require_role(principal, "validator")
             version = _version_number(rest[2])
-            note = _body(request, frozenset({"note"})).get("note", "")
-            if not isinstance(note, str):
-                raise Invalid("'note' must be text")
-            approval = await _thread(
-                lambda: self.registry.decide(
-                    name, version, decision, note=note, actor=principal.actor
-                )
-            )
-            return json_response(
-                {
-                    "model": name,
-                    "version": version,
-                    "decision": approval.decision,
-                    "actor": approval.actor,
-                    "at": approval.at.isoformat(),
-                }
-            )
-        if len(rest) >= 3 and rest[1] == "aliases":
-            return await self._alias(request, principal, name, rest[2], rest[3:])
+            target = f"{name}@{version}"
+            await self.changes.authorize(principal, name, f"version.{rest[3]}", target, "validator")
+            return await self._decide(request, principal, name, version, decision)
+        if rest[1:2] == ["aliases"] and (
+            (len(rest) == 3 and method == "PUT") or (rest[3:] == ["rollback"] and method == "POST")
+        ):
+            alias = check_alias_name(rest[2])
+            action = "alias.set" if method == "PUT" else "alias.rollback"
+            await self.changes.authorize(principal, name, action, f"{name}:{alias}", "developer")
+            return await self._alias(request, principal, name, alias)
         raise NotFound(f"no route for {method} {request.path[:200]}")
+
+    async def _decide(
+        self, request: Request, principal: Principal, name: str, version: int, decision: str
+    ) -> Response:
+        note = _body(request, frozenset({"note"})).get("note", "")
+        if not isinstance(note, str):
+            raise Invalid("'note' must be text")
+        approval = await _thread(
+            lambda: self.registry.decide(name, version, decision, note=note, actor=principal.actor)
+        )
+        return json_response(
+            {
+                "model": name,
+                "version": version,
+                "decision": approval.decision,
+                "actor": approval.actor,
+                "at": approval.at.isoformat(),
+            }
+        )
 
     async def _publish(self, request: Request, principal: Principal, name: str) -> Response:
         """Register a model file as the next version of ``name`` (created in the caller's tenant).
@@ -268,10 +291,10 @@ class ControlPlane:
         The file travels base64-encoded in a JSON body, is checked and loaded like
         ``finmaas models push`` does, and is never a pickle: uploads cannot run code.
         """
-        require_role(principal, "developer")
+        await self.changes.authorize(
+            principal, name, "version.publish", name, "developer", creating=True
+        )
         body = _body(request, PUBLISH_FIELDS)
-        if not principal.is_admin:
-            await self._check_own_model(principal, name)
         spec = _publish_spec(body)
         version: ModelVersion = await _thread(
             lambda: publish_bytes(
@@ -323,42 +346,27 @@ class ControlPlane:
             version, stored, since=since, until=until, thresholds=thresholds_of(model)
         )
 
-    async def _check_own_model(self, principal: Principal, name: str) -> None:
-        try:
-            model = await _thread(lambda: self.registry.get_model(name))
-        except NotFound:
-            return  # a new model, created in the caller's tenant
-        if model.tenant == principal.tenant:
-            return
-        if self.guard.visible(principal, [name]):
-            raise Forbidden(f"model {name!r} belongs to another tenant")
-        raise Conflict(f"model name {name!r} is not available; choose another")
-
     async def _alias(
-        self, request: Request, principal: Principal, name: str, alias: str, rest: list[str]
+        self, request: Request, principal: Principal, name: str, alias: str
     ) -> Response:
-        require_role(principal, "developer")
-        model = await _thread(lambda: self.registry.get_model(name))
+        """``PUT …/aliases/{alias}`` moves it, ``POST …/aliases/{alias}/rollback`` rolls it back."""
         if not principal.is_admin:
-            if model.tenant != principal.tenant:
-                raise Forbidden(f"model {name!r} belongs to another tenant")
+            model = await _thread(lambda: self.registry.get_model(name))
             if alias in model.protected_aliases:
                 raise Forbidden(
                     f"alias {alias!r} of model {name!r} is protected; only an admin may move it"
                 )
-        if not rest and request.method == "PUT":
+        if request.method == "PUT":
             raw = _body(request, frozenset({"version"})).get("version")
             if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
                 raise Invalid("'version' must be a whole number from 1 to 2147483647")
             moved = await _thread(
                 lambda: self.registry.set_alias(name, alias, raw, actor=principal.actor)
             )
-        elif rest == ["rollback"] and request.method == "POST":
+        else:
             moved = await _thread(
                 lambda: self.registry.rollback_alias(name, alias, actor=principal.actor)
             )
-        else:
-            raise NotFound(f"no route for {request.method} {request.path[:200]}")
         return json_response({"model": name, "alias": alias, "version": moved.version})
 
     # -- usage and audit --------------------------------------------------------

@@ -26,7 +26,10 @@ def list_entries(
     target: Annotated[
         str | None, typer.Option(help="Only this target; * matches any text (credit*).")
     ] = None,
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant's actions.")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="Only this tenant's entries: those about its keys and models."),
+    ] = None,
     since: Annotated[str | None, typer.Option(help="From this day (YYYY-MM-DD, UTC).")] = None,
     until: Annotated[
         str | None, typer.Option(help="Day after the last (YYYY-MM-DD, exclusive).")

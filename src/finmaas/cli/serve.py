@@ -99,7 +99,10 @@ def serve(
         name: True for name in ("insecure_no_auth", "single_approver") if getattr(settings, name)
     }
     if relaxed:
-        state.registry.record_event(state.actor, "server.start", "settings", after=relaxed)
+        actor = state.actor  # no object: the entry is the (local admin) operator's tenant's
+        state.registry.record_event(
+            actor, "server.start", "settings", tenant=actor.tenant, after=relaxed
+        )
     if settings.insecure_no_auth:
         typer.echo(
             "WARNING: authentication is DISABLED (--insecure-no-auth); every caller is an admin",

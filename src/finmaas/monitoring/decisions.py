@@ -161,8 +161,9 @@ class DecisionStore:
             deleted = int(result.rowcount or 0)
             if deleted:
                 after = {"before": before.isoformat(), "deleted": deleted}
+                who = as_actor(actor)  # every tenant's records: the operator's own entry
                 self.registry.audit(
-                    conn, as_actor(actor), "decisions.purge", "decisions", after=after
+                    conn, who, "decisions.purge", "decisions", tenant=who.tenant, after=after
                 )
             return deleted
 

@@ -6,6 +6,11 @@ chain where it happened; ``audit_head`` holds the last id and hash, so cutting
 rows off the end is caught too. Entries are appended inside the transaction
 of the change they describe: a change is never recorded without its entry, nor
 an entry without its change. Appends serialise on the ``audit_head`` row.
+
+An entry belongs to the tenant that owns the object it is about (a key's
+tenant, a model's tenant for its versions, aliases and approvals), whoever
+acted: that tenant's auditors read it. The caller names that tenant on every
+append; there is no default to forget.
 """
 
 from __future__ import annotations
@@ -69,11 +74,16 @@ def append_entry(
     action: str,
     target: str,
     *,
+    tenant: str,
     before: Any = None,
     after: Any = None,
     at: datetime,
 ) -> AuditEntry:
-    """Append one entry in ``conn``'s transaction and move the head."""
+    """Append one entry in ``conn``'s transaction and move the head.
+
+    ``tenant`` is the tenant the entry belongs to: the owner of ``target``, not
+    necessarily ``actor``'s tenant.
+    """
     head = conn.execute(
         sa.select(audit_head.c.last_id, audit_head.c.last_hash)
         .where(audit_head.c.id == 1)
@@ -84,7 +94,7 @@ def append_entry(
         "id": entry_id,
         "at": at.astimezone(UTC),
         "actor": fields.check_text("actor", actor.name, fields.MAX_ACTOR, one_line=True),
-        "tenant": actor.tenant,
+        "tenant": tenant,
         "origin": actor.origin[:200],
         "action": action,
         "target": target[:300],

@@ -2,7 +2,7 @@
 
 Only a key's sha256 digest is stored (:mod:`finmaas.security.keys` makes and
 checks the secret); this module records, revokes and lists keys, each change
-with its audit entry in the same transaction.
+with its audit entry in the same transaction, in the key's tenant.
 """
 
 from __future__ import annotations
@@ -98,7 +98,9 @@ class KeyStore:
         now = self.registry.now()
         key = replace(key, created_by=who.name, created_at=now)
         conn.execute(sa.insert(api_keys).values(**_row(key), changed_at=now))
-        self.registry.audit(conn, who, "key.create", f"key:{key.id}", after=key.public())
+        self.registry.audit(
+            conn, who, "key.create", f"key:{key.id}", tenant=key.tenant, after=key.public()
+        )
         return key
 
     def get(self, key_id: str) -> KeyRecord:
@@ -145,6 +147,7 @@ class KeyStore:
             who,
             "key.rotate" if replaced_by else "key.revoke",
             f"key:{key_id}",
+            tenant=row["tenant"],
             before={"revoked_at": None},
             after={"revoked_at": now.isoformat(), "replaced_by": replaced_by},
         )

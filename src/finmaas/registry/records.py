@@ -167,6 +167,10 @@ class Approval:
     note: str
     actor: str
     at: datetime
+    tenant: str | None = None
+    """The validator's tenant when it decided; ``None``: unknown (see migration 0007)."""
+    role: str | None = None
+    """The validator's role when it decided; ``None``: unknown."""
 
 
 @dataclass(frozen=True)

@@ -63,11 +63,17 @@ class Registry:
 
     Build it with :meth:`open` (which creates the schema in a fresh database)
     or hand it an engine whose schema is current. Every write appends an entry
-    to the audit trail in its own transaction.
+    to the audit trail in its own transaction, in the tenant that owns what
+    changed.
+
+    Tenants: only an admin or an actor of a model's tenant may change the model,
+    its versions and aliases, or approve them (:meth:`authorize_change`); a
+    refusal is audited in the model's tenant.
 
     Four-eyes: pointing a protected alias (``production`` unless the model says
     otherwise) at a version needs that version's approval by someone other
     than its author; ``single_approver=True`` relaxes that to any approval.
+    Only decisions of the model's tenant's validators and of admins count.
     """
 
     def __init__(
@@ -148,6 +154,7 @@ class Registry:
         """Archive a model, all its versions and remove its aliases (artifacts stay)."""
         now = self._clock()
         who = as_actor(actor)
+        self.authorize_change(name, "model.archive", name, actor=who)
         with self.write() as conn:
             row = self._model_row(conn, name, lock=True)
             if row["status"] == "archived":
@@ -174,6 +181,7 @@ class Registry:
                 who,
                 "model.archive",
                 name,
+                tenant=row["tenant"],
                 before={"status": row["status"]},
                 after={"status": "archived"},
             )
@@ -186,6 +194,7 @@ class Registry:
         if not changes and not monitoring:
             raise Invalid("nothing to change: give at least one field")
         who = as_actor(actor)
+        self.authorize_change(name, "model.update", name, actor=who)
         with self.write() as conn:
             row = self._model_row(conn, name, lock=True)
             if monitoring:
@@ -198,7 +207,9 @@ class Registry:
                 .values(**changes, updated_at=self._clock())
             )
             after = {key: _jsonable(value) for key, value in changes.items()}
-            self.audit(conn, who, "model.update", name, before=before, after=after)
+            self.audit(
+                conn, who, "model.update", name, tenant=row["tenant"], before=before, after=after
+            )
             return _model(self._model_row(conn, name))
 
     # -- versions -------------------------------------------------------------
@@ -218,6 +229,8 @@ class Registry:
         check_model_name(name)
         who = as_actor(actor)
         values = self._version_values(new, who.name)
+        with contextlib.suppress(NotFound):  # a new model is created in the spec's tenant
+            self.authorize_change(name, "version.publish", name, actor=who)
         for attempt in range(_RETRIES):
             try:
                 with self.write() as conn:
@@ -226,6 +239,8 @@ class Registry:
                         row = self._insert_model(
                             conn, name, new.signature.task, who, model_spec or NewModel()
                         )
+                    elif not who.acts_for(row["tenant"]):  # created since the check above
+                        raise Forbidden(f"model {name!r} belongs to another tenant")
                     self._check_publishable(conn, row, new)
                     number = conn.execute(
                         sa.update(models)
@@ -246,6 +261,7 @@ class Registry:
                         who,
                         "version.publish",
                         f"{name}@{number}",
+                        tenant=row["tenant"],
                         after={
                             "digest": new.artifact_digest,
                             "format": new.artifact_format,
@@ -332,6 +348,7 @@ class Registry:
 
     def archive_version(self, name: str, version: int, *, actor: Who) -> ModelVersion:
         who = as_actor(actor)
+        self.authorize_change(name, "version.archive", f"{name}@{version}", actor=who)
         with self.write() as conn:
             model = self._model_row(conn, name, lock=True)
             current = self._version(conn, model, version)
@@ -354,6 +371,7 @@ class Registry:
                 who,
                 "version.archive",
                 f"{name}@{version}",
+                tenant=model["tenant"],
                 before={"status": "active"},
                 after={"status": "archived"},
             )
@@ -403,7 +421,17 @@ class Registry:
                 .where(model_versions.c.artifact_digest == digest)
                 .values(artifact_purged_at=self._clock())
             )
-            self.audit(conn, who, "artifact.purge", digest)
+            owners = set(
+                conn.execute(
+                    sa.select(models.c.tenant)
+                    .join(model_versions, models.c.id == model_versions.c.model_id)
+                    .where(model_versions.c.artifact_digest == digest)
+                ).scalars()
+            )
+            # The file belongs to its versions' tenant; one shared by several tenants'
+            # versions (the same bytes pushed twice) is the operator's housekeeping.
+            tenant = owners.pop() if len(owners) == 1 else who.tenant
+            self.audit(conn, who, "artifact.purge", digest, tenant=tenant)
             return True
 
     # -- aliases --------------------------------------------------------------
@@ -423,6 +451,7 @@ class Registry:
         """
         check_alias_name(alias)
         who = as_actor(actor)
+        self.authorize_change(name, "alias.set", f"{name}:{alias}", actor=who)
         with self.write() as conn:
             model = self._model_row(conn, name, lock=True)
             target = self._version(conn, model, version)
@@ -447,6 +476,7 @@ class Registry:
         """
         check_alias_name(alias)
         who = as_actor(actor)
+        self.authorize_change(name, "alias.rollback", f"{name}:{alias}", actor=who)
         with self.write() as conn:
             model = self._model_row(conn, name, lock=True)
             current = self._alias_version(conn, model["id"], alias)
@@ -469,6 +499,7 @@ class Registry:
 
     def delete_alias(self, name: str, alias: str, *, actor: Who) -> None:
         who = as_actor(actor)
+        self.authorize_change(name, "alias.delete", f"{name}:{alias}", actor=who)
         with self.write() as conn:
             model = self._model_row(conn, name, lock=True)
             current = self._alias_version(conn, model["id"], alias)
@@ -478,7 +509,14 @@ class Registry:
                 sa.delete(aliases).where(aliases.c.model_id == model["id"], aliases.c.name == alias)
             )
             self._record_alias_event(conn, model["id"], alias, "delete", current, None, who.name)
-            self.audit(conn, who, "alias.delete", f"{name}:{alias}", before={"version": current})
+            self.audit(
+                conn,
+                who,
+                "alias.delete",
+                f"{name}:{alias}",
+                tenant=model["tenant"],
+                before={"version": current},
+            )
 
     # -- approvals (four-eyes) -------------------------------------------------
 
@@ -493,16 +531,22 @@ class Registry:
     ) -> Approval:
         """Record a validator's approval or rejection of a version.
 
-        The author of a version may not approve it (unless the deployment runs
-        with ``single_approver``); anyone may reject. The model's validation
-        status follows the latest outcome.
+        Only a validator of the model's tenant or an admin may decide; a refusal
+        for another tenant is audited in the model's tenant (``version.approve.refused``,
+        ``version.reject.refused``). The author of a version may not approve it
+        (unless the deployment runs with ``single_approver``); any other validator
+        may reject. The model's validation status follows the latest outcome.
         """
         if decision not in ("approved", "rejected"):
             raise Invalid(f"decision must be 'approved' or 'rejected', got {decision!r}")
+        who = as_actor(actor)
+        if who.role not in ("validator", "admin"):
+            raise Forbidden(f"this needs the role validator; {who.name}'s role is {who.role}")
+        action = "version.approve" if decision == "approved" else "version.reject"
+        self.authorize_change(name, action, f"{name}@{version}", actor=who)
         note = fields.check_text("note", note.strip())
         if not note:
             raise Invalid("a note is required: say what was reviewed and why")
-        who = as_actor(actor)
         with self.write() as conn:
             model = self._model_row(conn, name, lock=True)
             target = self._version(conn, model, version)
@@ -526,6 +570,8 @@ class Registry:
                     note=note,
                     actor=who.name,
                     at=at,
+                    tenant=who.tenant,
+                    role=who.role,
                 )
             )
             conn.execute(
@@ -536,12 +582,22 @@ class Registry:
             self.audit(
                 conn,
                 who,
-                "version.approve" if decision == "approved" else "version.reject",
+                action,
                 f"{name}@{version}",
+                tenant=model["tenant"],
                 before={"validation_status": model["validation_status"]},
                 after={"validation_status": decision, "note": note},
             )
-            return Approval(name, version, decision, note, who.name, at)  # type: ignore[arg-type]
+            return Approval(
+                name,
+                version,
+                decision,  # type: ignore[arg-type]
+                note,
+                who.name,
+                at,
+                tenant=who.tenant,
+                role=who.role,
+            )
 
     def list_approvals(self, name: str, version: int | None = None) -> list[Approval]:
         with self.read() as conn:
@@ -561,6 +617,8 @@ class Registry:
                     row["note"],
                     row["actor"],
                     _utc(row["at"]),
+                    tenant=row["tenant"],
+                    role=row["role"],
                 )
                 for row in conn.execute(query).mappings()
             ]
@@ -571,10 +629,17 @@ class Registry:
         protected = model["protected_aliases"]
         if alias not in (DEFAULT_PROTECTED_ALIASES if protected is None else protected):
             return
+        # Only decisions of the model's tenant's validators and of admins count; an
+        # approval whose validator is unknown (empty tenant and role) counts for nothing.
+        counts = sa.or_(approvals.c.role == "admin", approvals.c.tenant == model["tenant"])
         latest = (
             conn.execute(
                 sa.select(approvals.c.decision, approvals.c.actor)
-                .where(approvals.c.model_id == model["id"], approvals.c.version == target.version)
+                .where(
+                    approvals.c.model_id == model["id"],
+                    approvals.c.version == target.version,
+                    counts,
+                )
                 .order_by(approvals.c.id.desc())
                 .limit(1)
             )
@@ -587,7 +652,8 @@ class Registry:
         if latest is None or latest["decision"] != "approved" or not independent:
             raise Forbidden(
                 f"alias {alias!r} of model {model['name']!r} is protected: version "
-                f"{target.version} needs an approval by a validator other than its author "
+                f"{target.version} needs an approval by a validator of tenant "
+                f"{model['tenant']!r} or an admin, other than its author "
                 f"({target.created_by}); run `finmaas models approve {model['name']} "
                 f"{target.version} --note …`"
             )
@@ -673,6 +739,7 @@ class Registry:
             actor,
             "model.create",
             name,
+            tenant=spec.tenant,
             after={"task": task, "tenant": spec.tenant, "owner": spec.owner},
         )
         return self._model_row(conn, name)
@@ -770,6 +837,7 @@ class Registry:
             who,
             f"alias.{action}",
             f"{model['name']}:{alias}",
+            tenant=model["tenant"],
             before={"version": current},
             after={"version": version},
         )
@@ -806,16 +874,53 @@ class Registry:
         action: str,
         target: str,
         *,
+        tenant: str,
         before: Any = None,
         after: Any = None,
     ) -> None:
-        """Append an audit entry inside ``conn``'s write transaction."""
-        append_entry(conn, actor, action, target, before=before, after=after, at=self._clock())
+        """Append an audit entry inside ``conn``'s write transaction.
 
-    def record_event(self, actor: Who, action: str, target: str, *, after: Any = None) -> None:
+        ``tenant`` owns ``target`` (a key's tenant; a model's for its versions,
+        aliases and approvals); its auditors read the entry, whoever ``actor`` is.
+        """
+        append_entry(
+            conn, actor, action, target, tenant=tenant, before=before, after=after, at=self._clock()
+        )
+
+    def record_event(
+        self, actor: Who, action: str, target: str, *, tenant: str, after: Any = None
+    ) -> None:
         """Audit something that changes no table (a server started with relaxed settings)."""
         with self.write() as conn:
-            self.audit(conn, as_actor(actor), action, target, after=after)
+            self.audit(conn, as_actor(actor), action, target, tenant=tenant, after=after)
+
+    def authorize_change(self, name: str, action: str, target: str, *, actor: Who) -> Model:
+        """The model ``name``, when ``actor`` may change it (see :meth:`Actor.acts_for`).
+
+        Otherwise one ``<action>.refused`` entry is appended in the model's
+        tenant, so its auditors see the attempt, and :class:`Forbidden` is raised
+        with the same message every entry point gives.
+        """
+        who = as_actor(actor)
+        model = self.get_model(name)
+        if who.acts_for(model.tenant):
+            return model
+        reason = f"model {name!r} belongs to another tenant"
+        self.record_refusal(who, action, target, tenant=model.tenant, reason=reason)
+        raise Forbidden(reason)
+
+    def record_refusal(
+        self, actor: Who, action: str, target: str, *, tenant: str, reason: str
+    ) -> None:
+        """Audit a refused change as ``<action>.refused`` in ``tenant`` (the object's owner).
+
+        The entry carries what the caller was told and the actor's own tenant and
+        role, since the entry's tenant is the object's. One entry per refused
+        request, of bounded size: a refusal costs no more than the request did.
+        """
+        who = as_actor(actor)
+        after = {"refused": reason[:300], "actor_tenant": who.tenant, "actor_role": who.role}
+        self.record_event(who, f"{action}.refused", target, tenant=tenant, after=after)
 
     def audit_entries(self, where: AuditFilter | None = None) -> list[AuditEntry]:
         with self.read() as conn:

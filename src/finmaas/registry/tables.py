@@ -104,6 +104,9 @@ approvals = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("at", Timestamp, nullable=False),
+    # The validator's tenant and role (revision 0007); empty: unknown, does not count.
+    sa.Column("tenant", sa.String(64), nullable=True),
+    sa.Column("role", sa.String(16), nullable=True),
     sa.Index("ix_approvals_model_version", "model_id", "version", "id"),
 )
 

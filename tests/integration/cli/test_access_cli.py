@@ -198,7 +198,8 @@ def test_four_eyes_promotion(
     assert (unapproved.code, unapproved.err) == (
         1,
         "error: alias 'production' of model 'credit' is protected: version 1 needs an "
-        "approval by a validator other than its author (local:alice); run "
+        "approval by a validator of tenant 'default' or an admin, other than its author "
+        "(local:alice); run "
         "`finmaas models approve credit 1 --note …`\n",
     )
 
@@ -405,6 +406,19 @@ def test_audit_list_and_verify_catch_an_edited_row(
     assert broken.code == 1
     assert broken.err.startswith("audit trail broken: ")
     assert str(first) in broken.err
+
+
+def test_audit_list_by_tenant_shows_the_entries_of_the_tenants_objects(cli: Cli) -> None:
+    b_key = _secret(cli("keys", "create", "b-app", "--tenant", "tenant-b").out)[4:20]
+    own = _secret(cli("keys", "create", "ops").out)[4:20]
+    cli("keys", "revoke", b_key)
+    b_entries = as_json(cli("audit", "list", "--tenant", "tenant-b", "--json").out)
+    assert [(e["action"], e["target"], e["tenant"]) for e in b_entries] == [  # type: ignore[index]
+        ("key.create", f"key:{b_key}", "tenant-b"),
+        ("key.revoke", f"key:{b_key}", "tenant-b"),
+    ]  # made by the local admin (tenant default), yet tenant-b's
+    default_entries = as_json(cli("audit", "list", "--tenant", "default", "--json").out)
+    assert [e["target"] for e in default_entries] == [f"key:{own}"]  # type: ignore[index]
 
 
 def test_audit_verify_catches_a_deleted_row(cli: Cli, registry: Registry) -> None:

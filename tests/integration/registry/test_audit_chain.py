@@ -12,7 +12,7 @@ from finmaas.actor import Actor
 from finmaas.errors import Forbidden
 from finmaas.registry import Registry
 from finmaas.registry.audit import GENESIS, AuditFilter, entry_hash, verify_chain
-from finmaas.registry.records import ModelUpdate
+from finmaas.registry.records import ModelUpdate, NewModel
 from finmaas.registry.tables import audit_head, audit_log
 from tests.approvals import VALIDATOR, approve
 from tests.integration.registry.helpers import new_version
@@ -138,16 +138,25 @@ def test_stored_hashes_match_a_recomputation(registry: Registry) -> None:
         assert entry_hash(dict(row)) == row["hash"]
 
 
-def test_an_actor_is_recorded_with_its_tenant_and_origin(registry: Registry) -> None:
+def test_an_entry_records_the_actor_and_origin_in_the_objects_tenant(
+    registry: Registry,
+) -> None:
     developer = Actor(
         name="key:0123456789abcdef", role="developer", tenant="retail", origin="10.1.2.3"
     )
-    registry.publish_version("credit-risk", new_version(), actor=developer)
-    registry.record_event(developer, "server.start", "serve", after={"insecure": True})
+    admin = Actor(name="key:00000000000000aa", role="admin", tenant="default", origin="10.9.9.9")
+    registry.publish_version(
+        "credit-risk", new_version(), actor=developer, model_spec=NewModel(tenant="retail")
+    )
+    registry.publish_version("credit-risk", new_version("b"), actor=admin)
+    registry.record_event(
+        developer, "server.start", "serve", tenant="retail", after={"insecure": True}
+    )
     entries = registry.audit_entries()
     assert [(e.actor, e.tenant, e.origin, e.action) for e in entries] == [
         ("key:0123456789abcdef", "retail", "10.1.2.3", "model.create"),
         ("key:0123456789abcdef", "retail", "10.1.2.3", "version.publish"),
+        ("key:00000000000000aa", "retail", "10.9.9.9", "version.publish"),
         ("key:0123456789abcdef", "retail", "10.1.2.3", "server.start"),
     ]
     assert entries[-1].after == {"insecure": True}
@@ -268,7 +277,8 @@ def test_appends_after_a_verified_chain_stay_verified(registry: Registry) -> Non
 def protected_message(name: str, alias: str, version: int, author: str) -> str:
     return (
         f"alias {alias!r} of model {name!r} is protected: version {version} needs an approval "
-        f"by a validator other than its author ({author}); run `finmaas models approve {name} "
+        f"by a validator of tenant 'default' or an admin, other than its author ({author}); "
+        f"run `finmaas models approve {name} "
         f"{version} --note …`"
     )
 

@@ -102,15 +102,17 @@ def test_create_and_get_round_trip(keys: KeyStore, timed: Registry) -> None:
     }
 
 
-def test_create_is_audited_without_the_hash(keys: KeyStore, timed: Registry) -> None:
+def test_create_is_audited_without_the_hash_in_the_keys_tenant(
+    keys: KeyStore, timed: Registry
+) -> None:
     admin = Actor(name="key:aaaaaaaaaaaaaaaa", role="admin", tenant="ops", origin="10.9.8.7")
-    created = keys.create(record("k"), actor=admin)
+    created = keys.create(record("k", tenant="retail"), actor=admin)
     [entry] = timed.audit_entries()
     assert (entry.action, entry.target, entry.actor, entry.tenant, entry.origin) == (
         "key.create",
         f"key:{created.id}",
         "key:aaaaaaaaaaaaaaaa",
-        "ops",
+        "retail",  # the key's tenant, not the admin's
         "10.9.8.7",
     )
     assert entry.at == T0
