@@ -20,12 +20,20 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from finmaas.api.bodies import (
+    JOB,
+    PUBLISH,
+    UploadRoute,
+    form_document,
+    roles_before_body,
+    upload_route,
+)
 from finmaas.config import Settings
 from finmaas.errors import Conflict, Forbidden, Invalid, NotFound
 from finmaas.monitoring.decisions import decision_report
 from finmaas.monitoring.report import drift_report, thresholds_of, window_dates
 from finmaas.monitoring.store import DriftStore
-from finmaas.publishing import publish_bytes
+from finmaas.publishing import publish_bytes, publish_file
 from finmaas.registry import ArtifactStore, NewModel, Registry
 from finmaas.registry.audit import AuditFilter
 from finmaas.registry.keys import KeyRecord, KeyStore
@@ -37,7 +45,15 @@ from finmaas.schema import signature_from_dict
 from finmaas.security.guard import Guard
 from finmaas.security.keys import issue_key, rotate_key
 from finmaas.security.policy import Principal, check_grants, require_role
-from finmaas.serving.http import Request, Response, json_response, parse_json, require_json
+from finmaas.serving.http import (
+    Request,
+    Response,
+    UnsupportedMediaType,
+    json_response,
+    parse_json,
+    require_json,
+)
+from finmaas.serving.uploads import UploadedFile
 from finmaas.training.jobs import TEMPLATES, UPLOADS, Job, JobStore, launch, reap
 
 T = TypeVar("T")
@@ -119,6 +135,19 @@ class ControlPlane:
             )
         raise NotFound(f"no route for {method} {request.path[:200]}")
 
+    async def admit_body(self, method: str, path: str, principal: Principal) -> UploadRoute | None:
+        """What is checked before the body is read: the role of a route that takes a
+        body and, for a publish, that the model is the caller's tenant's (or new).
+        Returns the route's upload parts when it takes an upload."""
+        parts = path.strip("/").split("/")[1:]
+        roles = roles_before_body(method, parts)
+        if roles:
+            require_role(principal, *roles)
+        route = upload_route(method, parts)
+        if route is PUBLISH and not principal.is_admin:
+            await self._check_own_model(principal, parts[1])
+        return route
+
     # -- jobs -------------------------------------------------------------------
 
     async def _jobs(self, request: Request, principal: Principal, rest: list[str]) -> Response:
@@ -139,12 +168,18 @@ class ControlPlane:
         raise NotFound(f"no route for {method} {request.path[:200]}")
 
     async def _start_job(self, request: Request, principal: Principal) -> Response:
-        """The data file travels base64-encoded beside the template's options; it is
-        kept under ``<home>/jobs/uploads/`` until the job ends (the lineage keeps its
-        sha256)."""
+        """The data file is a ``data`` part beside a ``metadata`` part of the template
+        and options, already spooled to disk (or, within the small body limit, base64
+        in a JSON body); it is kept under ``<home>/jobs/uploads/`` until the job ends
+        (the lineage keeps its sha256)."""
         require_role(principal, "developer")
-        body = _body(request, JOB_FIELDS)
-        template, options, data, filename = _job_spec(body)
+        upload: UploadedFile | None = None
+        if request.form is None:
+            body = _upload_body(request, JOB_FIELDS)
+            template, options, data, filename = _job_spec(body)
+        else:
+            body, upload = form_document(request.form, JOB, JOB_FIELDS - {"data"})
+            template, options, data, filename = _job_spec(body, upload.filename or "data")
         name = options.get("name")
         if not isinstance(name, str):
             raise Invalid("'options.name' is required: the model to register the versions under")
@@ -155,7 +190,10 @@ class ControlPlane:
 
         def start() -> Job:
             folder.mkdir(parents=True, mode=0o700)
-            path.write_bytes(data)
+            if upload is None:
+                path.write_bytes(data)
+            else:  # moved (a rename under the same home), not copied
+                shutil.move(upload.path, path)
             try:
                 job = self.jobs.create(template, {**options, "data": str(path)}, principal.actor)
             except BaseException:
@@ -265,31 +303,44 @@ class ControlPlane:
     async def _publish(self, request: Request, principal: Principal, name: str) -> Response:
         """Register a model file as the next version of ``name`` (created in the caller's tenant).
 
-        The file travels base64-encoded in a JSON body, is checked and loaded like
-        ``finmaas models push`` does, and is never a pickle: uploads cannot run code.
+        The file is an ``artifact`` part beside a ``metadata`` part of the fields,
+        already spooled to disk (or, within the small body limit, base64 in a JSON
+        body); it is checked and loaded like ``finmaas models push`` does, and is never
+        a pickle: uploads cannot run code.
         """
         require_role(principal, "developer")
-        body = _body(request, PUBLISH_FIELDS)
+        upload: UploadedFile | None = None
+        if request.form is None:
+            body = _upload_body(request, PUBLISH_FIELDS)
+            data = _base64_field(body, "artifact", "the model file")
+        else:
+            body, upload = form_document(request.form, PUBLISH, PUBLISH_FIELDS - {"artifact"})
+            data = b""
         if not principal.is_admin:
             await self._check_own_model(principal, name)
-        spec = _publish_spec(body)
-        version: ModelVersion = await _thread(
-            lambda: publish_bytes(
-                self.registry,
-                self.store,
-                name,
-                spec.pop("data"),
-                actor=principal.actor,
-                allow_pickle=False,
-                lineage={"produced_by": "POST /api/models/{name}/versions"},
-                model_spec=NewModel(
-                    description=spec.pop("description"),
-                    owner=spec.pop("owner"),
-                    tenant=principal.tenant,
-                ),
-                **spec,
+        spec = _publish_spec(body, upload.filename if upload is not None else "")
+        fields: dict[str, Any] = {
+            "actor": principal.actor,
+            "allow_pickle": False,
+            "lineage": {"produced_by": "POST /api/models/{name}/versions"},
+            "model_spec": NewModel(
+                description=spec.pop("description"),
+                owner=spec.pop("owner"),
+                tenant=principal.tenant,
+            ),
+            **spec,
+        }
+        if upload is None:
+            version: ModelVersion = await _thread(
+                lambda: publish_bytes(self.registry, self.store, name, data, **fields)
             )
-        )
+        else:
+            path, limit = upload.path, self.settings.max_artifact_bytes
+            version = await _thread(
+                lambda: publish_file(
+                    self.registry, self.store, name, path, max_bytes=limit, **fields
+                )
+            )
         if version.version == 1:  # a new model: let this worker see its tenant at once
             await self.guard.refresh()
         return json_response(
@@ -451,6 +502,18 @@ def _key_spec(body: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _upload_body(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
+    """An upload route's JSON body (the older form, within the small body limit)."""
+    try:
+        return _body(request, allowed)
+    except UnsupportedMediaType:
+        shown = (request.header(b"content-type") or b"").decode("latin-1")[:100]
+        raise UnsupportedMediaType(
+            f"content type {shown!r} is not supported; send multipart/form-data "
+            "(a 'metadata' JSON part and the file) or application/json"
+        ) from None
+
+
 def _base64_field(body: dict[str, Any], name: str, what: str) -> bytes:
     """A required file sent base64-encoded in the JSON body."""
     encoded = body.get(name)
@@ -462,9 +525,9 @@ def _base64_field(body: dict[str, Any], name: str, what: str) -> bytes:
         raise Invalid(f"{name!r} is not valid base64") from None
 
 
-def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
-    """Check a publish body's fields; the registry checks their contents."""
-    data = _base64_field(body, "artifact", "the model file")
+def _publish_spec(body: dict[str, Any], filename: str = "") -> dict[str, Any]:
+    """Check a publish body's fields (the file aside; ``filename``: the upload's name
+    for it, the default of the field); the registry checks their contents."""
     if "signature" not in body:
         raise Invalid("'signature' is required: the model's inputs and task")
     fmt = body.get("format")
@@ -472,12 +535,11 @@ def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
     if fmt is not None and fmt not in formats:
         raise Invalid(f"'format' must be one of {', '.join(formats)}")
     spec: dict[str, Any] = {
-        "data": data,
         "signature": signature_from_dict(body["signature"]),
         "fmt": ModelFormat(fmt) if fmt is not None else None,
     }
     for field in ("filename", "model_card", "description", "owner"):
-        value = body.get(field, "upload" if field == "filename" else "")
+        value = body.get(field, (filename or "upload") if field == "filename" else "")
         if not isinstance(value, str):
             raise Invalid(f"'{field}' must be text")
         spec[field] = value
@@ -514,18 +576,23 @@ def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def _job_spec(body: dict[str, Any]) -> tuple[str, dict[str, Any], bytes, str]:
-    """A job body's template, options, data bytes and a safe file name for them."""
+def _job_spec(
+    body: dict[str, Any], uploaded_as: str | None = None
+) -> tuple[str, dict[str, Any], bytes, str]:
+    """A job body's template, options, data bytes and a safe file name for them;
+    ``uploaded_as``: the file came as a part of that name (no bytes in the body)."""
     template = body.get("template")
     if template not in TEMPLATES:
         raise Invalid(f"'template' must be one of {', '.join(TEMPLATES)}")
-    data = _base64_field(body, "data", "the CSV or Parquet file")
+    data = b""
+    if uploaded_as is None:
+        data = _base64_field(body, "data", "the CSV or Parquet file")
     options = body.get("options", {})
     if not isinstance(options, dict):
         raise Invalid("'options' must be an object of the template's options")
     if "data" in options:
         raise Invalid("'options.data' is not allowed: the file travels in 'data'")
-    filename = body.get("filename", "data")
+    filename = body.get("filename", uploaded_as or "data")
     if not isinstance(filename, str) or not _FILENAME.fullmatch(filename):
         raise Invalid("'filename' must be 1-100 letters, digits, '.', '_' or '-'")
     return str(template), options, data, filename
