@@ -33,7 +33,6 @@ from finmaas.serving.dataplane import DataPlane
 from finmaas.serving.http import (
     BodyTooLarge,
     Receive,
-    Request,
     Response,
     Scope,
     Send,
@@ -46,6 +45,7 @@ from finmaas.serving.pool import ModelPool
 from finmaas.serving.routes import Router, error_response
 from finmaas.serving.uploads import (
     SPOOL,
+    UploadRequest,
     UploadSlots,
     is_multipart,
     spool_folder,
@@ -296,7 +296,9 @@ class FinmaasApp:
                 max_bytes=settings.max_upload_bytes,
                 max_field_bytes=settings.max_body_bytes,
             )
-            request = Request(method, path, scope.get("query_string", b""), headers, b"", form)
+            request = UploadRequest(
+                method, path, scope.get("query_string", b""), headers, b"", form
+            )
             return await self.router.handle(request, address, principal)
 
     def _done(self, trace: RequestTrace, method: str, path: str, status: int) -> None:

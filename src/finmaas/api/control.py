@@ -53,7 +53,7 @@ from finmaas.serving.http import (
     parse_json,
     require_json,
 )
-from finmaas.serving.uploads import UploadedFile
+from finmaas.serving.uploads import UploadedFile, UploadRequest
 from finmaas.training.jobs import TEMPLATES, UPLOADS, Job, JobStore, launch, reap
 
 T = TypeVar("T")
@@ -174,7 +174,7 @@ class ControlPlane:
         (the lineage keeps its sha256)."""
         require_role(principal, "developer")
         upload: UploadedFile | None = None
-        if request.form is None:
+        if not isinstance(request, UploadRequest):
             body = _upload_body(request, JOB_FIELDS)
             template, options, data, filename = _job_spec(body)
         else:
@@ -310,7 +310,7 @@ class ControlPlane:
         """
         require_role(principal, "developer")
         upload: UploadedFile | None = None
-        if request.form is None:
+        if not isinstance(request, UploadRequest):
             body = _upload_body(request, PUBLISH_FIELDS)
             data = _base64_field(body, "artifact", "the model file")
         else:

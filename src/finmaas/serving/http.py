@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
 from finmaas.errors import Invalid
-
-if TYPE_CHECKING:
-    from finmaas.serving.uploads import Form
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,8 +47,6 @@ class Request:
     query_string: bytes
     headers: dict[bytes, bytes]
     body: bytes
-    form: Form | None = None
-    """An upload's parts, spooled to disk (the body is then empty)."""
 
     @property
     def query(self) -> dict[str, str]:

@@ -24,7 +24,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from finmaas.errors import Busy, Invalid
-from finmaas.serving.http import BodyTooLarge, Receive
+from finmaas.serving.http import BodyTooLarge, Receive, Request
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -51,6 +51,13 @@ class Form:
 
     fields: dict[str, bytes]
     files: dict[str, UploadedFile]
+
+
+@dataclass(frozen=True)
+class UploadRequest(Request):
+    """A request whose body was an upload: its parts, spooled (``body`` is empty)."""
+
+    form: Form
 
 
 def is_multipart(headers: dict[bytes, bytes]) -> bool:
