@@ -179,7 +179,7 @@ class ControlPlane:
             template, options, data, filename = _job_spec(body)
         else:
             body, upload = form_document(request.form, JOB, JOB_FIELDS - {"data"})
-            template, options, data, filename = _job_spec(body, upload.filename or "data")
+            template, options, data, filename = _job_spec(body, upload.filename)
         name = options.get("name")
         if not isinstance(name, str):
             raise Invalid("'options.name' is required: the model to register the versions under")
@@ -318,7 +318,7 @@ class ControlPlane:
             data = b""
         if not principal.is_admin:
             await self._check_own_model(principal, name)
-        spec = _publish_spec(body, upload.filename if upload is not None else "")
+        spec = _publish_spec(body, upload.filename[:200] if upload is not None else "")
         fields: dict[str, Any] = {
             "actor": principal.actor,
             "allow_pickle": False,
@@ -577,22 +577,23 @@ def _publish_spec(body: dict[str, Any], filename: str = "") -> dict[str, Any]:
 
 
 def _job_spec(
-    body: dict[str, Any], uploaded_as: str | None = None
+    body: dict[str, Any], uploaded_name: str | None = None
 ) -> tuple[str, dict[str, Any], bytes, str]:
     """A job body's template, options, data bytes and a safe file name for them;
-    ``uploaded_as``: the file came as a part of that name (no bytes in the body)."""
+    ``uploaded_name``: the file came as a part, under that name (no bytes in the body)."""
     template = body.get("template")
     if template not in TEMPLATES:
         raise Invalid(f"'template' must be one of {', '.join(TEMPLATES)}")
     data = b""
-    if uploaded_as is None:
+    if uploaded_name is None:
         data = _base64_field(body, "data", "the CSV or Parquet file")
     options = body.get("options", {})
     if not isinstance(options, dict):
         raise Invalid("'options' must be an object of the template's options")
     if "data" in options:
         raise Invalid("'options.data' is not allowed: the file travels in 'data'")
-    filename = body.get("filename", uploaded_as or "data")
+    default = uploaded_name if uploaded_name and _FILENAME.fullmatch(uploaded_name) else "data"
+    filename = body.get("filename", default)
     if not isinstance(filename, str) or not _FILENAME.fullmatch(filename):
         raise Invalid("'filename' must be 1-100 letters, digits, '.', '_' or '-'")
     return str(template), options, data, filename

@@ -492,3 +492,41 @@ def test_bad_multipart_uploads_are_refused_naming_the_part(
     expected += [(status, {"error": message}) for _, _, status, message in extra]
     assert [(a.status, a.body) for a in answers] == expected
     assert _spooled(served) == []
+
+
+def test_a_job_upload_names_its_missing_or_unknown_parts(
+    served: Settings, keys: dict[str, str]
+) -> None:
+    meta = orjson.dumps({"template": "credit", "options": {"name": "loans"}})
+    missing = _multipart({"metadata": (None, meta, "application/json")}, keys["developer"])
+    unknown = _multipart(
+        {
+            "metadata": (None, meta, "application/json"),
+            "artifact": ("loans.csv", b"a,b\n1,2\n", "text/csv"),
+        },
+        keys["developer"],
+    )
+    inline = _multipart(
+        {
+            "metadata": (None, orjson.dumps({"template": "credit", "data": "YQ=="}), "x"),
+            "data": ("loans.csv", b"a,b\n1,2\n", "text/csv"),
+        },
+        keys["developer"],
+    )
+
+    async def scenario(app: FinmaasApp) -> list[Answer]:
+        return [await _call(app, "POST", "/api/jobs", h, b) for h, b in (missing, unknown, inline)]
+
+    answers = _serve(served, scenario)
+    assert [(a.status, a.body) for a in answers] == [
+        (400, {"error": "the 'data' part is required: the CSV or Parquet file"}),
+        (400, {"error": "unknown part 'artifact'; allowed: data, metadata"}),
+        (
+            400,
+            {
+                "error": "unknown field 'data' in the 'metadata' part; allowed: filename, "
+                "options, template"
+            },
+        ),
+    ]
+    assert _spooled(served) == []
