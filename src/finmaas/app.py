@@ -25,6 +25,7 @@ from finmaas.monitoring.recorder import DriftRecorder
 from finmaas.monitoring.store import DriftStore
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.security.guard import Guard
+from finmaas.security.policy import Principal
 from finmaas.serving import cors as cors_headers
 from finmaas.serving.access import AccessLog, RequestTrace, access_entry, new_trace
 from finmaas.serving.batching import AdaptiveBatcher, Predict, Served
@@ -35,11 +36,22 @@ from finmaas.serving.http import (
     Response,
     Scope,
     Send,
+    check_declared_length,
     read_request,
     send_response,
+    unread_body_headers,
 )
 from finmaas.serving.pool import ModelPool
 from finmaas.serving.routes import Router, error_response
+from finmaas.serving.uploads import (
+    SPOOL,
+    UploadRequest,
+    UploadSlots,
+    is_multipart,
+    spool_folder,
+    spool_form,
+    sweep_spool,
+)
 
 log = logging.getLogger("finmaas.serving")
 
@@ -60,6 +72,8 @@ class FinmaasApp:
         self.pool: ModelPool | None = None
         self.guard: Guard | None = None
         self.router: Router | None = None
+        self.control: ControlPlane | None = None
+        self.uploads = UploadSlots(settings.max_concurrent_uploads)
         self.drift: DriftRecorder | None = None
         self.access: AccessLog | None = None
         self.metrics = ServiceMetrics()
@@ -143,7 +157,8 @@ class FinmaasApp:
         if self.access is not None:
             await self.access.start()
         self._announce(self.guard)
-        control = ControlPlane(self._registry, self.guard, store, settings)
+        await asyncio.to_thread(sweep_spool, settings.home / SPOOL)
+        control = self.control = ControlPlane(self._registry, self.guard, store, settings)
         self.router = Router(
             DataPlane(self.pool),
             settings,
@@ -217,28 +232,74 @@ class FinmaasApp:
                     return
                 cors = cors_headers.response_headers(origin)
         trace = new_trace(headers)
-        try:
-            limit = (
-                self.settings.max_upload_bytes
-                if scope["path"].startswith("/api/")
-                else self.settings.max_body_bytes
-            )
-            request = await read_request(scope, receive, limit, headers)
-        except BodyTooLarge as exc:
-            await send_response(
-                send,
-                error_response(413, str(exc)),
-                (*cors, (b"x-request-id", trace.request_id.encode())),
-            )
-            self._done(trace, scope["method"], scope["path"], 413)
-            return
-        except ConnectionAbortedError:
-            return
+        extra = (*cors, (b"x-request-id", trace.request_id.encode()))
+        method, path = scope["method"], scope["path"]
         client = scope.get("client")
         address = client[0] if client else ""
-        response = await self.router.handle(request, address)
-        await send_response(send, response, (*cors, (b"x-request-id", trace.request_id.encode())))
-        self._done(trace, request.method, request.path, response.status)
+        try:
+            # The key is checked from the headers before one byte of the body is read:
+            # a caller without a valid key costs its headers only.
+            principal = self.router.authenticate(method, path, headers)
+            if principal is not None and path.startswith("/api/"):
+                response = await self._api(scope, receive, headers, principal, address)
+            else:
+                request = await read_request(scope, receive, self.settings.max_body_bytes, headers)
+                response = await self.router.handle(request, address, principal)
+        except FinmaasError as exc:
+            # Refused before or while reading the body: the rest of it is never read.
+            response = self.router.failure(path, exc)
+            extra = (*extra, *unread_body_headers(headers))
+        except ConnectionAbortedError:
+            return
+        except Exception:  # e.g. a full disk while spooling an upload
+            log.exception("unhandled error on %s %s", method, path[:200])
+            response = error_response(500, "internal server error")
+            extra = (*extra, *unread_body_headers(headers))
+        await send_response(send, response, extra)
+        self._done(trace, method, path, response.status)
+
+    async def _api(
+        self,
+        scope: Scope,
+        receive: Receive,
+        headers: dict[bytes, bytes],
+        principal: Principal,
+        address: str,
+    ) -> Response:
+        """A control-plane request. What the method, path and key tell is checked before
+        the body; an upload is streamed to disk (at most ``max_concurrent_uploads`` at
+        once), any other body is read whole within ``max_body_bytes``."""
+        assert self.router is not None
+        assert self.control is not None
+        settings = self.settings
+        method, path = scope["method"], scope["path"]
+        route = await self.control.admit_body(method, path, principal.at(address))
+        if route is None or not is_multipart(headers):
+            try:
+                request = await read_request(scope, receive, settings.max_body_bytes, headers)
+            except BodyTooLarge as exc:
+                if route is None:
+                    raise
+                raise BodyTooLarge(
+                    f"{exc}; send the file as multipart/form-data, up to "
+                    f"{settings.max_upload_bytes} bytes"
+                ) from None
+            return await self.router.handle(request, address, principal)
+        check_declared_length(headers, settings.max_upload_bytes)
+        with self.uploads.slot(), spool_folder(settings.home / SPOOL) as folder:
+            form = await spool_form(
+                receive,
+                headers,
+                folder,
+                file_parts=route.file_parts,
+                field_parts=route.field_parts,
+                max_bytes=settings.max_upload_bytes,
+                max_field_bytes=settings.max_body_bytes,
+            )
+            request = UploadRequest(
+                method, path, scope.get("query_string", b""), headers, b"", form
+            )
+            return await self.router.handle(request, address, principal)
 
     def _done(self, trace: RequestTrace, method: str, path: str, status: int) -> None:
         """Count the answered request, and log it when the access log is on."""

@@ -13,7 +13,6 @@ for 404, …), with the server's message. One connection pool per client.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -158,11 +157,11 @@ class Client:
     ) -> dict[str, Any]:
         """Publish a model file as the next version of ``name`` (needs a developer key).
 
+        The file is streamed from disk (``multipart/form-data``), never read whole.
         Returns the server's answer: ``model``, ``version``, ``artifact_format``, ….
         """
         file = Path(path)
-        body: dict[str, Any] = {
-            "artifact": base64.b64encode(file.read_bytes()).decode(),
+        metadata: dict[str, Any] = {
             "filename": file.name,
             "signature": orjson.loads(signature.to_json()),
             "metrics": dict(metrics or {}),
@@ -172,8 +171,7 @@ class Client:
             "description": description,
             "owner": owner,
         }
-        result: dict[str, Any] = self._request("POST", f"/api/models/{name}/versions", json=body)
-        return result
+        return self._upload(f"/api/models/{name}/versions", metadata, "artifact", file)
 
     def models(self) -> list[str]:
         """Names of the active models the server knows."""
@@ -192,14 +190,8 @@ class Client:
         ``protected``, …). Returns the job; follow it with :meth:`job` or
         :meth:`wait_job`."""
         file = Path(data)
-        body = {
-            "template": template,
-            "data": base64.b64encode(file.read_bytes()).decode(),
-            "filename": file.name,
-            "options": options,
-        }
-        result: dict[str, Any] = self._request("POST", "/api/jobs", json=body)
-        return result
+        metadata = {"template": template, "filename": file.name, "options": options}
+        return self._upload("/api/jobs", metadata, "data", file)
 
     def optimize(
         self, model: str, version: int, method: str, data: str | Path, **options: Any
@@ -254,6 +246,19 @@ class Client:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _upload(self, path: str, metadata: dict[str, Any], part: str, file: Path) -> dict[str, Any]:
+        """POST ``metadata`` as a JSON part and ``file`` as the ``part`` part, streamed."""
+        with file.open("rb") as stream:
+            result: dict[str, Any] = self._request(
+                "POST",
+                path,
+                files={
+                    "metadata": (None, orjson.dumps(metadata), "application/json"),
+                    part: (file.name, stream, "application/octet-stream"),
+                },
+            )
+        return result
 
     def _request(self, method: str, path: str, *, text: bool = False, **kwargs: Any) -> Any:
         """The JSON answer (or its text, with ``text``); an error answer is raised."""

@@ -57,10 +57,16 @@ class Settings(BaseSettings):
     """Let this deployment load pickle/joblib versions an admin pushed explicitly."""
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, le=1024**3)
-    """Largest request body the data plane reads; larger ones get 413."""
+    """Largest request body read into memory (every data-plane and ``/api`` body but a
+    streamed upload); larger ones get 413."""
 
     max_upload_bytes: int = Field(default=256 * 1024 * 1024, gt=0, le=4 * 1024**3)
-    """Largest control-plane (``/api``) request body: model files are published in one."""
+    """Largest upload: a ``multipart/form-data`` body publishing a model file or starting
+    a training job, streamed to disk under ``<home>/uploads``, never held in memory."""
+
+    max_concurrent_uploads: int = Field(default=2, ge=1, le=64)
+    """Uploads one worker receives at once; one more is refused at once with 503 and
+    ``Retry-After``, before its body is read."""
 
     max_request_rows: int = Field(default=4096, ge=1, le=1_000_000)
     """Most rows (instances) one inference request may carry."""

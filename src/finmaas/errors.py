@@ -17,6 +17,8 @@ status codes in one place, and the CLI prints ``error: <message>``.
      ├── ArtifactCorrupted       stored bytes no longer match their sha256 digest
      ├── PredictorFailed         a runtime raised while loading or predicting
      └── Unavailable             a dependency (the database) cannot be used now
+          ├── QueueFull          a model's queue is full
+          └── Busy               the server is at a capacity bound; retry after a moment
 """
 
 from __future__ import annotations
@@ -103,6 +105,14 @@ class Unavailable(FinmaasError):
 
 class QueueFull(Unavailable):
     """A model's queue holds as many rows as it may; the request was refused at once."""
+
+
+class Busy(Unavailable):
+    """A bound on concurrent work (e.g. uploads) is reached; ``retry_after`` seconds to wait."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
 
 
 class NotSupported(FinmaasError):

@@ -8,6 +8,7 @@ transaction. If that transaction fails, a file no version uses is deleted.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from finmaas.actor import Actor
-from finmaas.errors import Forbidden, Invalid, NotFound, SchemaMismatch
+from finmaas.errors import Conflict, Forbidden, Invalid, NotFound, SchemaMismatch
 from finmaas.explain.profile import build_explanation_profile
 from finmaas.model_cards import CardContext, build_model_card
 from finmaas.registry import ArtifactStore, ModelVersion, NewModel, NewVersion, Registry
+from finmaas.registry.artifacts import StoredArtifact
 from finmaas.registry.names import check_model_name
 from finmaas.runtimes import ModelFormat, Predictor, check_format, load_predictor
 from finmaas.schema import build_reference_profile, encode_frame
@@ -42,9 +44,14 @@ def publish_file(
     fmt: ModelFormat | None = None,
     allow_pickle: bool = False,
     max_bytes: int = 2 * 1024**3,
+    filename: str | None = None,
     **fields: Any,
 ) -> ModelVersion:
-    """Push a model file; see :func:`publish_bytes` for the fields."""
+    """Push a model file; see :func:`publish_bytes` for the fields. ``filename``: the
+    name shown in messages (default: the file's own).
+
+    The store hashes and copies the file from disk; its bytes are read once, because
+    the runtime loads the model from them to check it against the signature."""
     check_model_name(name)
     try:
         size = path.stat().st_size
@@ -52,18 +59,20 @@ def publish_file(
         raise NotFound(f"file {str(path)!r} does not exist") from None
     if path.is_dir():
         raise Invalid(f"{str(path)!r} is a folder, not a model file")
+    shown = path.name if filename is None else filename
     if size > max_bytes:
-        raise Invalid(f"file {path.name!r} is {size} bytes, over the {max_bytes} byte limit")
+        raise Invalid(f"file {shown!r} is {size} bytes, over the {max_bytes} byte limit")
     return publish_bytes(
         registry,
         store,
         name,
         path.read_bytes(),
-        filename=path.name,
+        filename=shown,
         signature=signature,
         actor=actor,
         fmt=fmt,
         allow_pickle=allow_pickle,
+        stored_from=path,
         **fields,
     )
 
@@ -91,8 +100,12 @@ def publish_bytes(
     model_spec: NewModel | None = None,
     explanation_reference: str = "sample",
     reason_codes: Mapping[str, object] | None = None,
+    stored_from: Path | None = None,
 ) -> ModelVersion:
     """Check ``data`` is a loadable model of ``signature``, store it and record a version.
+
+    ``stored_from``: a file holding exactly ``data``, which the store then hashes and
+    copies from disk instead of from memory.
 
     ``reference_sample`` (raw inputs, e.g. the training data) is scored by the
     model to capture the reference profile, unless ``reference_profile`` is given.
@@ -136,7 +149,10 @@ def publish_bytes(
             description=model_spec.description if model_spec else "",
             context=card_context,
         )
-    stored = store.put_bytes(data)
+    if stored_from is None:
+        stored = store.put_bytes(data)
+    else:
+        stored = _put_file(registry, store, stored_from, data)
     try:
         return registry.publish_version(
             name,
@@ -161,6 +177,16 @@ def publish_bytes(
         if not registry.versions_using_artifact(stored.digest):
             store.delete(stored.digest)
         raise
+
+
+def _put_file(registry: Registry, store: ArtifactStore, path: Path, data: bytes) -> StoredArtifact:
+    """Store ``path``, which must still hold the ``data`` that was checked."""
+    stored = store.put_file(path)
+    if stored.digest != hashlib.sha256(data).hexdigest():
+        if not registry.versions_using_artifact(stored.digest):
+            store.delete(stored.digest)
+        raise Conflict(f"file {path.name!r} changed while it was being published; try again")
+    return stored
 
 
 def _check_pickle_allowed(actor: Actor, allow_pickle: bool) -> None:

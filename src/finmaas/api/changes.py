@@ -14,12 +14,25 @@ is audited too.)
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from finmaas.errors import Conflict, FinmaasError, Forbidden, NotFound
 from finmaas.registry import Registry
 from finmaas.registry.records import Model
 from finmaas.security.guard import Guard
 from finmaas.security.policy import Principal, require_role
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    """A change a route makes to model ``model``: its audit action and target, the role
+    it needs, and whether it may create the model (a publish or a job)."""
+
+    model: str
+    action: str
+    target: str
+    role: str
+    creating: bool = False
 
 
 class ChangeGate:
@@ -29,35 +42,27 @@ class ChangeGate:
         self.registry = registry
         self.guard = guard
 
-    async def authorize(
-        self,
-        principal: Principal,
-        name: str,
-        action: str,
-        target: str,
-        role: str,
-        *,
-        creating: bool = False,
-    ) -> None:
-        """Let ``principal`` do ``action`` (e.g. ``version.approve``) on model ``name``, or refuse.
+    async def authorize(self, principal: Principal, change: ModelChange) -> None:
+        """Let ``principal`` make ``change`` (e.g. ``version.approve`` of a model), or refuse.
 
         A model the key cannot see is 404 "not found"; for a publish or a job
         (``creating``: a new name makes a new model) it is 409 "not available",
-        which a new name must say anyway. A role short of ``role`` is 403, and so
+        which a new name must say anyway. A role short of the change's is 403, and so
         is a model of another tenant: "model 'x' belongs to another tenant". When
         the key is of another tenant than the model, the refusal is recorded as
-        ``<action>.refused`` on ``target`` in the model's tenant: one bounded
+        ``<action>.refused`` on the change's target in the model's tenant: one bounded
         entry per refused request.
         """
         registry, guard = self.registry, self.guard
-        if not creating:
+        name = change.model
+        if not change.creating:
             guard.authorize(principal, name, "metadata")
         model = await asyncio.to_thread(_existing_model, registry, name)
         foreign = model is not None and not principal.actor.acts_for(model.tenant)
         try:
-            require_role(principal, role)
+            require_role(principal, change.role)
             if foreign:
-                if creating and not guard.visible(principal, [name]):
+                if change.creating and not guard.visible(principal, [name]):
                     raise Conflict(f"model name {name!r} is not available; choose another")
                 raise Forbidden(f"model {name!r} belongs to another tenant")
         except FinmaasError as refused:
@@ -65,7 +70,7 @@ class ChangeGate:
                 tenant, reason = model.tenant, str(refused)
                 await asyncio.to_thread(
                     lambda: registry.record_refusal(
-                        principal.actor, action, target, tenant=tenant, reason=reason
+                        principal.actor, change.action, change.target, tenant=tenant, reason=reason
                     )
                 )
             raise

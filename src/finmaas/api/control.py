@@ -23,13 +23,22 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from finmaas.api.changes import ChangeGate
+from finmaas.api.bodies import (
+    JOB,
+    PUBLISH,
+    UploadRoute,
+    form_document,
+    model_change,
+    roles_before_body,
+    upload_route,
+)
+from finmaas.api.changes import ChangeGate, ModelChange
 from finmaas.config import Settings
 from finmaas.errors import Forbidden, Invalid, NotFound
 from finmaas.monitoring.decisions import decision_report
 from finmaas.monitoring.report import drift_report, thresholds_of, window_dates
 from finmaas.monitoring.store import DriftStore
-from finmaas.publishing import publish_bytes
+from finmaas.publishing import publish_bytes, publish_file
 from finmaas.registry import ArtifactStore, NewModel, Registry
 from finmaas.registry.audit import AuditFilter
 from finmaas.registry.keys import KeyRecord, KeyStore
@@ -42,7 +51,15 @@ from finmaas.schema import signature_from_dict
 from finmaas.security.guard import Guard
 from finmaas.security.keys import issue_key, rotate_key
 from finmaas.security.policy import Principal, check_grants, require_role
-from finmaas.serving.http import Request, Response, json_response, parse_json, require_json
+from finmaas.serving.http import (
+    Request,
+    Response,
+    UnsupportedMediaType,
+    json_response,
+    parse_json,
+    require_json,
+)
+from finmaas.serving.uploads import UploadedFile, UploadRequest
 from finmaas.training.jobs import TEMPLATES, UPLOADS, Job, JobStore, launch, reap
 
 T = TypeVar("T")
@@ -125,6 +142,20 @@ class ControlPlane:
             )
         raise NotFound(f"no route for {method} {request.path[:200]}")
 
+    async def admit_body(self, method: str, path: str, principal: Principal) -> UploadRoute | None:
+        """What is checked before the body is read: the role of a route that takes a
+        body and, for a publish, that the model is the caller's tenant's (or new).
+        Returns the route's upload parts when it takes an upload."""
+        parts = path.strip("/").split("/")[1:]
+        change = model_change(method, parts)
+        if change is not None:
+            await self.changes.authorize(principal, change)
+        else:
+            roles = roles_before_body(method, parts)
+            if roles:
+                require_role(principal, *roles)
+        return upload_route(method, parts)
+
     # -- jobs -------------------------------------------------------------------
 
     async def _jobs(self, request: Request, principal: Principal, rest: list[str]) -> Response:
@@ -145,22 +176,33 @@ class ControlPlane:
         raise NotFound(f"no route for {method} {request.path[:200]}")
 
     async def _start_job(self, request: Request, principal: Principal) -> Response:
-        """The data file travels base64-encoded beside the template's options; it is
-        kept under ``<home>/jobs/uploads/`` until the job ends (the lineage keeps its
-        sha256)."""
+        """The data file is a ``data`` part beside a ``metadata`` part of the template
+        and options, already spooled to disk (or, within the small body limit, base64
+        in a JSON body); it is kept under ``<home>/jobs/uploads/`` until the job ends
+        (the lineage keeps its sha256)."""
         require_role(principal, "developer")
-        body = _body(request, JOB_FIELDS)
-        template, options, data, filename = _job_spec(body)
+        upload: UploadedFile | None = None
+        if not isinstance(request, UploadRequest):
+            body = _upload_body(request, JOB_FIELDS)
+            template, options, data, filename = _job_spec(body)
+        else:
+            body, upload = form_document(request.form, JOB, JOB_FIELDS - {"data"})
+            template, options, data, filename = _job_spec(body, upload.filename)
         name = options.get("name")
         if not isinstance(name, str):
             raise Invalid("'options.name' is required: the model to register the versions under")
-        await self.changes.authorize(principal, name, "job.start", name, "developer", creating=True)
+        await self.changes.authorize(
+            principal, ModelChange(name, "job.start", name, "developer", creating=True)
+        )
         folder = self.settings.home / UPLOADS / uuid.uuid4().hex
         path = folder / filename
 
         def start() -> Job:
             folder.mkdir(parents=True, mode=0o700)
-            path.write_bytes(data)
+            if upload is None:
+                path.write_bytes(data)
+            else:  # moved (a rename under the same home), not copied
+                shutil.move(upload.path, path)
             try:
                 job = self.jobs.create(template, {**options, "data": str(path)}, principal.actor)
             except BaseException:
@@ -254,15 +296,13 @@ class ControlPlane:
             if decision is None:
                 raise NotFound(f"no route for {method} {request.path[:200]}")
             version = _version_number(rest[2])
-            target = f"{name}@{version}"
-            await self.changes.authorize(principal, name, f"version.{rest[3]}", target, "validator")
+            await self.changes.authorize(principal, _parsed_change(method, rest))
             return await self._decide(request, principal, name, version, decision)
         if rest[1:2] == ["aliases"] and (
             (len(rest) == 3 and method == "PUT") or (rest[3:] == ["rollback"] and method == "POST")
         ):
             alias = check_alias_name(rest[2])
-            action = "alias.set" if method == "PUT" else "alias.rollback"
-            await self.changes.authorize(principal, name, action, f"{name}:{alias}", "developer")
+            await self.changes.authorize(principal, _parsed_change(method, rest))
             return await self._alias(request, principal, name, alias)
         raise NotFound(f"no route for {method} {request.path[:200]}")
 
@@ -288,31 +328,42 @@ class ControlPlane:
     async def _publish(self, request: Request, principal: Principal, name: str) -> Response:
         """Register a model file as the next version of ``name`` (created in the caller's tenant).
 
-        The file travels base64-encoded in a JSON body, is checked and loaded like
-        ``finmaas models push`` does, and is never a pickle: uploads cannot run code.
+        The file is an ``artifact`` part beside a ``metadata`` part of the fields,
+        already spooled to disk (or, within the small body limit, base64 in a JSON
+        body); it is checked and loaded like ``finmaas models push`` does, and is never
+        a pickle: uploads cannot run code.
         """
-        await self.changes.authorize(
-            principal, name, "version.publish", name, "developer", creating=True
-        )
-        body = _body(request, PUBLISH_FIELDS)
-        spec = _publish_spec(body)
-        version: ModelVersion = await _thread(
-            lambda: publish_bytes(
-                self.registry,
-                self.store,
-                name,
-                spec.pop("data"),
-                actor=principal.actor,
-                allow_pickle=False,
-                lineage={"produced_by": "POST /api/models/{name}/versions"},
-                model_spec=NewModel(
-                    description=spec.pop("description"),
-                    owner=spec.pop("owner"),
-                    tenant=principal.tenant,
-                ),
-                **spec,
+        await self.changes.authorize(principal, _publish_change(name))
+        upload: UploadedFile | None = None
+        if not isinstance(request, UploadRequest):
+            body = _upload_body(request, PUBLISH_FIELDS)
+            data = _base64_field(body, "artifact", "the model file")
+        else:
+            body, upload = form_document(request.form, PUBLISH, PUBLISH_FIELDS - {"artifact"})
+            data = b""
+        spec = _publish_spec(body, upload.filename[:200] if upload is not None else "")
+        fields: dict[str, Any] = {
+            "actor": principal.actor,
+            "allow_pickle": False,
+            "lineage": {"produced_by": "POST /api/models/{name}/versions"},
+            "model_spec": NewModel(
+                description=spec.pop("description"),
+                owner=spec.pop("owner"),
+                tenant=principal.tenant,
+            ),
+            **spec,
+        }
+        if upload is None:
+            version: ModelVersion = await _thread(
+                lambda: publish_bytes(self.registry, self.store, name, data, **fields)
             )
-        )
+        else:
+            path, limit = upload.path, self.settings.max_artifact_bytes
+            version = await _thread(
+                lambda: publish_file(
+                    self.registry, self.store, name, path, max_bytes=limit, **fields
+                )
+            )
         if version.version == 1:  # a new model: let this worker see its tenant at once
             await self.guard.refresh()
         return json_response(
@@ -418,6 +469,17 @@ class ControlPlane:
         )
 
 
+def _parsed_change(method: str, rest: list[str]) -> ModelChange:
+    """The change of a model route whose version or alias has been checked already."""
+    change = model_change(method, ["models", *rest])
+    assert change is not None
+    return change
+
+
+def _publish_change(name: str) -> ModelChange:
+    return _parsed_change("POST", [name, "versions"])
+
+
 async def _thread(call: Callable[[], T]) -> T:
     return await asyncio.to_thread(call)
 
@@ -459,6 +521,18 @@ def _key_spec(body: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _upload_body(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
+    """An upload route's JSON body (the older form, within the small body limit)."""
+    try:
+        return _body(request, allowed)
+    except UnsupportedMediaType:
+        shown = (request.header(b"content-type") or b"").decode("latin-1")[:100]
+        raise UnsupportedMediaType(
+            f"content type {shown!r} is not supported; send multipart/form-data "
+            "(a 'metadata' JSON part and the file) or application/json"
+        ) from None
+
+
 def _base64_field(body: dict[str, Any], name: str, what: str) -> bytes:
     """A required file sent base64-encoded in the JSON body."""
     encoded = body.get(name)
@@ -470,9 +544,9 @@ def _base64_field(body: dict[str, Any], name: str, what: str) -> bytes:
         raise Invalid(f"{name!r} is not valid base64") from None
 
 
-def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
-    """Check a publish body's fields; the registry checks their contents."""
-    data = _base64_field(body, "artifact", "the model file")
+def _publish_spec(body: dict[str, Any], filename: str = "") -> dict[str, Any]:
+    """Check a publish body's fields (the file aside; ``filename``: the upload's name
+    for it, the default of the field); the registry checks their contents."""
     if "signature" not in body:
         raise Invalid("'signature' is required: the model's inputs and task")
     fmt = body.get("format")
@@ -480,12 +554,11 @@ def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
     if fmt is not None and fmt not in formats:
         raise Invalid(f"'format' must be one of {', '.join(formats)}")
     spec: dict[str, Any] = {
-        "data": data,
         "signature": signature_from_dict(body["signature"]),
         "fmt": ModelFormat(fmt) if fmt is not None else None,
     }
     for field in ("filename", "model_card", "description", "owner"):
-        value = body.get(field, "upload" if field == "filename" else "")
+        value = body.get(field, (filename or "upload") if field == "filename" else "")
         if not isinstance(value, str):
             raise Invalid(f"'{field}' must be text")
         spec[field] = value
@@ -522,18 +595,24 @@ def _publish_spec(body: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def _job_spec(body: dict[str, Any]) -> tuple[str, dict[str, Any], bytes, str]:
-    """A job body's template, options, data bytes and a safe file name for them."""
+def _job_spec(
+    body: dict[str, Any], uploaded_name: str | None = None
+) -> tuple[str, dict[str, Any], bytes, str]:
+    """A job body's template, options, data bytes and a safe file name for them;
+    ``uploaded_name``: the file came as a part, under that name (no bytes in the body)."""
     template = body.get("template")
     if template not in TEMPLATES:
         raise Invalid(f"'template' must be one of {', '.join(TEMPLATES)}")
-    data = _base64_field(body, "data", "the CSV or Parquet file")
+    data = b""
+    if uploaded_name is None:
+        data = _base64_field(body, "data", "the CSV or Parquet file")
     options = body.get("options", {})
     if not isinstance(options, dict):
         raise Invalid("'options' must be an object of the template's options")
     if "data" in options:
         raise Invalid("'options.data' is not allowed: the file travels in 'data'")
-    filename = body.get("filename", "data")
+    default = uploaded_name if uploaded_name and _FILENAME.fullmatch(uploaded_name) else "data"
+    filename = body.get("filename", default)
     if not isinstance(filename, str) or not _FILENAME.fullmatch(filename):
         raise Invalid("'filename' must be 1-100 letters, digits, '.', '_' or '-'")
     return str(template), options, data, filename

@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from finmaas.errors import (
     ArtifactCorrupted,
+    Busy,
     Conflict,
     FinmaasError,
     Forbidden,
@@ -63,4 +64,6 @@ def error_headers(error: FinmaasError) -> list[tuple[bytes, bytes]]:
         if error.policy:
             headers.append((b"ratelimit-policy", error.policy.encode()))
         return headers
+    if isinstance(error, Busy):
+        return [(b"retry-after", str(error.retry_after).encode())]
     return []

@@ -77,9 +77,7 @@ async def read_request(
     when the caller has built it already."""
     if headers is None:
         headers = dict(scope["headers"])
-    declared = headers.get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_body:
-        raise BodyTooLarge(f"request body is {int(declared)} bytes; the limit is {max_body}")
+    check_declared_length(headers, max_body)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -96,6 +94,31 @@ async def read_request(
             break
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     return Request(scope["method"], scope["path"], scope.get("query_string", b""), headers, body)
+
+
+def check_declared_length(headers: dict[bytes, bytes], max_body: int) -> None:
+    """Refuse a body whose ``Content-Length`` is over ``max_body``, before reading any of it."""
+    declared = headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_body:
+        raise BodyTooLarge(f"request body is {int(declared)} bytes; the limit is {max_body}")
+
+
+UNREAD_BODY_KEPT = 64 * 1024
+"""The largest body a connection is kept open for when the body was refused unread: the
+server (uvicorn) reads and drops that much anyway. A larger or unsized one closes the
+connection, so none of it is read."""
+
+CLOSE: tuple[tuple[bytes, bytes], ...] = ((b"connection", b"close"),)
+
+
+def unread_body_headers(headers: dict[bytes, bytes]) -> tuple[tuple[bytes, bytes], ...]:
+    """``Connection: close`` for a refusal that leaves a large (or chunked) body unread."""
+    declared = headers.get(b"content-length")
+    if declared is None:
+        return CLOSE if b"transfer-encoding" in headers else ()
+    if declared.isdigit() and int(declared) <= UNREAD_BODY_KEPT:
+        return ()
+    return CLOSE
 
 
 async def send_response(

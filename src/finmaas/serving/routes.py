@@ -51,6 +51,9 @@ log = logging.getLogger("finmaas.serving")
 Handler = Callable[[Request], Awaitable[Response]]
 EXTENSIONS = ("binary_tensor_data", "model_repository")
 MLFLOW_PATHS = frozenset({"/invocations", "/ping", "/health", "/version"})
+PUBLIC_PATHS = frozenset({"/ping", "/health", "/version"})
+PUBLIC_V2 = frozenset({"v2", "v2/health/live", "v2/health/ready"})
+"""The GET routes that answer without a key (probes and server metadata)."""
 PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -83,19 +86,44 @@ class Router:
         self.pseudonym_key = pseudonym_key
         self._auth_note = {} if guard.auth else {"auth": "disabled (--insecure-no-auth)"}
 
-    async def handle(self, request: Request, client: str = "") -> Response:
+    def authenticate(self, method: str, path: str, headers: dict[bytes, bytes]) -> Principal | None:
+        """The caller of a route that needs a key, from the headers alone, so before any
+        of the body is read; ``None`` for the probes and server metadata."""
+        if method == "GET" and (path in PUBLIC_PATHS or path.strip("/") in PUBLIC_V2):
+            return None
+        principal = self.guard.authenticate(headers)
+        trace = TRACE.get()
+        if trace is not None:
+            trace.key_id = principal.key.id
+        return principal
+
+    async def handle(
+        self, request: Request, client: str = "", principal: Principal | None = None
+    ) -> Response:
+        """Answer ``request``; ``principal``: its caller when :meth:`authenticate` has
+        checked the key already (``None``: this checks it, after the public routes)."""
         try:
-            return await self._dispatch(request, client)
+            return await self._dispatch(request, client, principal)
         except FinmaasError as exc:
-            status, message, headers = status_of(exc), str(exc), error_headers(exc)
+            return self.failure(request.path, exc)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path[:200])
-            status, message, headers = 500, "internal server error", []
+            status, message = 500, "internal server error"
         if request.path in MLFLOW_PATHS:
+            return Response(status, mlflow.encode_mlflow_error(status, message))
+        return error_response(status, message)
+
+    @staticmethod
+    def failure(path: str, exc: FinmaasError) -> Response:
+        """The error response for ``exc`` in the shape of the protocol at ``path``."""
+        status, message, headers = status_of(exc), str(exc), error_headers(exc)
+        if path in MLFLOW_PATHS:
             return Response(status, mlflow.encode_mlflow_error(status, message), headers=headers)
         return error_response(status, message, headers)
 
-    async def _dispatch(self, request: Request, client: str) -> Response:
+    async def _dispatch(
+        self, request: Request, client: str, principal: Principal | None
+    ) -> Response:
         method, path = request.method, request.path
         parts = path.strip("/").split("/")
         # Probes and server metadata answer without a key.
@@ -111,10 +139,11 @@ class Router:
             return Response(200 if self.pool.ready else 503, b"\n", b"text/plain")
         elif path == "/version" and method == "GET":
             return Response(200, __version__.encode(), b"text/plain")
-        principal = self.guard.authenticate(request.headers)
-        trace = TRACE.get()
-        if trace is not None:
-            trace.key_id = principal.key.id
+        if principal is None:
+            principal = self.guard.authenticate(request.headers)
+            trace = TRACE.get()
+            if trace is not None:
+                trace.key_id = principal.key.id
         if parts == ["v1", "models"] and method == "GET":
             names = self.guard.visible(principal, self.pool.model_names())
             return json_response({"models": names})
