@@ -105,8 +105,9 @@ class Settings(BaseSettings):
     """Count every served row into its version's reference bins, for drift reports."""
 
     metrics_dir: Path | None = None
-    """Where workers leave their metrics snapshots for each other; ``serve`` sets it
-    (under ``home/run``) when it starts several workers."""
+    """Where the workers of one server share state (metrics snapshots, the models a
+    repository client unloaded); ``serve`` sets it (under ``home/run``) when it starts
+    several workers, and removes it when it stops."""
 
     decision_retention_days: int = Field(default=183, ge=1, le=36_500)
     """Days decision records are kept (default about 6 months); older ones are purged
@@ -175,6 +176,13 @@ class Settings(BaseSettings):
 
     shutdown_timeout: float = Field(default=10.0, gt=0, le=600)
     """Seconds in-flight requests get to finish after SIGTERM before the server exits."""
+
+    worker_healthcheck_timeout: int = Field(default=30, ge=1, le=600)
+    """Seconds the supervisor of several workers waits for a worker to answer its health
+    check before it replaces the worker as hung. A worker answers from a thread as soon
+    as its interpreter is up (about 0.2 s, more on a saturated machine), so this bound
+    is for a start under heavy load, never for a serving worker; uvicorn's default, 5 s,
+    killed new workers over and over on a busy machine (issue 18)."""
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``FINMAAS_*`` variables, to hand to server worker processes."""
