@@ -17,6 +17,8 @@ status codes in one place, and the CLI prints ``error: <message>``.
      ├── ArtifactCorrupted       stored bytes no longer match their sha256 digest
      ├── PredictorFailed         a runtime raised while loading or predicting
      └── Unavailable             a dependency (the database) cannot be used now
+          ├── QueueFull          a model's queue is full
+          └── ModelUnloaded      unloaded from this server by a repository client
 """
 
 from __future__ import annotations
@@ -103,6 +105,10 @@ class Unavailable(FinmaasError):
 
 class QueueFull(Unavailable):
     """A model's queue holds as many rows as it may; the request was refused at once."""
+
+
+class ModelUnloaded(Unavailable):
+    """A repository client unloaded the model from this server; it serves again after a load."""
 
 
 class NotSupported(FinmaasError):
