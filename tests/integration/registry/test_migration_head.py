@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
+from finmaas.config import Settings
 from finmaas.registry.migrate import head_revision, newest_file_revision
 
 
@@ -13,13 +13,14 @@ def test_the_head_read_from_the_files_is_alembics_head() -> None:
     assert newest_file_revision() == head_revision()
 
 
-def test_opening_a_database_at_the_head_does_not_import_alembic(tmp_path: Path) -> None:
+def test_opening_a_database_at_the_head_does_not_import_alembic(settings: Settings) -> None:
+    home, url = str(settings.home), settings.database_url
     probe = (
         "import sys\n"
         "from finmaas.config import Settings\n"
         "from finmaas.registry import Registry\n"
-        f"Registry.open(Settings(home={str(tmp_path)!r})).close()\n"  # the first run creates it
-        "print('alembic' in sys.modules)\n"
+        f"Registry.open(Settings(home={home!r}, database_url={url!r})).close()\n"
+        "print('alembic' in sys.modules)\n"  # the first run creates the schema: Alembic
     )
     created = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
