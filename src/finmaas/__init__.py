@@ -1,10 +1,37 @@
-"""finmaas: self-hosted Model-as-a-Service for financial institutions."""
+"""finmaas: self-hosted Model-as-a-Service for financial institutions.
 
-from finmaas.client import Client
-from finmaas.config import Settings
-from finmaas.errors import FinmaasError
-from finmaas.registration import register
+The public names are imported on first use (PEP 562), so that importing any
+``finmaas.*`` module does not pay for the SDK and the publishing path: a server
+worker imports only what serving needs (see ``tests/unit/test_worker_imports.py``).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from finmaas.client import Client
+    from finmaas.config import Settings
+    from finmaas.errors import FinmaasError
+    from finmaas.registration import register
 
 __version__ = "0.1.0"
 
 __all__ = ["Client", "FinmaasError", "Settings", "__version__", "register"]
+
+_HOMES = {
+    "Client": "finmaas.client",
+    "FinmaasError": "finmaas.errors",
+    "Settings": "finmaas.config",
+    "register": "finmaas.registration",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'finmaas' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value

@@ -43,6 +43,7 @@ from finmaas.serving.http import (
 )
 from finmaas.serving.pool import ModelPool
 from finmaas.serving.routes import Router, error_response
+from finmaas.serving.unloaded import UnloadedModels
 from finmaas.serving.uploads import (
     SPOOL,
     UploadRequest,
@@ -115,6 +116,9 @@ class FinmaasApp:
             refresh_interval=settings.alias_refresh_interval,
             preload=settings.preload,
             metrics=self.metrics,
+            unloaded=UnloadedModels(
+                settings.metrics_dir / "unloaded.json" if settings.metrics_dir else None
+            ),
         )
         await self.pool.start()
         self.guard = Guard(settings, self._registry, workers=settings.workers)

@@ -111,8 +111,9 @@ class Settings(BaseSettings):
     """Count every served row into its version's reference bins, for drift reports."""
 
     metrics_dir: Path | None = None
-    """Where workers leave their metrics snapshots for each other; ``serve`` sets it
-    (under ``home/run``) when it starts several workers."""
+    """Where the workers of one server share state (metrics snapshots, the models a
+    repository client unloaded); ``serve`` sets it (under ``home/run``) when it starts
+    several workers, and removes it when it stops."""
 
     decision_retention_days: int = Field(default=183, ge=1, le=36_500)
     """Days decision records are kept (default about 6 months); older ones are purged
@@ -181,6 +182,14 @@ class Settings(BaseSettings):
 
     shutdown_timeout: float = Field(default=10.0, gt=0, le=600)
     """Seconds in-flight requests get to finish after SIGTERM before the server exits."""
+
+    worker_healthcheck_timeout: int = Field(default=10, ge=1, le=600)
+    """Seconds the supervisor of several workers waits for a worker to answer its health
+    check before it replaces the worker as hung. A worker answers from a thread as soon
+    as its interpreter is up (about 0.15 s of CPU, since a worker no longer imports the
+    CLI's commands first), so the bound is for a start under heavy load. Not longer:
+    a worker that dies while a health check waits for it is replaced only when the
+    check times out (uvicorn keeps its end of the pipe open, so no EOF arrives)."""
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``FINMAAS_*`` variables, to hand to server worker processes."""

@@ -18,7 +18,8 @@ status codes in one place, and the CLI prints ``error: <message>``.
      ├── PredictorFailed         a runtime raised while loading or predicting
      └── Unavailable             a dependency (the database) cannot be used now
           ├── QueueFull          a model's queue is full
-          └── Busy               the server is at a capacity bound; retry after a moment
+          ├── Busy               the server is at a capacity bound; retry after a moment
+          └── ModelUnloaded      unloaded from this server by a repository client
 """
 
 from __future__ import annotations
@@ -113,6 +114,10 @@ class Busy(Unavailable):
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)
+
+
+class ModelUnloaded(Unavailable):
+    """A repository client unloaded the model from this server; it serves again after a load."""
 
 
 class NotSupported(FinmaasError):

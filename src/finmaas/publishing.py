@@ -12,10 +12,9 @@ import hashlib
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from finmaas.actor import Actor
 from finmaas.errors import Conflict, Forbidden, Invalid, NotFound, SchemaMismatch
@@ -28,6 +27,9 @@ from finmaas.runtimes import ModelFormat, Predictor, check_format, load_predicto
 from finmaas.schema import build_reference_profile, encode_frame
 from finmaas.schema.signature import ModelSignature
 from finmaas.serving.decisions import decision_threshold
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_PROFILE_ROWS = 100_000
 """Rows of a reference sample used for the profile; more adds time, not accuracy."""

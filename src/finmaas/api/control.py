@@ -21,8 +21,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-import pandas as pd
-
 from finmaas.api.bodies import (
     JOB,
     PUBLISH,
@@ -583,6 +581,8 @@ def _publish_spec(body: dict[str, Any], filename: str = "") -> dict[str, Any]:
             raise Invalid(
                 f"'reference' must be a list of 1 to {MAX_REFERENCE_ROWS} records (raw inputs)"
             )
+        import pandas as pd  # here, not at the top: a server worker starts without pandas
+
         spec["reference_sample"] = pd.DataFrame.from_records(reference)
     explain_reference = body.get("explain_reference", "sample")
     if not isinstance(explain_reference, str):

@@ -2,105 +2,26 @@
 
 Errors are printed as one line, ``error: <message>``, with exit code 1 (2 for
 usage errors); ``--debug`` shows the traceback too.
+
+This module imports nothing at the top: it is the ``finmaas`` script's module, so
+every ``finmaas serve`` worker re-imports it when uvicorn spawns the worker
+(multiprocessing ``spawn`` re-runs the parent's ``__main__``) before the worker
+can answer the supervisor's health check (issue 18, item 6). The command line
+itself lives in :mod:`finmaas.cli.root`.
 """
 
 from __future__ import annotations
 
 import sys
-import traceback
-from pathlib import Path
-from typing import Annotated, Any
-
-import typer
-from pydantic import ValidationError
-
-from finmaas import __version__
-from finmaas.cli import (
-    audit,
-    db,
-    decisions,
-    drift,
-    explain,
-    keys,
-    log,
-    models,
-    optimize,
-    quickstart,
-    serve,
-    signature,
-    train,
-    usage,
-)
-from finmaas.cli.context import CliContext
-from finmaas.config import Settings
-from finmaas.errors import FinmaasError
-
-app = typer.Typer(
-    name="finmaas",
-    help="Self-hosted Model-as-a-Service for financial models.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(models.app, name="models")
-app.add_typer(signature.app, name="signature")
-app.add_typer(db.app, name="db")
-app.add_typer(keys.app, name="keys")
-app.add_typer(audit.app, name="audit")
-app.add_typer(decisions.app, name="decisions")
-app.add_typer(log.app, name="log")
-app.add_typer(train.app, name="train")
-app.add_typer(train.jobs_app, name="jobs")
-app.command("usage")(usage.usage)
-app.command("explain")(explain.explain)
-app.command("drift")(drift.drift)
-app.command("serve")(serve.serve)
-app.command("quickstart")(quickstart.quickstart)
-app.command("optimize")(optimize.optimize)
-app.command("convert")(optimize.convert)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"finmaas {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    home: Annotated[
-        Path | None, typer.Option(help="Home folder (default ~/.finmaas; env FINMAAS_HOME).")
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="Metadata database URL (default SQLite in the home; env FINMAAS_DATABASE_URL)."
-        ),
-    ] = None,
-    artifacts_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Artifact store folder (default <home>/artifacts; env FINMAAS_ARTIFACTS_DIR)."
-        ),
-    ] = None,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks of errors.")] = False,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:
-    overrides: dict[str, Any] = {
-        "home": home,
-        "database_url": database_url,
-        "artifacts_dir": artifacts_dir,
-    }
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    state = CliContext(settings=settings, debug=debug)
-    ctx.obj = state
-    ctx.call_on_close(state.close)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import typer
+    from pydantic import ValidationError
+
+    from finmaas.cli.root import app
+    from finmaas.errors import FinmaasError
+
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
@@ -127,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str, debug: bool) -> None:
+    import traceback
+
+    import typer
+
     if debug:
         traceback.print_exc()
     typer.echo(f"error: {message}", err=True)

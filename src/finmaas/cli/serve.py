@@ -141,6 +141,8 @@ def _run(uvicorn: Any, settings: Settings) -> None:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        timeout_worker_healthcheck=settings.worker_healthcheck_timeout,
+        server_header=False,  # no "server: uvicorn": say nothing about the stack
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )

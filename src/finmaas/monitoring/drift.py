@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 EPSILON = 1e-4
 WATCH = 0.10
@@ -61,6 +60,8 @@ def chi_square_p(expected: np.ndarray, counts: np.ndarray, epsilon: float = EPSI
         return math.nan
     shares = np.maximum(np.asarray(expected, dtype=np.float64), epsilon)
     shares = shares / shares.sum()
+    from scipy import stats  # on first use: a server worker imports this module at start
+
     result = stats.chisquare(observed, shares * total)
     return float(result.pvalue)
 

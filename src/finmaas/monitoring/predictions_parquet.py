@@ -25,7 +25,6 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -95,6 +94,8 @@ class ArrowEncoder:
 
     def _masked(self, feature: Feature, column: np.ndarray) -> pa.Array:
         """A pii column's masks: each distinct value is hashed once."""
+        import pandas as pd  # on the first masked write only: a worker starts without pandas
+
         codes, uniques = pd.factorize(column if feature.dtype == "string" else column.astype(float))
         if self.masking == "redact":
             masks = [REDACTED]

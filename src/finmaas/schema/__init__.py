@@ -1,7 +1,12 @@
-"""Signatures, record encoding and reference profiles (no I/O)."""
+"""Signatures, record encoding and reference profiles (no I/O).
+
+``infer_signature`` reads a DataFrame, so it (and pandas) is imported on first use:
+a server worker needs signatures but never pandas.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from finmaas.schema.encoding import RecordEncoder, encode_frame, encode_records
-from finmaas.schema.infer import infer_signature
 from finmaas.schema.profile import ReferenceProfile, build_reference_profile
 from finmaas.schema.signature import (
     Feature,
@@ -10,6 +15,9 @@ from finmaas.schema.signature import (
     signature_from_dict,
     signature_from_json,
 )
+
+if TYPE_CHECKING:
+    from finmaas.schema.infer import infer_signature
 
 __all__ = [
     "Feature",
@@ -24,3 +32,11 @@ __all__ = [
     "signature_from_dict",
     "signature_from_json",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "infer_signature":
+        from finmaas.schema.infer import infer_signature
+
+        return infer_signature
+    raise AttributeError(f"module 'finmaas.schema' has no attribute {name!r}")

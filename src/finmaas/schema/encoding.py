@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from finmaas.errors import SchemaMismatch
 from finmaas.schema.numbers import INT64_MAX, INT64_MIN, INT64_TOP
 from finmaas.schema.signature import Feature, ModelSignature
+
+if TYPE_CHECKING:  # pandas is for training data only; a server worker never imports it
+    import pandas as pd
 
 _NUMERIC = (int, float)
 
@@ -234,6 +236,8 @@ def encode_frame(signature: ModelSignature, frame: pd.DataFrame) -> np.ndarray:
     Use it to build training matrices, so that a model learns exactly the
     encoding it will be served with.
     """
+    import pandas as pd
+
     missing = [name for name in signature.feature_names if name not in frame.columns]
     if missing:
         raise SchemaMismatch(f"data has no column {missing[0]!r}")

@@ -33,7 +33,9 @@ STATUS: Mapping[type[FinmaasError], int] = MappingProxyType(
         Conflict: 409,
         Unavailable: 503,
         NotSupported: 501,
-        ArtifactCorrupted: 500,
+        # A server-side fault of this copy of the artifact, not of the request: 503,
+        # so a client retries on another replica (whose store may be intact).
+        ArtifactCorrupted: 503,
         PredictorFailed: 500,
         FinmaasError: 500,
     }

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from finmaas.errors import FinmaasError, NotFound
+from finmaas.errors import FinmaasError, ModelUnloaded, NotFound
 from finmaas.explain import Explainer
 from finmaas.loading import load_artifact
 from finmaas.monitoring.counts import LiveCounts, binnings_of
@@ -35,6 +35,7 @@ from finmaas.schema import RecordEncoder
 from finmaas.schema.signature import ModelSignature
 from finmaas.serving.batching import AdaptiveBatcher, Predict, Served
 from finmaas.serving.decisions import DecisionRule
+from finmaas.serving.unloaded import UnloadedModels
 
 log = logging.getLogger("finmaas.serving")
 
@@ -105,6 +106,7 @@ class ModelPool:
         refresh_interval: float = 0.5,
         preload: bool = False,
         metrics: ServiceMetrics | None = None,
+        unloaded: UnloadedModels | None = None,
     ) -> None:
         self.registry = registry
         self.metrics = metrics
@@ -115,6 +117,8 @@ class ModelPool:
         self.allow_pickle = allow_pickle
         self.refresh_interval = refresh_interval
         self.preload = preload
+        self.unloaded = unloaded or UnloadedModels()
+        """Models a repository client unloaded from this server (see :meth:`unload`)."""
         self.errors: dict[Key, str] = {}
         """Why a version failed to load, for health and metadata endpoints."""
         self._snapshot = AliasSnapshot(models=frozenset(), aliases={})
@@ -130,6 +134,8 @@ class ModelPool:
         await self.refresh()
         if self.preload:
             for (name, _alias), version in sorted(self._serving.items()):
+                if name in self.unloaded:  # a replaced worker of a server that unloaded it
+                    continue
                 with contextlib.suppress(FinmaasError):
                     await self.load(name, version)
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
@@ -180,6 +186,11 @@ class ModelPool:
         self, name: str, *, version: int | None = None, alias: str | None = None
     ) -> LoadedModel:
         """The loaded model for ``version``, or for ``alias`` (default ``production``)."""
+        if name in self.unloaded:
+            raise ModelUnloaded(
+                f"model {name!r} is unloaded from this server; "
+                f"POST /v2/repository/models/{name}/load serves it again"
+            )
         number = version if version is not None else self.resolve(name, alias or DEFAULT_ALIAS)
         loaded = self._loaded.get((name, number))
         if loaded is not None:
@@ -265,12 +276,23 @@ class ModelPool:
         return self.metrics.batch_timings(version.model, version.version, kind)
 
     async def unload(self, name: str, number: int | None = None) -> list[int]:
-        """Unload one version, or every loaded version of ``name``; returns what was unloaded."""
+        """Unload one version, or every loaded version of ``name``; returns what was unloaded.
+
+        Unloading the whole model also marks it unloaded on this server (every
+        worker): it is not ready and serves nothing until :meth:`load_model`.
+        """
+        if number is None:
+            await asyncio.to_thread(self.unloaded.add, name)
         keys = [k for k in self._loaded if k[0] == name and (number is None or k[1] == number)]
         for key in keys:
             loaded = self._loaded.pop(key)
             await loaded.close()
         return [k[1] for k in keys]
+
+    async def load_model(self, name: str) -> LoadedModel:
+        """Serve ``name`` again on this server (every worker) and load its production version."""
+        await asyncio.to_thread(self.unloaded.discard, name)
+        return await self.get(name)
 
     async def _evict(self, keep: Key) -> None:
         served = {(name, v) for (name, _alias), v in self._serving.items()}
@@ -286,6 +308,9 @@ class ModelPool:
     async def refresh(self) -> None:
         """Read the alias snapshot and move served aliases (loading ahead when needed)."""
         snapshot = await asyncio.to_thread(self.registry.alias_snapshot)
+        await asyncio.to_thread(self.unloaded.reload)
+        for gone in [loaded for loaded in self._loaded if loaded[0] in self.unloaded]:
+            await self._loaded.pop(gone).close()  # another worker unloaded it
         self._snapshot = snapshot
         serving = {k: v for k, v in self._serving.items() if k in snapshot.aliases}
         for key, version in snapshot.aliases.items():

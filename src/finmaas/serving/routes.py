@@ -482,7 +482,7 @@ class Router:
         if len(rest) == 3 and rest[0] == "models" and rest[2] in ("load", "unload"):
             name = rest[1]
             if rest[2] == "load":
-                await self.pool.get(name)
+                await self.pool.load_model(name)
             else:
                 if not self.pool.model_exists(name):
                     raise NotFound(f"model {name!r} not found")

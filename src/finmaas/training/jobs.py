@@ -32,7 +32,16 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Literal,
+    TypeAlias,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 import sqlalchemy as sa
 
@@ -40,27 +49,23 @@ from finmaas.actor import Actor
 from finmaas.background import process_alive
 from finmaas.config import Settings
 from finmaas.errors import Invalid, NotFound
-from finmaas.optimize.report import parse_gate
-from finmaas.optimize.runs import OptimizeRun, check_parent, optimize_version
 from finmaas.registry import ArtifactStore, ModelVersion, Registry
 from finmaas.registry.tables import jobs
 from finmaas.schema import signature_from_dict
-from finmaas.training.forecast_runs import ForecastRun, train_forecast
-from finmaas.training.metrics import CostMatrix
-from finmaas.training.neural import NetworkSettings
-from finmaas.training.runs import CreditRun, train_credit
-from finmaas.training.sentiment_runs import SentimentRun, train_sentiment
+
+if TYPE_CHECKING:
+    from finmaas.optimize.runs import OptimizeRun
+    from finmaas.training.forecast_runs import ForecastRun
+    from finmaas.training.runs import CreditRun
+    from finmaas.training.sentiment_runs import SentimentRun
+
+# The templates (scikit-learn, LightGBM, ONNX, pandas) are imported when a job is
+# created or run, never when a server worker starts (issue 18, item 6).
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 Template = Literal["credit", "forecast", "sentiment", "optimize"]
 TEMPLATES: tuple[Template, ...] = ("credit", "forecast", "sentiment", "optimize")
-Run = CreditRun | ForecastRun | SentimentRun | OptimizeRun
-RUNS: dict[str, type[Run]] = {
-    "credit": CreditRun,
-    "forecast": ForecastRun,
-    "sentiment": SentimentRun,
-    "optimize": OptimizeRun,
-}
+Run: TypeAlias = "CreditRun | ForecastRun | SentimentRun | OptimizeRun"
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 30.0
 START_SECONDS = 60.0
@@ -116,9 +121,9 @@ class Job:
 
 def build_run(template: str, options: Mapping[str, Any]) -> Run:
     """The run a job's options describe; unknown or ill-typed options are refused."""
-    if template not in RUNS:
+    if template not in TEMPLATES:
         raise Invalid(f"template must be one of {', '.join(TEMPLATES)}, got {template!r}")
-    run_type = RUNS[template]
+    run_type = _run_types()[template]
     known = {f.name for f in fields(run_type)}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -138,16 +143,36 @@ def build_run(template: str, options: Mapping[str, Any]) -> Run:
             if values.get("signature") is not None:
                 values["signature"] = signature_from_dict(values["signature"])
             if "costs" in values:
+                from finmaas.training.metrics import CostMatrix
+
                 values["costs"] = CostMatrix(**_mapping(values["costs"], "costs"))
             if "network" in values:
+                from finmaas.training.neural import NetworkSettings
+
                 values["network"] = NetworkSettings(**_mapping(values["network"], "network"))
         if template == "optimize" and "max_metric_drop" in values:
+            from finmaas.optimize.report import parse_gate
+
             values["max_metric_drop"] = parse_gate(
                 _mapping(values["max_metric_drop"], "max_metric_drop")
             )
         return run_type(**values)
     except TypeError as exc:
         raise Invalid(f"bad options for the {template} template: {exc}") from None
+
+
+def _run_types() -> dict[str, type[Run]]:
+    from finmaas.optimize.runs import OptimizeRun
+    from finmaas.training.forecast_runs import ForecastRun
+    from finmaas.training.runs import CreditRun
+    from finmaas.training.sentiment_runs import SentimentRun
+
+    return {
+        "credit": CreditRun,
+        "forecast": ForecastRun,
+        "sentiment": SentimentRun,
+        "optimize": OptimizeRun,
+    }
 
 
 def _check_scalar(name: str, value: object, hint: Any) -> None:
@@ -191,6 +216,8 @@ class JobStore:
 
     def create(self, template: str, options: Mapping[str, Any], actor: Actor) -> Job:
         run = build_run(template, options)  # refuse bad options now, not in the worker
+        from finmaas.optimize.runs import OptimizeRun, check_parent
+
         if isinstance(run, OptimizeRun):
             check_parent(run, self.registry, actor)
         job_id = uuid.uuid4().hex
@@ -326,6 +353,11 @@ def execute(
     progress: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     """Run a template; the versions it registered, as the job lists them."""
+    from finmaas.optimize.runs import OptimizeRun, optimize_version
+    from finmaas.training.forecast_runs import ForecastRun, train_forecast
+    from finmaas.training.runs import CreditRun, train_credit
+    from finmaas.training.sentiment_runs import train_sentiment
+
     common: dict[str, Any] = {"actor": actor, "max_bytes": max_bytes, "progress": progress}
     if isinstance(run, CreditRun):
         return [

@@ -217,6 +217,15 @@ def test_repository_extension(client: httpx.Client) -> None:
     )
     missing = client.post("/v2/repository/models/nope/unload")
     assert (missing.status_code, missing.json()) == (404, {"error": "model 'nope' not found"})
-    assert (
-        client.post(INFER, json={"inputs": feature_tensors(APPLICANT[:1])}).status_code == 200
-    )  # loads again
+    unloaded = client.post(INFER, json={"inputs": feature_tensors(APPLICANT[:1])})
+    assert (unloaded.status_code, unloaded.json()) == (
+        503,
+        {
+            "error": "model 'credit-risk' is unloaded from this server; "
+            "POST /v2/repository/models/credit-risk/load serves it again"
+        },
+    )  # as in Triton: unloaded until loaded, never reloaded behind the client's back
+    assert client.get("/v2/models/credit-risk/ready").status_code == 503
+    assert client.post("/v2/repository/models/credit-risk/load").status_code == 200
+    assert client.get("/v2/models/credit-risk/ready").status_code == 200
+    assert client.post(INFER, json={"inputs": feature_tensors(APPLICANT[:1])}).status_code == 200

@@ -124,5 +124,6 @@ def encode_mlflow_error(status: int, message: str) -> bytes:
         404: "RESOURCE_DOES_NOT_EXIST",
         413: "BAD_REQUEST",
         415: "BAD_REQUEST",
+        503: "TEMPORARILY_UNAVAILABLE",
     }
     return orjson.dumps({"error_code": code.get(status, "INTERNAL_ERROR"), "message": message})
