@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,8 +46,9 @@ def test_many_clients_on_two_workers_get_exactly_the_limit(
     assert REDIS_URL is not None
     settings = _settings(served_home, tmp_path)
     registry = Registry.open(settings)
-    # 20 per minute refills one token every 3 s: a burst of 120 requests in well under
-    # 3 s may get exactly 20 through, whichever worker each lands on.
+    # 20 per minute refills one token every 3 s: a burst of 120 requests gets the 20 of
+    # the full bucket through, whichever worker each lands on, plus one for every 3 s the
+    # burst lasted (a loaded machine may stretch it past 3 s).
     token = issue_key(
         KeyStore(registry),
         name=f"burst-{uuid.uuid4().hex[:6]}",
@@ -57,12 +59,14 @@ def test_many_clients_on_two_workers_get_exactly_the_limit(
     registry.close()
     server = start_server(settings, "--redis-url", REDIS_URL, workers=2, auth=True)
     try:
+        started = time.monotonic()
         responses = _hammer(server.url, token, total=120, clients=16)
+        refilled = int((time.monotonic() - started) / 3)
     finally:
         stop_server(server)
     statuses = [r.status_code for r in responses]
-    assert statuses.count(200) == 20
-    assert statuses.count(429) == 100
+    assert 20 <= statuses.count(200) <= 20 + refilled
+    assert statuses.count(200) + statuses.count(429) == 120
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.json() == {
         "error": "rate limit exceeded: this key may send 20 requests per minute"
