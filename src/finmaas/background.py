@@ -54,7 +54,9 @@ class HeapTrimmer:
     and the holes between live blocks are not returned on their own: resident memory
     crept up with no live object behind it. ``malloc_trim(0)`` releases every whole
     free page of every arena (measured in a worker: 8-23 MB each time). It runs in a
-    thread, off the event loop, and does nothing where the C library is not glibc.
+    thread, off the event loop, and does nothing where the C library is not glibc; a
+    call took 0.1-0.2 ms with little to return and 6.6 ms returning 100 MB, holding
+    each arena's lock only while it walks that arena.
     """
 
     def __init__(

@@ -42,12 +42,6 @@ from finmaas.schema.encoding import decode_value
 from finmaas.schema.signature import Feature
 from finmaas.serving.decisions import DecisionRule, credit_score
 
-# Arrow's buffers come from the C library's malloc, like everything else in the server,
-# so the server's heap trimmer (finmaas.background.HeapTrimmer) gives their freed pages
-# back too. Arrow's default here, mimalloc, kept what it freed: in a governed soak its
-# region grew from 23 to 34 MB resident in six minutes while Arrow held under 10 MB.
-pa.set_memory_pool(pa.system_memory_pool())
-
 ROW_GROUP_BYTES = 8 * 1024**2
 """Rows (uncompressed) a file holds in memory before it writes them as a row group."""
 UNFINISHED = ".part"
