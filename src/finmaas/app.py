@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 
 from finmaas.api.control import ControlPlane
+from finmaas.background import HeapTrimmer
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
 from finmaas.monitoring.decisions import DecisionStore, DecisionWriter
@@ -81,6 +82,7 @@ class FinmaasApp:
         self.exporter: Exporter | None = None
         self.decisions: DecisionWriter | None = None
         self.predictions: PredictionLog | None = None
+        self.trimmer = HeapTrimmer()
         self._origins = settings.allowed_origins
 
     def _batcher(
@@ -160,6 +162,7 @@ class FinmaasApp:
         self.access = AccessLog.of(settings.access_log)
         if self.access is not None:
             await self.access.start()
+        await self.trimmer.start()
         self._announce(self.guard)
         await asyncio.to_thread(sweep_spool, settings.home / SPOOL)
         control = self.control = ControlPlane(self._registry, self.guard, store, settings)
@@ -198,6 +201,7 @@ class FinmaasApp:
             )
 
     async def shutdown(self) -> None:
+        await self.trimmer.close()
         if self.drift is not None:
             await self.drift.close()  # the last counts, while the pool still holds them
         if self.pool is not None:

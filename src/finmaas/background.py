@@ -1,11 +1,14 @@
 """Work beside the request path: how a server's background tasks (writers,
-refreshers) stop, and whether another process (a worker, a job) still runs."""
+refreshers) stop, whether another process (a worker, a job) still runs, and
+giving freed heap memory back to the operating system."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
+from collections.abc import Callable
 
 
 async def cancel(task: asyncio.Task[None] | None) -> None:
@@ -26,3 +29,53 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+TRIM_INTERVAL = 30.0
+"""Seconds between returns of the C heap's free pages to the operating system."""
+
+
+def _glibc_trim() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim(0)``, or None where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")  # by name: find_library would start a subprocess
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: trim(0)
+
+
+class HeapTrimmer:
+    """Every ``interval`` seconds, gives the free pages of the C heap back to the OS.
+
+    Under steady load, glibc's allocator keeps the memory a worker freed (batches,
+    decision records, SQLite and Arrow buffers freed on other threads) in its arenas,
+    and the holes between live blocks are not returned on their own: resident memory
+    crept up with no live object behind it. ``malloc_trim(0)`` releases every whole
+    free page of every arena (measured in a worker: 8-23 MB each time). It runs in a
+    thread, off the event loop, and does nothing where the C library is not glibc; a
+    call took 0.1-0.2 ms with little to return and 6.6 ms returning 100 MB, holding
+    each arena's lock only while it walks that arena.
+    """
+
+    def __init__(
+        self, interval: float = TRIM_INTERVAL, trim: Callable[[], object] | None = None
+    ) -> None:
+        self.interval = interval
+        self._given = trim
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        trim = self._given or _glibc_trim()
+        if trim is not None:
+            self._task = asyncio.create_task(self._run(trim), name="finmaas-heap-trim")
+
+    async def close(self) -> None:
+        await cancel(self._task)
+        self._task = None
+
+    async def _run(self, trim: Callable[[], object]) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await asyncio.to_thread(trim)

@@ -13,6 +13,10 @@ No secret, body, query string or client address is ever logged: the key is
 named by its id only. The request path records a tuple; a background task
 formats and writes the lines every 0.2 s, in writes of whole lines of at most
 4 KiB, which the kernel keeps whole when several workers share a pipe or file.
+A worker holds at most ``MAX_PENDING_LINES`` unwritten lines: when the sink
+stops taking them (a full pipe nobody reads), further lines are dropped and
+counted, and the count is logged when the writer catches up, so memory stays
+bounded whatever the reader does.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import re
 import secrets
 import sys
@@ -37,7 +42,11 @@ from finmaas.monitoring.prediction_rows import timestamp
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 FLUSH_INTERVAL = 0.2
+MAX_PENDING_LINES = 50_000
+"""Lines a worker may hold unwritten (a few MB; 2.5 s at 20,000 requests/s) before it
+drops new ones."""
 _ATOMIC_WRITE = 4096
+log = logging.getLogger("finmaas.serving")
 
 
 @dataclass(slots=True)
@@ -115,10 +124,15 @@ def format_entry(entry: Entry) -> bytes:
 class AccessLog:
     """Buffers access lines and writes them off the request path."""
 
-    def __init__(self, open_sink: Callable[[], BinaryIO]) -> None:
+    def __init__(
+        self, open_sink: Callable[[], BinaryIO], *, max_pending: int = MAX_PENDING_LINES
+    ) -> None:
         self._open = open_sink
         self._sink: BinaryIO | None = None
         self._entries: list[Entry] = []
+        self._max_pending = max_pending
+        self.dropped = 0
+        """Lines dropped since the last flush because the writer was behind."""
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -131,8 +145,16 @@ class AccessLog:
         path = Path(setting).expanduser()
         return cls(lambda: path.open("ab"))
 
+    @property
+    def backlog(self) -> int:
+        """Lines waiting to be written."""
+        return len(self._entries)
+
     def record(self, entry: Entry) -> None:
-        self._entries.append(entry)
+        if len(self._entries) < self._max_pending:
+            self._entries.append(entry)
+        else:
+            self.dropped += 1
 
     async def start(self) -> None:
         self._sink = await asyncio.to_thread(self._open)
@@ -144,6 +166,9 @@ class AccessLog:
 
     async def flush(self) -> None:
         entries, self._entries = self._entries, []
+        if self.dropped:
+            log.warning("access log fell behind: %d lines dropped", self.dropped)
+            self.dropped = 0
         if entries and self._sink is not None:
             await asyncio.to_thread(_write, self._sink, entries)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 from datetime import date
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -19,6 +20,7 @@ import pytest
 from finmaas.monitoring import predictions_parquet
 from finmaas.monitoring.prediction_rows import REDACTED, Masking, PendingRows
 from finmaas.monitoring.predictions import (
+    WRITER_THREAD,
     LogFormat,
     PredictionLog,
     log_files,
@@ -436,3 +438,64 @@ def test_parquet_rows_read_back_equal_the_json_lines(rule: DecisionRule, masking
     rows = _lines(masking, pending, "parquet")
     assert len(rows) > 100
     assert rows == _lines(masking, pending, "jsonl")
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_every_file_operation_runs_on_the_logs_one_thread(
+    tmp_path: Path, file_format: LogFormat
+) -> None:
+    """Not on the shared pool's threads, where each thread's allocator cache kept its own
+    copy of the writer's freed buffers and a worker's memory crept up (issue 18, item 8)."""
+    threads: set[str] = set()
+    x = RecordEncoder(SIGNATURE).encode(RECORDS)
+
+    async def scenario() -> None:
+        log = PredictionLog(
+            tmp_path,
+            key=KEY,
+            masking="hash",
+            max_bytes=1 << 20,
+            retention_days=30,
+            counted=lambda *args: None,
+            file_format=file_format,
+        )
+        sink = log.files
+
+        class Watched:
+            def write(self, day: date, pending: PendingRows) -> int:
+                threads.add(threading.current_thread().name)
+                return sink.write(day, pending)
+
+            def close_expired(self) -> None:
+                threads.add(threading.current_thread().name)
+                sink.close_expired()
+
+            def close(self) -> None:
+                threads.add(threading.current_thread().name)
+                sink.close()
+
+        log.files = Watched()
+        busy = threading.Event()
+        # the shared pool is busy with other work, as the database writers keep it
+        others = [asyncio.create_task(asyncio.to_thread(busy.wait, 30)) for _ in range(3)]
+        for _ in range(5):
+            log.record(
+                1.0,
+                request_id="r",
+                key_id=None,
+                model="credit",
+                version=1,
+                signature=SIGNATURE,
+                rule=RULE,
+                x=x[:2],
+                scores=np.array([0.2, 0.7]),
+            )
+            await log.flush()
+        await log.close()
+        busy.set()
+        await asyncio.gather(*others)
+
+    asyncio.run(scenario())
+    assert len(threads) == 1
+    assert threads.pop().startswith(WRITER_THREAD)
+    assert len(list(read_log(log_files(tmp_path, "credit", None, None)))) == 10

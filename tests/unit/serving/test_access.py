@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
+import threading
 
 import orjson
+import pytest
 
-from finmaas.serving.access import RequestTrace, _write, access_entry, format_entry, request_id_of
+from finmaas.serving.access import (
+    AccessLog,
+    RequestTrace,
+    _write,
+    access_entry,
+    format_entry,
+    request_id_of,
+)
 
 TRACE = RequestTrace("a1b2c3d4000000ff", 0.0, "0123456789abcdef", "credit-risk", 3)
 
@@ -72,3 +83,44 @@ def test_a_well_formed_client_request_id_is_kept_and_others_replaced() -> None:
         int(made, 16)  # hexadecimal, whatever the client sent
         assert made[:8] == request_id_of({})[:8]  # this process's prefix
         assert made != request_id_of({})
+
+
+def test_a_sink_that_stops_taking_lines_leaves_at_most_max_pending_in_memory(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Lines beyond the bound are dropped and counted, never queued (issue 18, item 8)."""
+    blocked, release = threading.Event(), threading.Event()
+    written: list[bytes] = []
+
+    class StuckPipe(io.BytesIO):
+        """A pipe nobody reads until ``release`` is set."""
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            blocked.set()
+            release.wait(30)
+            written.append(bytes(data))
+            return len(data)
+
+    async def scenario() -> None:
+        access = AccessLog(StuckPipe, max_pending=100)
+        await access.start()
+        access.record(access_entry(TRACE, "POST", "/first", 200, 0.001))
+        # the writer takes the first line and blocks on the pipe
+        assert await asyncio.to_thread(blocked.wait, 30)
+        for i in range(10_000):
+            access.record(access_entry(TRACE, "POST", f"/v1/models/m{i}:predict", 200, 0.001))
+            assert access.backlog <= 100
+        assert access.backlog == 100
+        assert access.dropped == 9_900
+        release.set()
+        for _ in range(3000):  # the first line reaches the pipe before the rest is flushed
+            if written:
+                break
+            await asyncio.sleep(0.01)
+        await access.close()
+
+    with caplog.at_level(logging.WARNING, logger="finmaas.serving"):
+        asyncio.run(scenario())
+    lines = [orjson.loads(line)["path"] for line in b"".join(written).splitlines()]
+    assert lines == ["/first", *(f"/v1/models/m{i}:predict" for i in range(100))]
+    assert "access log fell behind: 9900 lines dropped" in caplog.messages
