@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 
 from finmaas.api.control import ControlPlane
-from finmaas.background import HeapTrimmer
+from finmaas.background import HeapTrimmer, limit_heap_arenas
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
 from finmaas.monitoring.decisions import DecisionStore, DecisionWriter
@@ -103,6 +103,7 @@ class FinmaasApp:
 
     async def startup(self) -> None:
         settings = self.settings
+        limit_heap_arenas(settings.heap_arenas)  # before the first worker thread starts
         if self._registry is None:
             self._registry = await asyncio.to_thread(Registry.open, settings)
         store = self._store or LocalArtifactStore(

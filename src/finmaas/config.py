@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     """Server processes sharing the port; default one per core."""
 
+    heap_arenas: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), ge=1, le=1024)
+    """Most malloc arenas a worker's C heap may use (glibc's ``M_ARENA_MAX``; default two
+    per core, where glibc's own is eight): arenas are never given back, so more of them
+    is more resident memory kept as threads come and go."""
+
     db_busy_timeout: float = Field(default=5.0, gt=0, le=600)
     """Seconds a write waits for another writer's lock before failing as unavailable."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,40 @@ def test_the_trimmer_trims_every_interval_until_closed() -> None:
 
     asyncio.run(scenario())
     assert len(calls) >= 3
+
+
+_ARENA_PROBE = """
+import ctypes, re, sys, tempfile, threading
+from finmaas.background import limit_heap_arenas
+assert limit_heap_arenas(1)
+kept = []
+def allocate():
+    kept.append([bytes(1000 + i) for i in range(200)])  # malloc'd, not pymalloc'd
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+libc = ctypes.CDLL("libc.so.6")
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+with tempfile.NamedTemporaryFile(suffix=".xml") as report:
+    stream = libc.fopen(report.name.encode(), b"w")
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    print(len(re.findall(r"<heap nr=", open(report.name).read())))
+"""
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_threads_share_the_arenas_the_limit_allows() -> None:
+    """Eight threads that allocate get no arena of their own beyond the limit (glibc
+    counts its arenas in ``malloc_info``)."""
+    found = subprocess.run(
+        [sys.executable, "-c", _ARENA_PROBE], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "1"
