@@ -23,13 +23,16 @@ from tests.integration.serving.conftest import copy_home
 
 @dataclass
 class InProcess:
-    """An app started in process, with an admin and a consumer key of the default tenant."""
+    """An app started in process, with an admin and a consumer key of the default tenant;
+    ``others``: a key of each other role of that tenant, and ``stranger``, a consumer of
+    another tenant."""
 
     app: FinmaasApp
     loop: asyncio.AbstractEventLoop
     client: httpx.AsyncClient
     admin: str
     consumer: str
+    others: dict[str, str]
 
     def request(
         self,
@@ -64,6 +67,13 @@ def start_in_process(served: Settings, folder: Path, **overrides: Any) -> InProc
         keys = KeyStore(registry)
         admin = issue_key(keys, name="admin", role="admin", actor="local:t").token
         consumer = issue_key(keys, name="app", role="consumer", actor="local:t").token
+        others = {
+            role: issue_key(keys, name=role, role=role, actor="local:t").token
+            for role in ("developer", "validator", "auditor")
+        }
+        others["stranger"] = issue_key(
+            keys, name="stranger", role="consumer", tenant="other", actor="local:t"
+        ).token
     finally:
         registry.close()
     app = FinmaasApp(settings)
@@ -75,4 +85,4 @@ def start_in_process(served: Settings, folder: Path, **overrides: Any) -> InProc
         raise
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
     client = httpx.AsyncClient(transport=transport, base_url="http://finmaas", timeout=30)
-    return InProcess(app, loop, client, admin, consumer)
+    return InProcess(app, loop, client, admin, consumer, others)
