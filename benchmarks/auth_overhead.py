@@ -41,8 +41,8 @@ from finmaas.actor import Actor
 from finmaas.config import Settings
 from finmaas.quickstart import run_quickstart
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.registry.keys import KeyStore
-from finmaas.security.keys import issue_key
+from finmaas.registry.key_store import KeyStore
+from finmaas.security.key_secrets import issue_key
 from finmaas.security.policy import parse_grant
 
 CONNECTIONS = (16, 64)

@@ -18,7 +18,7 @@ from pathlib import Path
 from finmaas.actor import Actor
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
-from finmaas.loading import load_artifact
+from finmaas.publish.loading import load_artifact
 from finmaas.quickstart import MODEL_NAME, run_quickstart
 from finmaas.registry import LocalArtifactStore, NewVersion, Registry
 from finmaas.schema import RecordEncoder

@@ -36,7 +36,7 @@ from finmaas.actor import local_actor
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, german_credit_signature, load_german_credit
 from finmaas.optimize import OptimizeRun, optimize_version
-from finmaas.registration import register
+from finmaas.publish.registration import register
 from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.schema import encode_frame
 from finmaas.training.credit import LIGHTGBM_PARAMS

@@ -33,7 +33,7 @@ import numpy as np
 from finmaas.actor import Actor
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
-from finmaas.loading import load_version
+from finmaas.publish.loading import load_version
 from finmaas.quickstart import run_quickstart
 from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.schema import RecordEncoder

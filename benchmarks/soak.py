@@ -53,9 +53,9 @@ from finmaas.actor import Actor
 from finmaas.config import Settings
 from finmaas.quickstart import run_quickstart
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.registry.keys import KeyStore
+from finmaas.registry.key_store import KeyStore
 from finmaas.registry.records import ModelUpdate
-from finmaas.security.keys import issue_key
+from finmaas.security.key_secrets import issue_key
 from finmaas.security.policy import parse_grant
 
 HIGH = 10**9

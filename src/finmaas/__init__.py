@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from finmaas.client import Client
     from finmaas.config import Settings
     from finmaas.errors import FinmaasError
-    from finmaas.registration import register
+    from finmaas.publish.registration import register
 
 __version__ = "0.1.0"
 
@@ -24,7 +24,7 @@ _HOMES = {
     "Client": "finmaas.client",
     "FinmaasError": "finmaas.errors",
     "Settings": "finmaas.config",
-    "register": "finmaas.registration",
+    "register": "finmaas.publish.registration",
 }
 
 

@@ -17,7 +17,7 @@ from finmaas.api.control import ControlPlane
 from finmaas.background import HeapTrimmer, limit_heap_arenas
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
-from finmaas.monitoring.decisions import DecisionStore, DecisionWriter
+from finmaas.monitoring.decision_records import DecisionStore, DecisionWriter
 from finmaas.monitoring.exporter import Exporter
 from finmaas.monitoring.metrics import BatchTimings, ServiceMetrics, SharedSnapshots, protocol_of
 from finmaas.monitoring.predictions import PredictionLog
@@ -27,11 +27,14 @@ from finmaas.monitoring.store import DriftStore
 from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.security.guard import Guard
 from finmaas.security.policy import Principal
-from finmaas.serving import cors as cors_headers
-from finmaas.serving.access import AccessLog, RequestTrace, access_entry, new_trace
 from finmaas.serving.batching import AdaptiveBatcher, Predict, Served
 from finmaas.serving.dataplane import DataPlane
-from finmaas.serving.http import (
+from finmaas.serving.pool import ModelPool
+from finmaas.serving.routes import Router, error_response
+from finmaas.serving.unloaded import UnloadedModels
+from finmaas.web import cors as cors_headers
+from finmaas.web.access_log import AccessLog, RequestTrace, access_entry, new_trace
+from finmaas.web.http import (
     BodyTooLarge,
     Receive,
     Response,
@@ -42,10 +45,7 @@ from finmaas.serving.http import (
     send_response,
     unread_body_headers,
 )
-from finmaas.serving.pool import ModelPool
-from finmaas.serving.routes import Router, error_response
-from finmaas.serving.unloaded import UnloadedModels
-from finmaas.serving.uploads import (
+from finmaas.web.uploads import (
     SPOOL,
     UploadRequest,
     UploadSlots,

@@ -23,11 +23,11 @@ from finmaas.datasets import (
     load_german_credit,
 )
 from finmaas.errors import NotFound
-from finmaas.model_cards import CardContext, DataFacts
-from finmaas.registration import register
+from finmaas.publish.model_cards import CardContext, DataFacts
+from finmaas.publish.registration import register
 from finmaas.registry import ArtifactStore, ModelVersion, Registry
-from finmaas.registry.keys import Grant, KeyStore
-from finmaas.security.keys import IssuedKey, issue_key, rotate_key
+from finmaas.registry.key_store import Grant, KeyStore
+from finmaas.security.key_secrets import IssuedKey, issue_key, rotate_key
 from finmaas.training.credit import CandidateKind, train_credit_candidates
 
 MODEL_NAME = "credit-risk"

@@ -17,8 +17,8 @@ from typing import Any
 from finmaas.api.changes import ModelChange
 from finmaas.errors import Invalid
 from finmaas.registry.names import check_alias_name
-from finmaas.serving.http import parse_json
-from finmaas.serving.uploads import Form, UploadedFile
+from finmaas.web.http import parse_json
+from finmaas.web.uploads import Form, UploadedFile
 
 METADATA = "metadata"
 

@@ -33,13 +33,14 @@ from finmaas.api.bodies import (
 from finmaas.api.changes import ChangeGate, ModelChange
 from finmaas.config import Settings
 from finmaas.errors import Forbidden, Invalid, NotFound
-from finmaas.monitoring.decisions import decision_report
+from finmaas.jobs.runner import TEMPLATES, UPLOADS, Job, JobStore, launch, reap
+from finmaas.monitoring.decision_records import decision_report
 from finmaas.monitoring.report import drift_report, thresholds_of, window_dates
 from finmaas.monitoring.store import DriftStore
-from finmaas.publishing import publish_bytes, publish_file
+from finmaas.publish.publishing import publish_bytes, publish_file
 from finmaas.registry import ArtifactStore, NewModel, Registry
 from finmaas.registry.audit import AuditFilter
-from finmaas.registry.keys import KeyRecord, KeyStore
+from finmaas.registry.key_store import KeyRecord, KeyStore
 from finmaas.registry.names import check_alias_name
 from finmaas.registry.records import Model, ModelVersion
 from finmaas.registry.usage import UsageStore, usage_csv, usage_report
@@ -47,9 +48,9 @@ from finmaas.runtimes import ModelFormat
 from finmaas.runtimes.base import SAFE_FORMATS
 from finmaas.schema import signature_from_dict
 from finmaas.security.guard import Guard
-from finmaas.security.keys import issue_key, rotate_key
+from finmaas.security.key_secrets import issue_key, rotate_key
 from finmaas.security.policy import Principal, check_grants, require_role
-from finmaas.serving.http import (
+from finmaas.web.http import (
     Request,
     Response,
     UnsupportedMediaType,
@@ -57,8 +58,7 @@ from finmaas.serving.http import (
     parse_json,
     require_json,
 )
-from finmaas.serving.uploads import UploadedFile, UploadRequest
-from finmaas.training.jobs import TEMPLATES, UPLOADS, Job, JobStore, launch, reap
+from finmaas.web.uploads import UploadedFile, UploadRequest
 
 T = TypeVar("T")
 PUBLISH_FIELDS = frozenset(

@@ -9,7 +9,7 @@ import typer
 
 from finmaas.cli.context import cli_context
 from finmaas.cli.render import console, echo_json, table
-from finmaas.monitoring.decisions import DecisionStore, decision_report
+from finmaas.monitoring.decision_records import DecisionStore, decision_report
 
 app = typer.Typer(help="Decision records of decision models.", no_args_is_help=True)
 

@@ -17,9 +17,9 @@ from finmaas.cli.files import read_file
 from finmaas.cli.render import console, echo_json, table
 from finmaas.errors import Invalid
 from finmaas.explain import Explainer
-from finmaas.loading import load_version
+from finmaas.publish.loading import load_version
 from finmaas.schema import RecordEncoder
-from finmaas.serving.decisions import DecisionRule
+from finmaas.schema.output_rule import DecisionRule
 from finmaas.serving.protocols.v1 import name_positional_rows
 
 
@@ -61,7 +61,9 @@ def explain(
     count = explainer.check_reasons(reasons)
     encoder = RecordEncoder(found.signature)
     x = encoder.encode(name_positional_rows(records, encoder.names))
-    predictions = DecisionRule.of(found, found.signature).records(predictor.predict(x))
+    predictions = DecisionRule.of(found.signature, found.metrics, found.params).records(
+        predictor.predict(x)
+    )
     for prediction, explanation in zip(
         predictions, explainer.rows(contribute(x), x, count), strict=True
     ):

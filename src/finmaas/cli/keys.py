@@ -18,8 +18,8 @@ from finmaas.actor import DEFAULT_TENANT
 from finmaas.cli.context import cli_context
 from finmaas.cli.render import console, echo_json, table, when
 from finmaas.errors import Invalid
-from finmaas.registry.keys import KeyRecord, KeyStore
-from finmaas.security.keys import IssuedKey, issue_key, rotate_key
+from finmaas.registry.key_store import KeyRecord, KeyStore
+from finmaas.security.key_secrets import IssuedKey, issue_key, rotate_key
 from finmaas.security.policy import ROLES, VERBS, parse_grant
 
 app = typer.Typer(

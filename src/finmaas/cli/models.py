@@ -13,8 +13,8 @@ import typer
 from finmaas.cli.context import cli_context
 from finmaas.cli.files import parse_day, parse_pairs, read_csv, read_file, read_json_object
 from finmaas.cli.render import console, echo_json, metric, size, table, when
-from finmaas.loading import load_artifact
-from finmaas.publishing import publish_file
+from finmaas.publish.loading import load_artifact
+from finmaas.publish.publishing import publish_file
 from finmaas.registry import ModelVersion, NewModel
 from finmaas.registry.compare import compare_versions
 from finmaas.registry.records import Model, ModelUpdate

@@ -2,7 +2,7 @@
 documented versions, as a training job; ``finmaas jobs``: list, show and attach.
 
 Each command checks its options, records a job and starts its worker process
-(:mod:`finmaas.training.jobs`), then follows it with a progress bar until it
+(:mod:`finmaas.jobs.runner`), then follows it with a progress bar until it
 ends. ``--detach`` returns at once with the job id; Ctrl-C while following
 detaches too. The job keeps running either way: ``finmaas jobs attach ID``
 follows it again.
@@ -21,9 +21,9 @@ from finmaas.cli.context import CliContext, cli_context
 from finmaas.cli.files import read_file
 from finmaas.cli.render import console, echo_json, metric, progress_steps, table, when
 from finmaas.errors import Invalid
+from finmaas.jobs.runner import Job, JobStore, launch, reap
 from finmaas.training.credit import CANDIDATES
 from finmaas.training.forecast import TARGETS
-from finmaas.training.jobs import Job, JobStore, launch, reap
 from finmaas.training.neural import Optimizer
 from finmaas.training.runs import STAGING, SelectionMetric
 

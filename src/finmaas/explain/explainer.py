@@ -34,7 +34,7 @@ from finmaas.explain.profile import ExplanationProfile, default_reason_text
 from finmaas.registry import ModelVersion
 from finmaas.runtimes.base import Predictor
 from finmaas.schema.encoding import decode_value
-from finmaas.serving.decisions import decision_threshold
+from finmaas.schema.output_rule import decision_threshold
 
 DEFAULT_REASONS = 4
 

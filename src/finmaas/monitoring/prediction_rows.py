@@ -11,8 +11,8 @@ from typing import Literal
 import numpy as np
 import orjson
 
+from finmaas.schema.output_rule import DecisionRule
 from finmaas.schema.signature import ModelSignature
-from finmaas.serving.decisions import DecisionRule
 
 REDACTED = "[redacted]"
 

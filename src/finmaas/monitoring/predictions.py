@@ -54,8 +54,8 @@ from finmaas.monitoring import predictions_jsonl, predictions_parquet
 from finmaas.monitoring.prediction_rows import Masking, PendingRows
 from finmaas.monitoring.predictions_jsonl import JsonLinesFiles, RowEncoder
 from finmaas.monitoring.predictions_parquet import UNFINISHED, ArrowEncoder, ParquetFiles
+from finmaas.schema.output_rule import DecisionRule
 from finmaas.schema.signature import ModelSignature
-from finmaas.serving.decisions import DecisionRule
 
 log = logging.getLogger("finmaas.monitoring")
 

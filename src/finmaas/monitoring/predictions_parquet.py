@@ -38,8 +38,8 @@ from finmaas.monitoring.prediction_rows import (
 )
 from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.schema.encoding import decode_value
+from finmaas.schema.output_rule import DecisionRule, credit_score
 from finmaas.schema.signature import Feature
-from finmaas.serving.decisions import DecisionRule, credit_score
 
 ROW_GROUP_BYTES = 8 * 1024**2
 """Rows (uncompressed) a file holds in memory before it writes them as a row group."""

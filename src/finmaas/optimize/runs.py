@@ -36,7 +36,6 @@ from numpy.typing import NDArray
 
 from finmaas.actor import Actor
 from finmaas.errors import Forbidden, Invalid
-from finmaas.model_cards import CardContext, DataFacts
 from finmaas.optimize.convert import CONVERTIBLE, convert
 from finmaas.optimize.distill import STUDENTS, Student, check_jitter, distill, neighbours_of
 from finmaas.optimize.prune import (
@@ -56,12 +55,13 @@ from finmaas.optimize.report import (
     parse_gate,
     render,
 )
-from finmaas.publishing import MAX_PROFILE_ROWS, publish_bytes
+from finmaas.publish.model_cards import CardContext, DataFacts
+from finmaas.publish.publishing import MAX_PROFILE_ROWS, publish_bytes
 from finmaas.registry import ArtifactStore, Model, ModelVersion, NewModel, Registry
 from finmaas.registry.names import check_model_name
 from finmaas.runtimes import ModelFormat, load_predictor
 from finmaas.schema import ModelSignature, encode_frame
-from finmaas.serving.decisions import decision_threshold
+from finmaas.schema.output_rule import decision_threshold
 from finmaas.training.data import check_columns, read_table
 from finmaas.training.metrics import DEFAULT_COSTS, CostMatrix, check_int
 from finmaas.training.runs import library_versions

@@ -19,9 +19,9 @@ from finmaas.background import cancel
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError, Forbidden, NotFound, Unauthenticated
 from finmaas.registry import MonitoringPolicy, Registry
-from finmaas.registry.keys import AccessSnapshot, KeyStore, ModelPolicy
+from finmaas.registry.key_store import AccessSnapshot, KeyStore, ModelPolicy
 from finmaas.registry.usage import UsageStore
-from finmaas.security.keys import PREFIX
+from finmaas.security.key_secrets import PREFIX
 from finmaas.security.limits import Limiter, LocalLimiter, RedisLimiter
 from finmaas.security.policy import ANONYMOUS_KEY, Principal, allowed_verbs, principal_of
 from finmaas.security.usage import UsageMeter

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from finmaas.errors import RateLimited, Unavailable
-from finmaas.registry.keys import KeyRecord
+from finmaas.registry.key_store import KeyRecord
 
 
 class Limiter(Protocol):

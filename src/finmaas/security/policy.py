@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 
 from finmaas.actor import DEFAULT_TENANT, Actor
 from finmaas.errors import Forbidden, Invalid
-from finmaas.registry.keys import Grant, KeyRecord, ModelPolicy
+from finmaas.registry.key_store import Grant, KeyRecord, ModelPolicy
 
 ROLES = ("admin", "developer", "validator", "consumer", "auditor")
 VERBS = ("predict", "explain", "metadata")

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 
 from finmaas.background import cancel
 from finmaas.errors import FinmaasError
-from finmaas.registry.keys import KeyRecord, KeyStore
+from finmaas.registry.key_store import KeyRecord, KeyStore
 from finmaas.registry.usage import UsageRow, UsageStore
 
 log = logging.getLogger("finmaas.security")

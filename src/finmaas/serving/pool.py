@@ -26,15 +26,15 @@ from typing import Protocol
 
 from finmaas.errors import FinmaasError, ModelUnloaded, NotFound
 from finmaas.explain import Explainer
-from finmaas.loading import load_artifact
 from finmaas.monitoring.counts import LiveCounts, binnings_of
 from finmaas.monitoring.metrics import BatchTimings, ServiceMetrics
+from finmaas.publish.loading import load_artifact
 from finmaas.registry import AliasSnapshot, ArtifactStore, ModelVersion, Registry
 from finmaas.runtimes import Predictor
 from finmaas.schema import RecordEncoder
+from finmaas.schema.output_rule import DecisionRule
 from finmaas.schema.signature import ModelSignature
 from finmaas.serving.batching import AdaptiveBatcher, Predict, Served
-from finmaas.serving.decisions import DecisionRule
 from finmaas.serving.unloaded import UnloadedModels
 
 log = logging.getLogger("finmaas.serving")
@@ -253,7 +253,7 @@ class ModelPool:
             signature=signature,
             predictor=predictor,
             encoder=RecordEncoder(signature),
-            rule=DecisionRule.of(version, signature),
+            rule=DecisionRule.of(signature, version.metrics, version.params),
             batcher=self.batcher_factory(
                 predictor.predict,
                 timings=self._timings(version, "predict"),

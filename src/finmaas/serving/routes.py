@@ -1,7 +1,7 @@
 """Routing of data-plane requests to protocol handlers (KServe V1, Open Inference V2).
 
 Routes decode, call the :class:`DataPlane`, and encode; errors are mapped to
-statuses once, in :mod:`finmaas.serving.errors`, and written as
+statuses once, in :mod:`finmaas.web.statuses`, and written as
 ``{"error": "<message>"}`` as both protocols specify.
 
 Every route but the health probes and server metadata needs an API key; the
@@ -32,19 +32,24 @@ from finmaas.errors import (
     QueueFull,
     RateLimited,
 )
-from finmaas.monitoring.decisions import Decision, DecisionWriter, stored_reasons, subject_ids
+from finmaas.monitoring.decision_records import (
+    Decision,
+    DecisionWriter,
+    stored_reasons,
+    subject_ids,
+)
 from finmaas.monitoring.exporter import Exporter
 from finmaas.monitoring.metrics import ServiceMetrics
 from finmaas.monitoring.predictions import PredictionLog
 from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.security.guard import Guard
 from finmaas.security.policy import Principal, require_role
-from finmaas.serving.access import TRACE
 from finmaas.serving.dataplane import DataPlane, Selector
-from finmaas.serving.errors import error_headers, status_of
-from finmaas.serving.http import Request, Response, json_response, require_json
 from finmaas.serving.pool import LoadedModel
 from finmaas.serving.protocols import csv_body, mlflow, v1, v2
+from finmaas.web.access_log import TRACE
+from finmaas.web.http import Request, Response, json_response, require_json
+from finmaas.web.statuses import error_headers, status_of
 
 log = logging.getLogger("finmaas.serving")
 

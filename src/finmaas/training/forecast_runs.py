@@ -25,8 +25,8 @@ from sklearn.preprocessing import StandardScaler
 
 from finmaas.actor import Actor
 from finmaas.errors import Invalid
-from finmaas.model_cards import CardContext, DataFacts
-from finmaas.registration import register
+from finmaas.publish.model_cards import CardContext, DataFacts
+from finmaas.publish.registration import register
 from finmaas.registry import ArtifactStore, ModelVersion, Registry
 from finmaas.registry.names import check_model_name
 from finmaas.training.data import read_table

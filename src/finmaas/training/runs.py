@@ -29,8 +29,8 @@ import pandas as pd
 
 from finmaas.actor import Actor
 from finmaas.errors import Invalid
-from finmaas.model_cards import CardContext, DataFacts
-from finmaas.registration import register
+from finmaas.publish.model_cards import CardContext, DataFacts
+from finmaas.publish.registration import register
 from finmaas.registry import ArtifactStore, ModelVersion, Registry
 from finmaas.registry.names import check_model_name
 from finmaas.schema import ModelSignature, encode_frame, infer_signature

@@ -21,8 +21,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from finmaas.actor import Actor
-from finmaas.model_cards import CardContext, DataFacts
-from finmaas.registration import register
+from finmaas.publish.model_cards import CardContext, DataFacts
+from finmaas.publish.registration import register
 from finmaas.registry import ArtifactStore, ModelVersion, Registry
 from finmaas.registry.names import check_model_name
 from finmaas.schema import Feature, ModelSignature

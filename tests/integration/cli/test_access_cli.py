@@ -14,7 +14,7 @@ from finmaas.config import Settings
 from finmaas.registry import Registry
 from finmaas.registry.tables import api_keys, audit_log
 from finmaas.registry.usage import UsageRow, UsageStore
-from finmaas.security.keys import hash_token
+from finmaas.security.key_secrets import hash_token
 from tests.integration.cli.conftest import Cli, as_json
 
 

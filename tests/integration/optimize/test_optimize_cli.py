@@ -11,7 +11,7 @@ from finmaas.actor import Actor
 from finmaas.cli.main import main
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET
-from finmaas.registration import register
+from finmaas.publish.registration import register
 from finmaas.registry import LocalArtifactStore, Registry
 from tests.optimize_models import german, lightgbm_model, network_model
 

@@ -13,10 +13,10 @@ import pytest
 from finmaas.actor import Actor
 from finmaas.datasets import GERMAN_CREDIT_TARGET
 from finmaas.errors import Forbidden, Invalid
+from finmaas.jobs.runner import JobStore, build_run
 from finmaas.optimize import OptimizeRun, optimize_version
-from finmaas.registration import register
+from finmaas.publish.registration import register
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.training.jobs import JobStore, build_run
 from tests.optimize_models import german, lightgbm_model, network_model
 
 ADMIN = Actor("local:tester")

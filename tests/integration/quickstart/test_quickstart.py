@@ -11,10 +11,10 @@ import pytest
 
 from finmaas.actor import Actor
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
-from finmaas.loading import load_version
+from finmaas.publish.loading import load_version
 from finmaas.quickstart import MODEL_NAME, quickstart_keys, run_quickstart
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.registry.keys import KeyStore
+from finmaas.registry.key_store import KeyStore
 from finmaas.schema import RecordEncoder
 from finmaas.security.policy import allowed_verbs
 

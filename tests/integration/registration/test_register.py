@@ -13,7 +13,7 @@ from sklearn.tree import DecisionTreeRegressor
 import finmaas
 from finmaas.actor import Actor
 from finmaas.errors import Invalid
-from finmaas.loading import load_version
+from finmaas.publish.loading import load_version
 from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.schema import RecordEncoder
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from finmaas.config import Settings
-from finmaas.monitoring.decisions import Decision, DecisionStore
+from finmaas.monitoring.decision_records import Decision, DecisionStore
 from finmaas.registry import Registry
 from finmaas.registry.audit import AuditFilter
 

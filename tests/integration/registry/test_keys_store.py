@@ -12,9 +12,9 @@ from finmaas.actor import Actor
 from finmaas.errors import Conflict, NotFound
 from finmaas.registry import NewModel, Registry
 from finmaas.registry.audit import AuditFilter
-from finmaas.registry.keys import AccessSnapshot, Grant, KeyRecord, KeyStore, ModelPolicy
+from finmaas.registry.key_store import AccessSnapshot, Grant, KeyRecord, KeyStore, ModelPolicy
 from finmaas.registry.records import ModelUpdate
-from finmaas.security.keys import new_secret
+from finmaas.security.key_secrets import new_secret
 from tests.integration.registry.helpers import new_version
 
 T0 = datetime(2026, 5, 4, 9, 30, 15, 123456, tzinfo=UTC)

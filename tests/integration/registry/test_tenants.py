@@ -15,7 +15,7 @@ from finmaas.errors import Forbidden
 from finmaas.registry import Registry
 from finmaas.registry.audit import AuditFilter
 from finmaas.registry.database import create_engine
-from finmaas.registry.keys import KeyStore
+from finmaas.registry.key_store import KeyStore
 from finmaas.registry.migrate import upgrade
 from finmaas.registry.records import ModelUpdate, NewModel
 from finmaas.registry.tables import api_keys, approvals, models

@@ -10,8 +10,8 @@ import orjson
 
 from finmaas.config import Settings
 from finmaas.registry import Registry
-from finmaas.registry.keys import KeyStore
-from finmaas.security.keys import issue_key
+from finmaas.registry.key_store import KeyStore
+from finmaas.security.key_secrets import issue_key
 from tests.integration.serving.conftest import APPLICANT, copy_home, start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from finmaas.config import Settings
 from finmaas.registry import Registry
-from finmaas.registry.keys import KeyStore
+from finmaas.registry.key_store import KeyStore
 from finmaas.registry.records import ModelUpdate
 from finmaas.registry.tables import decisions
-from finmaas.security.keys import issue_key
+from finmaas.security.key_secrets import issue_key
 from finmaas.security.policy import parse_grant
 from tests.integration.serving.conftest import (
     APPLICANT,

@@ -16,8 +16,8 @@ from finmaas.actor import Actor
 from finmaas.client import Client
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, german_credit_signature, load_german_credit
-from finmaas.publishing import publish_bytes
-from finmaas.registration import serialise_model
+from finmaas.publish.publishing import publish_bytes
+from finmaas.publish.registration import serialise_model
 from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.schema import encode_frame
 from tests.integration.serving.conftest import (

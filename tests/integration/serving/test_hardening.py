@@ -13,8 +13,8 @@ import trustme
 from finmaas.cli.main import main
 from finmaas.config import Settings
 from finmaas.registry import Registry
-from finmaas.registry.keys import KeyStore
-from finmaas.security.keys import issue_key
+from finmaas.registry.key_store import KeyStore
+from finmaas.security.key_secrets import issue_key
 from tests.integration.serving.conftest import (
     APPLICANT,
     LiveServer,

@@ -15,7 +15,7 @@ from finmaas import datasets
 from finmaas.client import Client
 from finmaas.config import Settings
 from finmaas.datasets.headlines import generated_headlines
-from finmaas.training.jobs import UPLOADS
+from finmaas.jobs.runner import UPLOADS
 from tests.integration.serving.conftest import LiveServer, copy_home, start_server, stop_server
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from finmaas.config import Settings
 from finmaas.registry import Registry
-from finmaas.registry.keys import KeyStore
-from finmaas.security.keys import issue_key
+from finmaas.registry.key_store import KeyStore
+from finmaas.security.key_secrets import issue_key
 from tests.integration.serving.conftest import APPLICANT, start_server, stop_server
 
 REDIS_URL = os.environ.get("FINMAAS_TEST_REDIS_URL")

@@ -16,8 +16,8 @@ from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.monitoring.store import DriftStore
 from finmaas.registry import Registry
-from finmaas.registry.keys import KeyStore
-from finmaas.security.keys import issue_key
+from finmaas.registry.key_store import KeyStore
+from finmaas.security.key_secrets import issue_key
 from tests.integration.serving.conftest import (
     APPLICANT,
     LiveServer,

@@ -25,9 +25,9 @@ from finmaas.client import Client
 from finmaas.config import Settings
 from finmaas.errors import Unauthenticated
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.registry.keys import KeyStore
+from finmaas.registry.key_store import KeyStore
 from finmaas.registry.usage import UsageStore
-from finmaas.security.keys import issue_key
+from finmaas.security.key_secrets import issue_key
 from finmaas.security.policy import parse_grant
 from tests.integration.serving.conftest import APPLICANT, LiveServer, start_server, stop_server
 

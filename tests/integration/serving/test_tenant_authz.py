@@ -24,13 +24,13 @@ import sqlalchemy as sa
 from finmaas.actor import Actor
 from finmaas.app import FinmaasApp
 from finmaas.config import Settings
-from finmaas.monitoring.decisions import Decision, DecisionStore
+from finmaas.monitoring.decision_records import Decision, DecisionStore
 from finmaas.registry import Registry
-from finmaas.registry.keys import KeyStore
+from finmaas.registry.key_store import KeyStore
 from finmaas.registry.records import ModelUpdate, NewModel
 from finmaas.registry.tables import jobs
 from finmaas.registry.usage import UsageRow, UsageStore
-from finmaas.security.keys import issue_key
+from finmaas.security.key_secrets import issue_key
 from finmaas.security.policy import parse_grant
 from tests.integration.registry.helpers import new_version
 

@@ -21,12 +21,12 @@ import pytest
 from finmaas.actor import local_actor
 from finmaas.app import FinmaasApp
 from finmaas.config import Settings
-from finmaas.publishing import publish_bytes
+from finmaas.publish.publishing import publish_bytes
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.registry.keys import KeyStore
+from finmaas.registry.key_store import KeyStore
 from finmaas.security.guard import INVALID_KEY, MISSING_KEY
-from finmaas.security.keys import issue_key
-from finmaas.serving.uploads import SPOOL
+from finmaas.security.key_secrets import issue_key
+from finmaas.web.uploads import SPOOL
 from tests.unit.runtimes.cases import Case, lightgbm_case
 
 T = TypeVar("T")

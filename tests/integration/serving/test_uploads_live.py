@@ -16,9 +16,9 @@ from finmaas.client import Client
 from finmaas.config import Settings
 from finmaas.errors import Unauthenticated
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.registry.keys import KeyStore
+from finmaas.registry.key_store import KeyStore
 from finmaas.security.guard import MISSING_KEY
-from finmaas.security.keys import issue_key
+from finmaas.security.key_secrets import issue_key
 from tests.integration.serving.conftest import LiveServer, copy_home, start_server, stop_server
 
 BODY = 200 * 1024 * 1024

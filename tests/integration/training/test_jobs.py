@@ -20,9 +20,7 @@ from finmaas.config import Settings
 from finmaas.datasets import load_german_credit
 from finmaas.datasets.headlines import generated_headlines
 from finmaas.errors import Invalid, NotFound
-from finmaas.registry import Registry
-from finmaas.registry.tables import jobs
-from finmaas.training.jobs import (
+from finmaas.jobs.runner import (
     MAX_LOG_LINES,
     STALE_SECONDS,
     START_SECONDS,
@@ -31,6 +29,8 @@ from finmaas.training.jobs import (
     build_run,
     launch,
 )
+from finmaas.registry import Registry
+from finmaas.registry.tables import jobs
 from finmaas.training.runs import CreditRun
 
 ALICE = Actor("local:alice", role="developer", tenant="retail")

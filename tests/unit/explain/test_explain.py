@@ -19,7 +19,7 @@ from finmaas.errors import Invalid, NotSupported
 from finmaas.explain import Explainer, build_explanation_profile
 from finmaas.explain.methods import margin, sampled_method
 from finmaas.explain.profile import MIN_CUTOFF_ROWS, default_reason_text
-from finmaas.registration import serialise_model
+from finmaas.publish.registration import serialise_model
 from finmaas.registry import ModelVersion
 from finmaas.runtimes import Predictor, load_predictor
 from finmaas.schema import Feature, ModelSignature, build_reference_profile, encode_frame

@@ -10,8 +10,13 @@ from typing import Any
 import pytest
 
 from finmaas.errors import Invalid
-from finmaas.monitoring import decisions as module
-from finmaas.monitoring.decisions import Decision, DecisionWriter, stored_reasons, subject_ids
+from finmaas.monitoring import decision_records as module
+from finmaas.monitoring.decision_records import (
+    Decision,
+    DecisionWriter,
+    stored_reasons,
+    subject_ids,
+)
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 

@@ -34,7 +34,7 @@ from finmaas.monitoring.predictions_parquet import ArrowEncoder, ParquetFiles
 from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.schema import Feature, ModelSignature
 from finmaas.schema.encoding import RecordEncoder, decode_column, decode_value
-from finmaas.serving.decisions import DecisionRule
+from finmaas.schema.output_rule import DecisionRule
 
 KEY = bytes(range(32))
 

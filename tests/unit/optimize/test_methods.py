@@ -18,7 +18,7 @@ from finmaas.optimize.convert import convert
 from finmaas.optimize.distill import distill, neighbours_of
 from finmaas.optimize.prune import prune_network, prune_trees
 from finmaas.optimize.quantize import quantize
-from finmaas.registration import serialise_model
+from finmaas.publish.registration import serialise_model
 from finmaas.runtimes import ModelFormat, load_predictor
 from finmaas.training.metrics import roc_auc
 from finmaas.training.neural import from_onnx

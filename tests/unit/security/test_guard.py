@@ -10,9 +10,9 @@ import pytest
 from finmaas.config import Settings
 from finmaas.errors import Forbidden, NotFound, Unauthenticated
 from finmaas.registry import Registry
-from finmaas.registry.keys import KeyStore
+from finmaas.registry.key_store import KeyStore
 from finmaas.security.guard import INVALID_KEY, MISSING_KEY, Guard
-from finmaas.security.keys import IssuedKey, issue_key
+from finmaas.security.key_secrets import IssuedKey, issue_key
 from finmaas.security.policy import parse_grant
 
 

@@ -1,4 +1,4 @@
-"""API key secrets: format, parsing, hashing, issuing and rotating (finmaas.security.keys)."""
+"""API key secrets: format, parsing, hashing, issuing and rotating (finmaas.security.key_secrets)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from finmaas.actor import Actor
 from finmaas.errors import Conflict, Invalid, NotFound
 from finmaas.registry import Registry
 from finmaas.registry.audit import AuditFilter
-from finmaas.registry.keys import Grant, KeyStore
+from finmaas.registry.key_store import Grant, KeyStore
 from finmaas.registry.tables import api_keys
-from finmaas.security.keys import (
+from finmaas.security.key_secrets import (
     hash_token,
     issue_key,
     new_secret,

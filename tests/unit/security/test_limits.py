@@ -9,7 +9,7 @@ from datetime import UTC, datetime, tzinfo
 import pytest
 
 from finmaas.errors import RateLimited
-from finmaas.registry.keys import KeyRecord
+from finmaas.registry.key_store import KeyRecord
 from finmaas.security import limits
 from finmaas.security.limits import LocalLimiter
 

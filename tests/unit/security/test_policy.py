@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finmaas.errors import Forbidden, Invalid
-from finmaas.registry.keys import Grant, KeyRecord, ModelPolicy
+from finmaas.registry.key_store import Grant, KeyRecord, ModelPolicy
 from finmaas.security.policy import (
     ANONYMOUS_KEY,
     ROLES,

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from finmaas.errors import Unavailable
 from finmaas.registry import Registry
-from finmaas.registry.keys import KeyRecord, KeyStore
+from finmaas.registry.key_store import KeyRecord, KeyStore
 from finmaas.registry.usage import UsageRow, UsageStore
-from finmaas.security.keys import issue_key
+from finmaas.security.key_secrets import issue_key
 from finmaas.security.usage import UsageMeter
 
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)

@@ -10,7 +10,7 @@ import threading
 import orjson
 import pytest
 
-from finmaas.serving.access import (
+from finmaas.web.access_log import (
     AccessLog,
     RequestTrace,
     _write,

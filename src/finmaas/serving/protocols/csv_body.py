@@ -18,7 +18,7 @@ import numpy as np
 from finmaas.errors import Invalid
 from finmaas.schema import RecordEncoder
 from finmaas.schema.numbers import value_from_text
-from finmaas.serving.http import UnsupportedMediaType
+from finmaas.web.http import UnsupportedMediaType
 
 CSV = b"text/csv"
 

@@ -27,15 +27,15 @@ import orjson
 
 from finmaas.errors import Invalid
 from finmaas.schema import RecordEncoder
-from finmaas.serving.http import (
+from finmaas.serving.protocols.csv_body import check_csv_content_type, is_csv
+from finmaas.serving.protocols.v1 import name_positional_rows
+from finmaas.web.http import (
     Request,
     UnsupportedMediaType,
     parse_json,
     reject_unknown_fields,
     require_json,
 )
-from finmaas.serving.protocols.csv_body import check_csv_content_type, is_csv
-from finmaas.serving.protocols.v1 import name_positional_rows
 
 FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
 FIELDS = frozenset({*FORMATS, "params"})

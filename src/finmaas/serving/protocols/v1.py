@@ -18,7 +18,7 @@ import orjson
 
 from finmaas.errors import Invalid
 from finmaas.schema import RecordEncoder
-from finmaas.serving.http import parse_json, reject_unknown_fields
+from finmaas.web.http import parse_json, reject_unknown_fields
 
 V1_FIELDS = frozenset({"instances", "inputs"})
 

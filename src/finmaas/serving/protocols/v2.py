@@ -32,7 +32,7 @@ import orjson
 from finmaas.errors import Invalid, SchemaMismatch
 from finmaas.schema import RecordEncoder
 from finmaas.schema.signature import ModelSignature
-from finmaas.serving.http import parse_json, reject_unknown_fields
+from finmaas.web.http import parse_json, reject_unknown_fields
 
 V2_DTYPES: Mapping[str, np.dtype[Any]] = MappingProxyType(
     {

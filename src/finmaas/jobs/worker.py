@@ -1,6 +1,6 @@
-"""``python -m finmaas.training.job_worker JOB_ID``: run one training job to its end.
+"""``python -m finmaas.jobs.worker JOB_ID``: run one training job to its end.
 
-Started by :func:`finmaas.training.jobs.launch` with the home and database in
+Started by :func:`finmaas.jobs.runner.launch` with the home and database in
 ``FINMAAS_*`` variables. Exit code 0 when the job succeeded, 1 when it failed
 (the reason is in the job), 2 when the job cannot be found or was not queued.
 """
@@ -14,8 +14,7 @@ from pathlib import Path
 
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
-from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.training.jobs import (
+from finmaas.jobs.runner import (
     UPLOADS,
     Job,
     JobProgress,
@@ -24,12 +23,13 @@ from finmaas.training.jobs import (
     execute,
     heartbeat,
 )
+from finmaas.registry import LocalArtifactStore, Registry
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m finmaas.training.job_worker JOB_ID", file=sys.stderr)
+        print("usage: python -m finmaas.jobs.worker JOB_ID", file=sys.stderr)
         return 2
     job_id = args[0]
     settings = Settings()

@@ -20,8 +20,8 @@ import pandas as pd
 from finmaas.actor import Actor, local_actor
 from finmaas.config import Settings
 from finmaas.errors import Invalid
-from finmaas.model_cards import CardContext
-from finmaas.publishing import MAX_PROFILE_ROWS, publish_bytes
+from finmaas.publish.model_cards import CardContext
+from finmaas.publish.publishing import MAX_PROFILE_ROWS, publish_bytes
 from finmaas.registry import ArtifactStore, LocalArtifactStore, ModelVersion, NewModel, Registry
 from finmaas.runtimes import ModelFormat, load_predictor
 from finmaas.schema import build_reference_profile, encode_frame, infer_signature

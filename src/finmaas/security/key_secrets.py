@@ -18,7 +18,7 @@ from datetime import datetime
 from finmaas.actor import DEFAULT_TENANT
 from finmaas.errors import Conflict, Invalid
 from finmaas.registry import fields
-from finmaas.registry.keys import Grant, KeyRecord, KeyStore
+from finmaas.registry.key_store import Grant, KeyRecord, KeyStore
 from finmaas.registry.registry import Who, check_tenant
 from finmaas.security.policy import check_role
 

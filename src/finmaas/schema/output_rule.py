@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from finmaas.registry import ModelVersion
 from finmaas.schema.signature import ModelSignature
 
 SCORE_BASE = 600.0
@@ -39,8 +38,11 @@ class DecisionRule:
     threshold: float
 
     @classmethod
-    def of(cls, version: ModelVersion, signature: ModelSignature) -> DecisionRule:
-        threshold = decision_threshold(version.metrics, version.params)
+    def of(
+        cls, signature: ModelSignature, metrics: Mapping[str, Any], params: Mapping[str, Any]
+    ) -> DecisionRule:
+        """The rule of a version with this signature, metrics and params."""
+        threshold = decision_threshold(metrics, params)
         return cls(signature.task, tuple(signature.classes or ()), threshold)
 
     def outputs(self, scores: np.ndarray) -> dict[str, np.ndarray]:

@@ -19,14 +19,14 @@ import numpy as np
 from finmaas.actor import Actor
 from finmaas.errors import Conflict, Forbidden, Invalid, NotFound, SchemaMismatch
 from finmaas.explain.profile import build_explanation_profile
-from finmaas.model_cards import CardContext, build_model_card
+from finmaas.publish.model_cards import CardContext, build_model_card
 from finmaas.registry import ArtifactStore, ModelVersion, NewModel, NewVersion, Registry
 from finmaas.registry.artifacts import StoredArtifact
 from finmaas.registry.names import check_model_name
 from finmaas.runtimes import ModelFormat, Predictor, check_format, load_predictor
 from finmaas.schema import build_reference_profile, encode_frame
+from finmaas.schema.output_rule import decision_threshold
 from finmaas.schema.signature import ModelSignature
-from finmaas.serving.decisions import decision_threshold
 
 if TYPE_CHECKING:
     import pandas as pd

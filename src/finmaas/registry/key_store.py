@@ -1,6 +1,6 @@
 """Storage of API keys and of the access snapshot the serving path caches.
 
-Only a key's sha256 digest is stored (:mod:`finmaas.security.keys` makes and
+Only a key's sha256 digest is stored (:mod:`finmaas.security.key_secrets` makes and
 checks the secret); this module records, revokes and lists keys, each change
 with its audit entry in the same transaction, in the key's tenant.
 """

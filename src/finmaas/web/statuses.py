@@ -19,7 +19,7 @@ from finmaas.errors import (
     Unauthenticated,
     Unavailable,
 )
-from finmaas.serving.http import BodyTooLarge, UnsupportedMediaType
+from finmaas.web.http import BodyTooLarge, UnsupportedMediaType
 
 STATUS: Mapping[type[FinmaasError], int] = MappingProxyType(
     {

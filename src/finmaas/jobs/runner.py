@@ -5,7 +5,7 @@ A job is a row of the ``jobs`` table: its template (``credit``, ``forecast``,
 who asked, and what happened: ``queued`` → ``running`` → ``succeeded`` or
 ``failed``, the last progress message, a log of the messages, the versions it
 registered, and the error. :func:`launch` starts
-``python -m finmaas.training.job_worker JOB_ID`` in a new session, so the job
+``python -m finmaas.jobs.worker JOB_ID`` in a new session, so the job
 outlives the command or server that started it (detach), and anyone who can
 read the registry can watch it (attach).
 
@@ -404,7 +404,7 @@ def launch(settings: Settings, job: Job) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with log_path.open("ab") as output:
         return subprocess.Popen(  # noqa: S603 - our own module, a job id we made
-            [sys.executable, "-m", "finmaas.training.job_worker", job.id],
+            [sys.executable, "-m", "finmaas.jobs.worker", job.id],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=output,

@@ -24,7 +24,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from finmaas.errors import Busy, Invalid
-from finmaas.serving.http import BodyTooLarge, Receive, Request
+from finmaas.web.http import BodyTooLarge, Receive, Request
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
