@@ -28,15 +28,16 @@ from finmaas.registry import ArtifactStore, LocalArtifactStore, Registry
 from finmaas.security.guard import Guard
 from finmaas.security.policy import Principal
 from finmaas.serving.batching import AdaptiveBatcher, Predict, Served
-from finmaas.serving.dataplane import DataPlane
+from finmaas.serving.pipeline import DataPlane
 from finmaas.serving.pool import ModelPool
-from finmaas.serving.routes import Router, error_response
+from finmaas.serving.router import Router, error_response, failure
 from finmaas.serving.unloaded import UnloadedModels
 from finmaas.web import cors as cors_headers
 from finmaas.web.access_log import AccessLog, RequestTrace, access_entry, new_trace
 from finmaas.web.http import (
     BodyTooLarge,
     Receive,
+    Request,
     Response,
     Scope,
     Send,
@@ -166,18 +167,16 @@ class FinmaasApp:
         await self.trimmer.start()
         self._announce(self.guard)
         await asyncio.to_thread(sweep_spool, settings.home / SPOOL)
-        control = self.control = ControlPlane(self._registry, self.guard, store, settings)
-        self.router = Router(
-            DataPlane(self.pool),
-            settings,
+        self.control = ControlPlane(self._registry, self.guard, store, settings)
+        plane = DataPlane(
+            self.pool,
             self.guard,
-            control,
             metrics=self.metrics,
-            exporter=self.exporter,
             decisions=self.decisions,
             predictions=self.predictions,
             pseudonym_key=key,
         )
+        self.router = Router(plane, settings, self.exporter)
         # Everything loaded so far lives as long as the process: keep it out of the
         # cyclic GC's full collections, which otherwise stall requests for tens of ms.
         gc.collect()
@@ -248,15 +247,15 @@ class FinmaasApp:
         try:
             # The key is checked from the headers before one byte of the body is read:
             # a caller without a valid key costs its headers only.
-            principal = self.router.authenticate(method, path, headers)
+            principal = self._authenticate(method, path, headers, trace)
             if principal is not None and path.startswith("/api/"):
-                response = await self._api(scope, receive, headers, principal, address)
+                response = await self._api(scope, receive, headers, principal.at(address))
             else:
                 request = await read_request(scope, receive, self.settings.max_body_bytes, headers)
-                response = await self.router.handle(request, address, principal)
+                response = await self.router.handle(request, principal)
         except FinmaasError as exc:
             # Refused before or while reading the body: the rest of it is never read.
-            response = self.router.failure(path, exc)
+            response = failure(path, exc)
             extra = (*extra, *unread_body_headers(headers))
         except ConnectionAbortedError:
             return
@@ -267,22 +266,32 @@ class FinmaasApp:
         await send_response(send, response, extra)
         self._done(trace, method, path, response.status)
 
+    def _authenticate(
+        self, method: str, path: str, headers: dict[bytes, bytes], trace: RequestTrace
+    ) -> Principal | None:
+        """The caller, from the headers alone; None on a route that needs no key."""
+        assert self.router is not None
+        assert self.guard is not None
+        if self.router.is_public(method, path):
+            return None
+        principal = self.guard.authenticate(headers)
+        trace.key_id = principal.key.id
+        return principal
+
     async def _api(
         self,
         scope: Scope,
         receive: Receive,
         headers: dict[bytes, bytes],
         principal: Principal,
-        address: str,
     ) -> Response:
         """A control-plane request. What the method, path and key tell is checked before
         the body; an upload is streamed to disk (at most ``max_concurrent_uploads`` at
         once), any other body is read whole within ``max_body_bytes``."""
-        assert self.router is not None
         assert self.control is not None
         settings = self.settings
         method, path = scope["method"], scope["path"]
-        route = await self.control.admit_body(method, path, principal.at(address))
+        route = await self.control.admit_body(method, path, principal)
         if route is None or not is_multipart(headers):
             try:
                 request = await read_request(scope, receive, settings.max_body_bytes, headers)
@@ -293,7 +302,7 @@ class FinmaasApp:
                     f"{exc}; send the file as multipart/form-data, up to "
                     f"{settings.max_upload_bytes} bytes"
                 ) from None
-            return await self.router.handle(request, address, principal)
+            return await self._control(request, principal)
         check_declared_length(headers, settings.max_upload_bytes)
         with self.uploads.slot(), spool_folder(settings.home / SPOOL) as folder:
             form = await spool_form(
@@ -308,7 +317,18 @@ class FinmaasApp:
             request = UploadRequest(
                 method, path, scope.get("query_string", b""), headers, b"", form
             )
-            return await self.router.handle(request, address, principal)
+            return await self._control(request, principal)
+
+    async def _control(self, request: Request, principal: Principal) -> Response:
+        """The control plane's answer, its errors written as the data plane's are."""
+        assert self.control is not None
+        try:
+            return await self.control(request, principal)
+        except FinmaasError as exc:
+            return failure(request.path, exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path[:200])
+            return error_response(500, "internal server error")
 
     def _done(self, trace: RequestTrace, method: str, path: str, status: int) -> None:
         """Count the answered request, and log it when the access log is on."""
