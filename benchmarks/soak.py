@@ -303,7 +303,7 @@ def print_report(
 ) -> None:
     requests = int(re.search(r"(\d+) requests in", report).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+(\S+)", report)
+    p99 = re.search(r"^\s*99%\s+(\S+)", report, re.MULTILINE)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", report)
     socket_errors = re.search(r"Socket errors: .*", report)
     baseline, growth, passed = verdict(samples, args.warmup_minutes * 60, args.level)
