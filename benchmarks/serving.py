@@ -1,10 +1,12 @@
 """Serving benchmark: finmaas vs the HTTP floor, driven by wrk, in one run.
 
-Run: ``.venv/bin/python benchmarks/serving.py [--duration 10] [--workers 1]``.
-Starts ``finmaas serve`` on a fresh home with the quickstart models and the
-floor app (benchmarks/floor_app.py) under uvicorn with the same worker count,
-drives each with wrk at concurrency 1, 16 and 64 with one German Credit
-applicant per request, checks the responses, and prints a Markdown report
+Run: ``.venv/bin/python benchmarks/serving.py [--duration 10] [--workers 1]
+[--baseline OTHER/src]``. Starts ``finmaas serve`` on a fresh home with the
+quickstart models (and, with ``--baseline``, the same command from another
+checkout's sources, to measure a change before and after in one run) and the
+floor app (benchmarks/floor_app.py) under uvicorn with the same worker count;
+then, at concurrency 1, 16 and 64, drives each target in turn with wrk, one German
+Credit applicant per request, checks the responses, and prints a Markdown report
 (machine, date, versions, commands, requests/s, p50, p99, ratios).
 """
 
@@ -163,12 +165,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_finmaas(
-    home: Path, port: int, *flags: str, settings: dict[str, str] | None = None
+    home: Path,
+    port: int,
+    *flags: str,
+    settings: dict[str, str] | None = None,
+    source: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """``finmaas serve`` on ``home`` in a clean environment: no ``FINMAAS_*`` variables
-    but the given ``settings`` (``{"FINMAAS_COUNT_DRIFT": "false"}``)."""
+    but the given ``settings`` (``{"FINMAAS_COUNT_DRIFT": "false"}``); ``source``: serve
+    the package in that ``src`` folder (another checkout) instead of the installed one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
     env.update(settings or {})
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     return subprocess.Popen(
         [str(BIN / "finmaas"), "--home", str(home), "serve", "--port", str(port), *flags],
         env=env,
@@ -202,11 +211,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="the src folder of another checkout (e.g. a git worktree of the code before a "
+        "change): served too, and measured in the same run, round by round",
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
     applicant = first_applicant()
     body = json.dumps({"instances": [applicant]}).encode()
     rows: list[Row] = []
+    cold_starts: dict[str, float] = {}
+    flags = ("--workers", str(args.workers), "--preload", "--insecure-no-auth")
+    # the auth cost is measured in auth_overhead.py
+    sources: dict[str, Path | None] = {"finmaas": None}
+    if args.baseline is not None:
+        sources["baseline"] = args.baseline.resolve()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         settings = Settings(home=home)
@@ -216,75 +237,65 @@ def main() -> None:
         version, predictor = load_version(registry, store, "credit-risk", "production")
         registry.close()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FINMAAS_")}
+        expected = predictor.predict(RecordEncoder(version.signature).encode([applicant]))[0]
 
-        port = free_port()
-        started = time.monotonic()
-        finmaas = start_finmaas(
-            home,
-            port,
-            "--workers",
-            str(args.workers),
-            "--preload",
-            "--insecure-no-auth",  # the auth cost is measured in auth_overhead.py
-        )
-        url = f"http://127.0.0.1:{port}"
+        servers: dict[str, subprocess.Popen[bytes]] = {}
+        urls: dict[str, str] = {}
         try:
-            wait_ready(f"{url}/v2/health/live", finmaas)
-            first = httpx.post(
-                url + PATH, content=body, headers={"content-type": "application/json"}
+            for target, source in sources.items():  # one at a time: cold starts apart
+                port = free_port()
+                started = time.monotonic()
+                servers[target] = start_finmaas(home, port, *flags, source=source)
+                urls[target] = url = f"http://127.0.0.1:{port}"
+                wait_ready(f"{url}/v2/health/live", servers[target])
+                first = httpx.post(
+                    url + PATH, content=body, headers={"content-type": "application/json"}
+                )
+                cold_starts[target] = time.monotonic() - started
+                assert (
+                    first.status_code == 200
+                    and abs(first.json()["predictions"][0]["probability"] - expected) < 1e-9
+                ), first.text
+            floor_port = free_port()
+            servers["floor"] = subprocess.Popen(
+                [
+                    str(BIN / "uvicorn"),
+                    "floor_app:app",
+                    "--port",
+                    str(floor_port),
+                    "--workers",
+                    str(args.workers),
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                cwd=HERE,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
-            cold_start = time.monotonic() - started
-            expected = predictor.predict(RecordEncoder(version.signature).encode([applicant]))[0]
-            assert (
-                first.status_code == 200
-                and abs(first.json()["predictions"][0]["probability"] - expected) < 1e-9
-            )
-            for c in CONCURRENCY:
-                row = run_wrk(wrk, url + PATH, body, c, args.duration, Path(tmp))
-                row.target = "finmaas"
-                rows.append(row)
+            urls["floor"] = f"http://127.0.0.1:{floor_port}"
+            wait_ready(urls["floor"], servers["floor"])
+            for c in CONCURRENCY:  # each round drives every target in turn
+                for target, url in urls.items():
+                    row = run_wrk(wrk, url + PATH, body, c, args.duration, Path(tmp))
+                    row.target = target
+                    rows.append(row)
             big = json.dumps({"instances": [applicant] * 1000}).encode()
             check = httpx.post(
-                url + PATH, content=big, headers={"content-type": "application/json"}
+                urls["finmaas"] + PATH, content=big, headers={"content-type": "application/json"}
             )
             assert check.status_code == 200
             assert len(check.json()["predictions"]) == 1000
-            batch = run_wrk(wrk, url + PATH, big, 2, args.duration, Path(tmp))
+            batch = run_wrk(wrk, urls["finmaas"] + PATH, big, 2, args.duration, Path(tmp))
             batch_rows_per_s = batch.requests_per_s * 1000
         finally:
-            stop(finmaas)
-
-        floor_port = free_port()
-        floor = subprocess.Popen(
-            [
-                str(BIN / "uvicorn"),
-                "floor_app:app",
-                "--port",
-                str(floor_port),
-                "--workers",
-                str(args.workers),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=HERE,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        floor_url = f"http://127.0.0.1:{floor_port}"
-        try:
-            wait_ready(floor_url, floor)
-            for c in CONCURRENCY:
-                row = run_wrk(wrk, floor_url + PATH, body, c, args.duration, Path(tmp))
-                row.target = "floor"
-                rows.append(row)
-        finally:
-            stop(floor)
+            for process in servers.values():
+                stop(process)
 
         encoded = RecordEncoder(version.signature).encode([applicant] * 1000)
         t = []
@@ -294,21 +305,31 @@ def main() -> None:
             t.append(time.perf_counter() - t0)
         in_process_rows_per_s = 1000 / float(np.median(t))
 
-    print_header(f"benchmarks/serving.py --duration {args.duration} --workers {args.workers}")
+    baseline = f" --baseline {args.baseline}" if args.baseline is not None else ""
+    print_header(
+        f"benchmarks/serving.py --duration {args.duration} --workers {args.workers}{baseline}"
+    )
     print(
         f"- model: credit-risk@{version.version} ({version.artifact_format}), one applicant per request, KServe V1 JSON"
     )
-    print(f"- cold start (`finmaas serve` to first correct prediction): {cold_start:.2f} s\n")
-    print("| target | connections | requests/s | p50 ms | p99 ms | non-2xx | finmaas/floor |")
+    for target, seconds in cold_starts.items():
+        print(
+            f"- cold start of {target} (`finmaas serve` to first correct prediction): {seconds:.2f} s"
+        )
+    print("\n| target | connections | requests/s | p50 ms | p99 ms | non-2xx | /floor |")
     print("|---|---|---|---|---|---|---|")
     floor_rps = {r.connections: r.requests_per_s for r in rows if r.target == "floor"}
     for r in rows:
-        ratio = (
-            f"{r.requests_per_s / floor_rps[r.connections]:.2f}" if r.target == "finmaas" else ""
-        )
+        ratio = f"{r.requests_per_s / floor_rps[r.connections]:.2f}" if r.target != "floor" else ""
         print(
             f"| {r.target} | {r.connections} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.non_2xx} | {ratio} |"
         )
+    if args.baseline is not None:
+        rps = {(r.target, r.connections): r.requests_per_s for r in rows}
+        ratios = ", ".join(
+            f"c={c}: {rps['finmaas', c] / rps['baseline', c]:.2f}" for c in CONCURRENCY
+        )
+        print(f"\nfinmaas/baseline requests/s: {ratios}")
     print(
         f"\n1,000-row requests (wrk, 2 connections): {batch_rows_per_s:,.0f} rows/s "
         f"(p50 {batch.p50_ms:.1f} ms, p99 {batch.p99_ms:.1f} ms, non-2xx {batch.non_2xx}); in-process "
