@@ -9,7 +9,6 @@ moves are never lost.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -31,7 +30,7 @@ from finmaas.registry.audit import (
 )
 from finmaas.registry.database import WRITE, create_engine, database_errors
 from finmaas.registry.migrate import ensure_schema
-from finmaas.registry.names import check_alias_name, check_model_name
+from finmaas.registry.names import check_alias_name, check_model_name, check_tenant
 from finmaas.registry.records import (
     DEFAULT_PROTECTED_ALIASES,
     VALIDATION_STATUSES,
@@ -934,17 +933,6 @@ class Registry:
 def as_actor(who: Who) -> Actor:
     """An :class:`Actor` for ``who``; a bare name is a local operator."""
     return who if isinstance(who, Actor) else Actor(name=who, origin="local")
-
-
-_TENANT = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-
-
-def check_tenant(tenant: str) -> str:
-    if not isinstance(tenant, str) or not _TENANT.fullmatch(tenant):
-        raise Invalid(
-            f"tenant {tenant[:80]!r} must be 1-64 lowercase letters, digits, '.', '_' or '-'"
-        )
-    return tenant
 
 
 def _model_changes(update: ModelUpdate) -> dict[str, Any]:
