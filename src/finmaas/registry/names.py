@@ -1,4 +1,4 @@
-"""Rules for model names and alias names.
+"""Rules for model, alias and tenant names.
 
 Names end up in URLs, file names, metric labels and logs, so they are slugs.
 """
@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 
-from finmaas.errors import InvalidName
+from finmaas.errors import Invalid, InvalidName
 
 MAX_MODEL_NAME = 64
 MAX_ALIAS_NAME = 32
 
 _MODEL_CHARS = re.compile(r"[a-z0-9._-]")
 _ALIAS = re.compile(r"[a-z][a-z0-9-]*")
+_TENANT = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def check_model_name(name: str) -> str:
@@ -50,6 +51,15 @@ def check_alias_name(alias: str) -> str:
             "lowercase letters, digits and '-'"
         )
     return alias
+
+
+def check_tenant(tenant: str) -> str:
+    """Return ``tenant`` if it is a valid tenant name, else raise ``Invalid``."""
+    if not isinstance(tenant, str) or not _TENANT.fullmatch(tenant):
+        raise Invalid(
+            f"tenant {tenant[:80]!r} must be 1-64 lowercase letters, digits, '.', '_' or '-'"
+        )
+    return tenant
 
 
 def _show(name: str) -> str:

@@ -19,7 +19,8 @@ from finmaas.actor import DEFAULT_TENANT
 from finmaas.errors import Conflict, Invalid
 from finmaas.registry import fields
 from finmaas.registry.key_store import Grant, KeyRecord, KeyStore
-from finmaas.registry.registry import Who, check_tenant
+from finmaas.registry.names import check_tenant
+from finmaas.registry.registry import Who
 from finmaas.security.policy import check_role
 
 PREFIX = "fmk_"
