@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from finmaas.background import cancel
+from finmaas.background import cancel, every
 from finmaas.monitoring.counts import SCORE
 from finmaas.monitoring.metrics import Gauges, ServiceMetrics, SharedSnapshots, families, merge
 from finmaas.monitoring.report import drift_report
@@ -56,7 +56,13 @@ class Exporter:
 
     async def start(self) -> None:
         if self.shared is not None:
-            self._task = asyncio.create_task(self._publish_forever(), name="finmaas-metrics")
+            self._task = every(
+                PUBLISH_INTERVAL,
+                self._publish,
+                name="finmaas-metrics",
+                log=log,
+                failed="could not publish this worker's metrics",
+            )
 
     async def close(self) -> None:
         await cancel(self._task)
@@ -147,15 +153,10 @@ class Exporter:
                 bands.add_metric([model.name, "alert"], policy.drift_alert)
         return [score, feature, rows, bands]
 
-    async def _publish_forever(self) -> None:
+    async def _publish(self) -> None:
         assert self.shared is not None
-        while True:
-            await asyncio.sleep(PUBLISH_INTERVAL)
-            try:
-                snapshot = self.metrics.snapshot(self.gauges())
-                await asyncio.to_thread(self.shared.publish, snapshot)
-            except Exception:
-                log.exception("could not publish this worker's metrics")
+        snapshot = self.metrics.snapshot(self.gauges())
+        await asyncio.to_thread(self.shared.publish, snapshot)
 
 
 class _Fixed:
