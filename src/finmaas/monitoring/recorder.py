@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from finmaas.background import cancel, every
 from finmaas.errors import FinmaasError
+from finmaas.monitoring.loaded import Counted
 from finmaas.monitoring.store import DriftStore
-from finmaas.serving.pool import LoadedModel
 
 log = logging.getLogger("finmaas.monitoring")
 
@@ -24,7 +24,7 @@ class DriftRecorder:
     """
 
     def __init__(
-        self, loaded: Callable[[], Iterable[LoadedModel]], store: DriftStore, interval: float
+        self, loaded: Callable[[], Iterable[Counted]], store: DriftStore, interval: float
     ) -> None:
         self.loaded = loaded
         self.store = store
