@@ -151,7 +151,7 @@ class FinmaasApp:
         await self.predictions.start()
         self.exporter = Exporter(
             self.metrics,
-            self.pool,
+            self.pool.loaded,
             drift_store,
             policy=self.guard.monitoring,
             shared=SharedSnapshots(settings.metrics_dir) if settings.metrics_dir else None,

@@ -1,14 +1,57 @@
-"""Work beside the request path: how a server's background tasks (writers,
-refreshers) stop, whether another process (a worker, a job) still runs, and
-giving freed heap memory back to the operating system."""
+"""Work beside the request path: the loop every periodic background task (writers,
+refreshers) runs and how it stops, whether another process (a worker, a job) still
+runs, and giving freed heap memory back to the operating system."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("finmaas.background")
+
+
+def every(
+    interval: float,
+    work: Callable[[], Awaitable[object]],
+    *,
+    name: str,
+    log: logging.Logger,
+    failed: str,
+    expected: type[Exception] | tuple[type[Exception], ...] = (),
+    warning: str | None = None,
+) -> asyncio.Task[None]:
+    """Start a task that waits ``interval`` seconds, then awaits ``work()``, over and
+    over until it is cancelled (stop it with :func:`cancel`).
+
+    A round that fails does not end the loop: the next one may succeed. An
+    ``expected`` exception (a database that is away, a sink that is gone) is logged
+    as the warning ``warning % exc``, or not at all when ``warning`` is None; any
+    other exception is logged with its traceback under the message ``failed``.
+    """
+    return asyncio.create_task(_repeat(interval, work, log, failed, expected, warning), name=name)
+
+
+async def _repeat(
+    interval: float,
+    work: Callable[[], Awaitable[object]],
+    log: logging.Logger,
+    failed: str,
+    expected: type[Exception] | tuple[type[Exception], ...],
+    warning: str | None,
+) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await work()
+        except expected as exc:
+            if warning is not None:
+                log.warning(warning, exc)
+        except Exception:
+            log.exception(failed)
 
 
 async def cancel(task: asyncio.Task[None] | None) -> None:
@@ -99,13 +142,14 @@ class HeapTrimmer:
     async def start(self) -> None:
         trim = self._given or _glibc_trim()
         if trim is not None:
-            self._task = asyncio.create_task(self._run(trim), name="finmaas-heap-trim")
+            self._task = every(
+                self.interval,
+                lambda: asyncio.to_thread(trim),
+                name="finmaas-heap-trim",
+                log=log,
+                failed="heap trim failed",
+            )
 
     async def close(self) -> None:
         await cancel(self._task)
         self._task = None
-
-    async def _run(self, trim: Callable[[], object]) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await asyncio.to_thread(trim)

@@ -1,16 +1,100 @@
-"""Background helpers: the heap trimmer that keeps a worker's resident memory level."""
+"""Background helpers: the periodic loop of every background task, and the heap
+trimmer that keeps a worker's resident memory level."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from finmaas.background import HeapTrimmer, _glibc_trim
+from finmaas.background import HeapTrimmer, _glibc_trim, cancel, every
+
+log = logging.getLogger("finmaas.tests.background")
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition()`` holds; fail after a minute (a busy machine is slow)."""
+    for _ in range(6000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+def test_every_runs_the_work_each_interval_until_cancelled() -> None:
+    calls: list[int] = []
+
+    async def work() -> None:
+        calls.append(1)
+
+    async def scenario() -> None:
+        task = every(0.01, work, name="finmaas-test", log=log, failed="test work failed")
+        assert task.get_name() == "finmaas-test"
+        await _until(lambda: len(calls) >= 3)
+        await cancel(task)
+        assert task.cancelled()
+        stopped_at = len(calls)
+        await asyncio.sleep(0.05)
+        assert len(calls) == stopped_at
+
+    asyncio.run(scenario())
+
+
+def test_every_logs_a_failed_round_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    async def work() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+
+    async def scenario() -> None:
+        task = every(0.01, work, name="finmaas-test", log=log, failed="test work failed")
+        await _until(lambda: len(calls) >= 2)
+        await cancel(task)
+
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        asyncio.run(scenario())
+    [record] = caplog.records
+    assert (record.levelno, record.getMessage()) == (logging.ERROR, "test work failed")
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "boom"
+
+
+def test_an_expected_failure_is_a_warning_or_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario(warning: str | None) -> None:
+        rounds: list[int] = []
+
+        async def work() -> None:
+            rounds.append(1)
+            raise OSError("gone")
+
+        task = every(
+            0.01,
+            work,
+            name="finmaas-test",
+            log=log,
+            failed="test work failed",
+            expected=OSError,
+            warning=warning,
+        )
+        await _until(lambda: len(rounds) >= 2)
+        await cancel(task)
+
+    with caplog.at_level(logging.DEBUG, logger=log.name):
+        asyncio.run(scenario("could not do the work: %s"))
+        warned = [(r.levelno, r.getMessage()) for r in caplog.records]
+        caplog.clear()
+        asyncio.run(scenario(None))
+    assert set(warned) == {(logging.WARNING, "could not do the work: gone")}
+    assert len(warned) >= 2
+    assert caplog.records == []
 
 
 def _resident_bytes() -> int:

@@ -7,19 +7,19 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from finmaas.background import cancel
+from finmaas.background import cancel, every
 from finmaas.monitoring.counts import SCORE
+from finmaas.monitoring.loaded import Served
 from finmaas.monitoring.metrics import Gauges, ServiceMetrics, SharedSnapshots, families, merge
 from finmaas.monitoring.report import drift_report
 from finmaas.monitoring.store import DriftStore
 from finmaas.registry import MonitoringPolicy
-from finmaas.serving.pool import ModelPool
 
 log = logging.getLogger("finmaas.monitoring")
 
@@ -36,7 +36,7 @@ class Exporter:
     def __init__(
         self,
         metrics: ServiceMetrics,
-        pool: ModelPool,
+        loaded: Callable[[], Iterable[Served]],
         drift: DriftStore,
         *,
         policy: Callable[[str], MonitoringPolicy],
@@ -44,7 +44,7 @@ class Exporter:
         backlogs: dict[str, Callable[[], int]] | None = None,
     ) -> None:
         self.metrics = metrics
-        self.pool = pool
+        self.loaded = loaded
         self.drift = drift
         self.policy = policy
         self.shared = shared
@@ -56,7 +56,13 @@ class Exporter:
 
     async def start(self) -> None:
         if self.shared is not None:
-            self._task = asyncio.create_task(self._publish_forever(), name="finmaas-metrics")
+            self._task = every(
+                PUBLISH_INTERVAL,
+                self._publish,
+                name="finmaas-metrics",
+                log=log,
+                failed="could not publish this worker's metrics",
+            )
 
     async def close(self) -> None:
         await cancel(self._task)
@@ -68,7 +74,7 @@ class Exporter:
         queue: list[list[object]] = []
         loaded: list[list[object]] = []
         size: list[list[object]] = []
-        for model in self.pool.loaded():
+        for model in self.loaded():
             version = str(model.number)
             queue.append([model.name, version, "predict", model.batcher.stats.queued_rows])
             if model.explain_batcher is not None:
@@ -127,7 +133,7 @@ class Exporter:
         until = datetime.now(UTC).date() + timedelta(days=1)
         since = until - timedelta(days=DRIFT_WINDOW_DAYS)
         seen: set[str] = set()
-        for model in self.pool.loaded():
+        for model in self.loaded():
             version = model.version
             if not model.live.binnings:
                 continue
@@ -147,15 +153,10 @@ class Exporter:
                 bands.add_metric([model.name, "alert"], policy.drift_alert)
         return [score, feature, rows, bands]
 
-    async def _publish_forever(self) -> None:
+    async def _publish(self) -> None:
         assert self.shared is not None
-        while True:
-            await asyncio.sleep(PUBLISH_INTERVAL)
-            try:
-                snapshot = self.metrics.snapshot(self.gauges())
-                await asyncio.to_thread(self.shared.publish, snapshot)
-            except Exception:
-                log.exception("could not publish this worker's metrics")
+        snapshot = self.metrics.snapshot(self.gauges())
+        await asyncio.to_thread(self.shared.publish, snapshot)
 
 
 class _Fixed:

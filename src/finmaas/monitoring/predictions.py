@@ -49,7 +49,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
-from finmaas.background import cancel
+from finmaas.background import cancel, every
 from finmaas.monitoring import predictions_jsonl, predictions_parquet
 from finmaas.monitoring.prediction_rows import Masking, PendingRows
 from finmaas.monitoring.predictions_jsonl import JsonLinesFiles, RowEncoder
@@ -214,7 +214,13 @@ class PredictionLog:
         pending.add(time.time(), request_id, key_id, x, scores, kept)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="finmaas-prediction-log")
+        self._task = every(
+            FLUSH_INTERVAL,
+            self._tend,
+            name="finmaas-prediction-log",
+            log=log,
+            failed="prediction log upkeep failed",
+        )
 
     async def close(self) -> None:
         await cancel(self._task)
@@ -252,21 +258,20 @@ class PredictionLog:
                 written[part.model] = written.get(part.model, 0) + count
         return written
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            await self.flush()
+    async def _tend(self) -> None:
+        """Each round: write what is pending, close the files due, purge once an hour."""
+        await self.flush()
+        try:
+            await self._in_writer(self.files.close_expired)
+        except OSError as exc:
+            log.warning("could not close a prediction log file: %s", exc)
+        if time.monotonic() - self._purged_at >= PURGE_INTERVAL:
+            self._purged_at = time.monotonic()
+            before = datetime.now(UTC).date() - self.retention
             try:
-                await self._in_writer(self.files.close_expired)
+                purged = await self._in_writer(purge_files, self.root, before)
             except OSError as exc:
-                log.warning("could not close a prediction log file: %s", exc)
-            if time.monotonic() - self._purged_at >= PURGE_INTERVAL:
-                self._purged_at = time.monotonic()
-                before = datetime.now(UTC).date() - self.retention
-                try:
-                    purged = await self._in_writer(purge_files, self.root, before)
-                except OSError as exc:
-                    log.warning("could not purge old prediction log files: %s", exc)
-                else:
-                    if purged:
-                        log.info("deleted %d prediction log files past their retention", purged)
+                log.warning("could not purge old prediction log files: %s", exc)
+            else:
+                if purged:
+                    log.info("deleted %d prediction log files past their retention", purged)

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from finmaas.background import cancel
+from finmaas.background import cancel, every
 from finmaas.errors import FinmaasError
+from finmaas.monitoring.loaded import Counted
 from finmaas.monitoring.store import DriftStore
-from finmaas.serving.pool import LoadedModel
 
 log = logging.getLogger("finmaas.monitoring")
 
@@ -24,7 +24,7 @@ class DriftRecorder:
     """
 
     def __init__(
-        self, loaded: Callable[[], Iterable[LoadedModel]], store: DriftStore, interval: float
+        self, loaded: Callable[[], Iterable[Counted]], store: DriftStore, interval: float
     ) -> None:
         self.loaded = loaded
         self.store = store
@@ -32,7 +32,13 @@ class DriftRecorder:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="finmaas-drift-recorder")
+        self._task = every(
+            self.interval,
+            self.flush,
+            name="finmaas-drift-recorder",
+            log=log,
+            failed="drift flush failed",
+        )
 
     async def close(self) -> None:
         await cancel(self._task)
@@ -49,11 +55,3 @@ class DriftRecorder:
                 await asyncio.to_thread(self.store.add, model.name, model.number, day, counts)
             except FinmaasError as exc:
                 log.warning("could not store drift counts of %s: %s", model.version.ref, exc)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("drift flush failed")

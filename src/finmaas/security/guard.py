@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from finmaas.background import cancel
+from finmaas.background import cancel, every
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError, Forbidden, NotFound, Unauthenticated
 from finmaas.registry import MonitoringPolicy, Registry
@@ -80,7 +80,16 @@ class Guard:
     async def start(self) -> None:
         await self.refresh()
         await self.meter.start()
-        self._task = asyncio.create_task(self._watch(), name="finmaas-access-watch")
+        self._task = every(
+            self.settings.access_refresh_interval,
+            self.refresh,
+            name="finmaas-access-watch",
+            log=log,
+            failed="key refresh failed",
+            # keep the last snapshot: revocations wait, nothing opens
+            expected=FinmaasError,
+            warning="could not refresh keys: %s",
+        )
 
     async def close(self) -> None:
         await cancel(self._task)
@@ -99,16 +108,6 @@ class Guard:
             for key in snapshot.keys.values()
         }
         self.snapshot, self._entries, self._verbs = snapshot, entries, {}
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.access_refresh_interval)
-            try:
-                await self.refresh()
-            except FinmaasError as exc:  # keep the last snapshot: revocations wait, nothing opens
-                log.warning("could not refresh keys: %s", exc)
-            except Exception:
-                log.exception("key refresh failed")
 
     # -- the request path ------------------------------------------------------
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from finmaas.background import cancel
+from finmaas.background import cancel, every
 from finmaas.errors import FinmaasError
 from finmaas.registry.key_store import KeyRecord, KeyStore
 from finmaas.registry.usage import UsageRow, UsageStore
@@ -64,7 +64,13 @@ class UsageMeter:
 
     async def start(self) -> None:
         await self._load_month()
-        self._task = asyncio.create_task(self._run(), name="finmaas-usage-flush")
+        self._task = every(
+            self.interval,
+            self.flush,
+            name="finmaas-usage-flush",
+            log=log,
+            failed="usage flush failed",
+        )
 
     async def close(self) -> None:
         await cancel(self._task)
@@ -113,11 +119,3 @@ class UsageMeter:
     async def _load_month(self) -> None:
         today = self.clock().date()
         self._month_base = await asyncio.to_thread(self.usage.rows_since, today.replace(day=1))
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("usage flush failed")

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from finmaas.background import cancel, every
 from finmaas.errors import FinmaasError, ModelUnloaded, NotFound
 from finmaas.explain import Explainer
 from finmaas.monitoring.counts import LiveCounts, binnings_of
@@ -138,15 +139,20 @@ class ModelPool:
                     continue
                 with contextlib.suppress(FinmaasError):
                     await self.load(name, version)
-        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        self._watcher = every(
+            self.refresh_interval,
+            self.refresh,
+            name="finmaas-alias-refresh",
+            log=log,
+            failed="alias refresh failed",
+            expected=FinmaasError,  # database unavailable: keep serving what we know
+            warning="could not refresh aliases: %s",
+        )
         self._ready = True
 
     async def close(self) -> None:
         self._ready = False
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await cancel(self._watcher)
         for loaded in list(self._loaded.values()):
             await loaded.close()
         self._loaded.clear()
@@ -330,16 +336,6 @@ class ModelPool:
                     continue
             serving[key] = version
         self._serving = serving
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_interval)
-            try:
-                await self.refresh()
-            except FinmaasError as exc:  # database unavailable: keep serving what we know
-                log.warning("could not refresh aliases: %s", exc)
-            except Exception:
-                log.exception("alias refresh failed")
 
 
 def _retrieve(task: asyncio.Task[LoadedModel]) -> None:

@@ -22,7 +22,6 @@ bounded whatever the reader does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import re
@@ -37,7 +36,7 @@ from typing import BinaryIO
 
 import orjson
 
-from finmaas.background import cancel
+from finmaas.background import cancel, every
 from finmaas.monitoring.prediction_rows import timestamp
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
@@ -158,7 +157,14 @@ class AccessLog:
 
     async def start(self) -> None:
         self._sink = await asyncio.to_thread(self._open)
-        self._task = asyncio.create_task(self._run(), name="finmaas-access-log")
+        self._task = every(
+            FLUSH_INTERVAL,
+            self.flush,
+            name="finmaas-access-log",
+            log=log,
+            failed="access log flush failed",
+            expected=OSError,  # a failing sink loses those lines quietly
+        )
 
     async def close(self) -> None:
         await cancel(self._task)
@@ -171,12 +177,6 @@ class AccessLog:
             self.dropped = 0
         if entries and self._sink is not None:
             await asyncio.to_thread(_write, self._sink, entries)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            with contextlib.suppress(OSError):
-                await self.flush()
 
 
 def _write(sink: BinaryIO, entries: list[Entry]) -> None:
