@@ -1,1 +1,1 @@
-"""Control plane: ``/api`` routes for keys, model inventory and promotion, usage, audit."""
+"""Control plane: ``/api`` routes for keys, model inventory and promotion, jobs, usage, audit."""
