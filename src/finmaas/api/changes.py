@@ -59,7 +59,7 @@ def version_target(params: Mapping[str, str], strict: bool) -> str | None:
     text = params["version"]
     if strict:
         return f"{params['name']}@{version_number(text)}"
-    if text.isascii() and text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 10:  # int() of 4,300 digits raises
         return f"{params['name']}@{int(text)}"
     return None
 

@@ -10,7 +10,7 @@ from finmaas.errors import Invalid
 
 def version_number(text: str) -> int:
     """The version number in a path (1 to 2**31 - 1)."""
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**31:
+    if not (text.isascii() and text.isdigit() and len(text) <= 10) or not 0 < int(text) < 2**31:
         raise Invalid(f"version must be a positive integer, got {text[:40]!r}")
     return int(text)
 

@@ -61,7 +61,10 @@ class Selector:
         if version is not None and alias is not None:
             raise Invalid("give either 'version' or 'alias', not both")
         if version is not None:
-            if not (version.isascii() and version.isdigit()) or not 0 < int(version) < 2**31:
+            if (
+                not (version.isascii() and version.isdigit() and len(version) <= 10)
+                or not 0 < int(version) < 2**31
+            ):
                 raise Invalid(f"version must be a positive integer, got {version[:40]!r}")
             return cls(version=int(version))
         return cls(alias=alias)

@@ -208,3 +208,37 @@ def test_every_scoring_route_calls_the_one_pipeline_once(
     answer = _send(served, example, served.consumer)
     assert answer.status_code == 200, answer.text
     assert [(call.name, call.principal.role) for call in calls] == [(MODEL, "consumer")]
+
+
+LONG = "9" * 5000  # int() refuses more than 4,300 digits: the length is checked first
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        (
+            "POST",
+            f"/v1/models/{MODEL}:predict?version={LONG}",
+            V1_BODY,
+            f"version must be a positive integer, got {LONG[:40]!r}",
+        ),
+        (
+            "POST",
+            f"/v2/models/{MODEL}/versions/{LONG}/infer",
+            V2_BODY,
+            f"version must be a positive integer, got {LONG[:40]!r}",
+        ),
+        (
+            "POST",
+            f"/api/models/{MODEL}/versions/{LONG}/approve",
+            {},
+            f"version must be a positive integer, got {LONG[:40]!r}",
+        ),
+    ],
+    ids=["v1", "v2", "api"],
+)
+def test_a_version_of_thousands_of_digits_is_a_400(
+    served: InProcess, method: str, path: str, body: Any, message: str
+) -> None:
+    answer = served.request(method, path, key=served.admin, json=body)
+    assert (answer.status_code, answer.json()) == (400, {"error": message})
