@@ -19,7 +19,7 @@ from finmaas.config import Settings
 from finmaas.errors import FinmaasError
 from finmaas.monitoring.decision_records import DecisionStore, DecisionWriter
 from finmaas.monitoring.exporter import Exporter
-from finmaas.monitoring.metrics import BatchTimings, ServiceMetrics, SharedSnapshots, protocol_of
+from finmaas.monitoring.metrics import BatchTimings, ServiceMetrics, SharedSnapshots
 from finmaas.monitoring.predictions import PredictionLog
 from finmaas.monitoring.pseudonyms import pseudonym_key
 from finmaas.monitoring.recorder import DriftRecorder
@@ -30,7 +30,7 @@ from finmaas.security.policy import Principal
 from finmaas.serving.batching import AdaptiveBatcher, Predict, Served
 from finmaas.serving.pipeline import DataPlane
 from finmaas.serving.pool import ModelPool
-from finmaas.serving.router import Router, error_response, failure
+from finmaas.serving.router import Router, error_response, failure, protocol_of
 from finmaas.serving.unloaded import UnloadedModels
 from finmaas.web import cors as cors_headers
 from finmaas.web.access_log import AccessLog, RequestTrace, access_entry, new_trace

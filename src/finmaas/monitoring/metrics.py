@@ -46,19 +46,6 @@ BATCH_BUCKETS: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024,
 """Rows per model call."""
 
 
-def protocol_of(path: str) -> str:
-    """The protocol label of a request path: one of a fixed set."""
-    if path.startswith("/v1/"):
-        return "v1"
-    if path.startswith("/v2/"):
-        return "v2"
-    if path.startswith("/api/"):
-        return "api"
-    if path == "/invocations":
-        return "mlflow"
-    return "other"
-
-
 class Histogram:
     """Bucket counts (``le`` bounds, the last bucket +Inf) and the sum of observations."""
 

@@ -74,6 +74,19 @@ class Router:
             return failure_of(request.path, 500, "internal server error")
 
 
+def protocol_of(path: str) -> str:
+    """The protocol label of a request path: one of a fixed set."""
+    if path.startswith("/v1/"):
+        return "v1"
+    if path.startswith("/v2/"):
+        return "v2"
+    if path.startswith("/api/"):
+        return "api"
+    if path == "/invocations":
+        return "mlflow"
+    return "other"
+
+
 def normal_path(path: str) -> str:
     """``path`` without a trailing slash (``/v2/`` is ``/v2``)."""
     return path.rstrip("/") if path.endswith("/") and len(path) > 1 else path

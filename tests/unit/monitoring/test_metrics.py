@@ -16,8 +16,8 @@ from finmaas.monitoring.metrics import (
     SharedSnapshots,
     families,
     merge,
-    protocol_of,
 )
+from finmaas.serving.router import protocol_of
 
 
 def _text(metrics_families: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
