@@ -38,7 +38,7 @@ class ControlPlane:
         (``verb``), then its change (the version or alias, then the change gate) or
         else its roles; then run the handler."""
         method = request.method
-        found = self.routes.match(method, _route_path(request.path))
+        found = self.routes.match(method, request.path)
         if found is None:
             self._check_unrouted(method, request.path, principal)
             raise NotFound(f"no route for {method} {request.path[:200]}")
@@ -59,7 +59,7 @@ class ControlPlane:
         a GET), its change (a version or alias that is not well-formed waits for the
         handler to say so) or its roles. Returns the route's upload parts when it takes
         an upload."""
-        found = self.routes.match(method, _route_path(path))
+        found = self.routes.match(method, path)
         if found is None or method == "GET":
             return None
         route, rule = found.route, found.route.handler.change
@@ -81,8 +81,3 @@ class ControlPlane:
             require_role(principal, *JOB_READERS)
         elif method == "GET" and len(parts) > 1 and parts[0] == "models":
             self.services.guard.authorize(principal, parts[1], READ_MODEL)
-
-
-def _route_path(path: str) -> str:
-    """The path a route is looked up by: ``/api/keys/`` (and ``//api/keys``) is ``/api/keys``."""
-    return "/" + path.strip("/")

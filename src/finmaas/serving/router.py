@@ -55,12 +55,12 @@ class Router:
 
     def is_public(self, method: str, path: str) -> bool:
         """Whether ``path`` answers without a key (the probes and server metadata)."""
-        return self.routes.is_public(method, normal_path(path))
+        return self.routes.is_public(method, path)
 
     async def handle(self, request: Request, principal: Principal | None) -> Response:
         """Answer ``request``; ``principal`` is its caller, None only on a public route."""
         try:
-            found = self.routes.match(request.method, normal_path(request.path))
+            found = self.routes.match(request.method, request.path)
             if found is None:
                 raise NotFound(f"no route for {request.method} {request.path[:200]}")
             route = found.route
@@ -85,11 +85,6 @@ def protocol_of(path: str) -> str:
     if path == "/invocations":
         return "mlflow"
     return "other"
-
-
-def normal_path(path: str) -> str:
-    """``path`` without a trailing slash (``/v2/`` is ``/v2``)."""
-    return path.rstrip("/") if path.endswith("/") and len(path) > 1 else path
 
 
 def failure(path: str, exc: FinmaasError) -> Response:

@@ -79,7 +79,9 @@ class RouteTable(Generic[H]):
         self._patterns.setdefault((route.method, first), []).append((regex, route))
 
     def match(self, method: str, path: str) -> Match[H] | None:
-        """The route for ``method`` and ``path`` and the values of its parameters."""
+        """The route for ``method`` and ``path`` and the values of its parameters
+        (``/v2/``, like ``//v2``, is looked up as ``/v2``)."""
+        path = route_path(path)
         fixed = self._fixed.get((method, path))
         if fixed is not None:
             return Match(fixed, _NO_PARAMETERS)
@@ -94,7 +96,7 @@ class RouteTable(Generic[H]):
     def is_public(self, method: str, path: str) -> bool:
         """Whether the route at ``method`` ``path`` answers without a key (only fixed
         paths are public)."""
-        route = self._fixed.get((method, path))
+        route = self._fixed.get((method, route_path(path)))
         return route is not None and route.public
 
     def __iter__(self) -> Iterator[Route[H]]:
@@ -102,6 +104,13 @@ class RouteTable(Generic[H]):
 
     def __len__(self) -> int:
         return len(self._routes)
+
+
+def route_path(path: str) -> str:
+    """``path`` as routes are looked up: without a trailing slash or doubled leading ones."""
+    if path.endswith("/") or path.startswith("//"):
+        return "/" + path.strip("/")
+    return path
 
 
 def _regex_of(path: str) -> str:

@@ -81,3 +81,11 @@ def test_a_bad_table_is_refused_when_built(routes: list[Route[str]], message: st
     with pytest.raises(ValueError, match="route") as raised:
         RouteTable(routes)
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("path", ["/v2/health/live/", "//v2/health/live", "/v2/health/live//"])
+def test_trailing_and_doubled_slashes_find_the_same_route(path: str) -> None:
+    found = TABLE.match("GET", path)
+    assert found is not None
+    assert found.route.handler == "live"
+    assert TABLE.is_public("GET", path)
