@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 
 from finmaas.api.control import ControlPlane
-from finmaas.background import HeapTrimmer, limit_heap_arenas
+from finmaas.background import HeapTrimmer, fix_mmap_threshold, limit_heap_arenas
 from finmaas.config import Settings
 from finmaas.errors import FinmaasError
 from finmaas.monitoring.decision_records import DecisionStore, DecisionWriter
@@ -105,6 +105,7 @@ class FinmaasApp:
     async def startup(self) -> None:
         settings = self.settings
         limit_heap_arenas(settings.heap_arenas)  # before the first worker thread starts
+        fix_mmap_threshold()
         if self._registry is None:
             self._registry = await asyncio.to_thread(Registry.open, settings)
         store = self._store or LocalArtifactStore(

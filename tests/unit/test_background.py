@@ -178,3 +178,47 @@ def test_threads_share_the_arenas_the_limit_allows() -> None:
         [sys.executable, "-c", _ARENA_PROBE], capture_output=True, text=True, check=True
     )
     assert found.stdout.strip() == "1"
+
+
+_MMAP_PROBE = """
+import ctypes, re, sys, tempfile
+from finmaas.background import fix_mmap_threshold
+if sys.argv[1] == "fixed":
+    assert fix_mmap_threshold(1 << 20)
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.free(libc.malloc(8 << 20))  # a mapped block freed: glibc would raise its threshold
+kept = libc.malloc(3 << 20)  # so this one would come from the heap
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+with tempfile.NamedTemporaryFile(suffix=".xml") as report:
+    stream = libc.fopen(report.name.encode(), b"w")
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    found = re.search(r'<total type="mmap" count="(\\d+)"', open(report.name).read())
+    print(found.group(1))
+"""
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_a_fixed_threshold_keeps_large_blocks_mapped() -> None:
+    """After a mapped 8 MiB block is freed, glibc serves a 3 MiB block from the heap
+    (its threshold rose); with the threshold fixed at 1 MiB that block is mapped: one
+    mapping more than the interpreter's own."""
+
+    def mapped(mode: str) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", _MMAP_PROBE, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return int(out)
+
+    assert mapped("fixed") == mapped("default") + 1
