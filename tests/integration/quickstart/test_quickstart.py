@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from finmaas.actor import Actor
+from finmaas.cli.main import main
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.publish.loading import load_version
 from finmaas.quickstart import MODEL_NAME, quickstart_keys, run_quickstart
@@ -64,25 +63,19 @@ def test_production_version_scores_a_raw_applicant(
     assert ((scores > 0) & (scores < 1)).all()
 
 
-def test_quickstart_command(tmp_path: Path) -> None:
-    script = Path(sys.executable).with_name("finmaas")
-    result = subprocess.run(
-        [str(script), "--home", str(tmp_path / "home"), "quickstart", "--no-serve"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "credit-risk: 5-fold CV (mean)" in result.stdout
-    assert "production → credit-risk version " in result.stdout
-    assert "curl -s http://127.0.0.1:8080/v1/models/credit-risk:predict" in result.stdout
-    assert "predict('credit-risk', [applicant]).predictions" in result.stdout
-    consumer = re.search(r"quickstart-consumer \(role consumer.*: (fmk_\S+)", result.stdout)
+def test_quickstart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--home", str(tmp_path / "home"), "quickstart", "--no-serve"])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stderr
+    assert "credit-risk: 5-fold CV (mean)" in stdout
+    assert "production → credit-risk version " in stdout
+    assert "curl -s http://127.0.0.1:8080/v1/models/credit-risk:predict" in stdout
+    assert "predict('credit-risk', [applicant]).predictions" in stdout
+    consumer = re.search(r"quickstart-consumer \(role consumer.*: (fmk_\S+)", stdout)
     assert consumer is not None
-    assert re.search(r"quickstart-admin \(role admin\): fmk_", result.stdout)
-    assert f"-H 'authorization: Bearer {consumer.group(1)}'" in result.stdout
-    assert f"api_key='{consumer.group(1)}'" in result.stdout
+    assert re.search(r"quickstart-admin \(role admin\): fmk_", stdout)
+    assert f"-H 'authorization: Bearer {consumer.group(1)}'" in stdout
+    assert f"api_key='{consumer.group(1)}'" in stdout
     assert (tmp_path / "home" / "registry.db").exists()
 
 

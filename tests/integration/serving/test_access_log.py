@@ -12,7 +12,8 @@ from finmaas.config import Settings
 from finmaas.registry import Registry
 from finmaas.registry.key_store import KeyStore
 from finmaas.security.key_secrets import issue_key
-from tests.integration.serving.conftest import APPLICANT, copy_home, start_server, stop_server
+from tests.integration.serving.homes import APPLICANT, copy_home
+from tests.integration.serving.live import start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 BODY = {"instances": APPLICANT[:2]}

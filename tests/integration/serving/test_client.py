@@ -1,4 +1,5 @@
-"""The Python SDK against a real server."""
+"""The Python SDK against the app in process (through its ``transport``), and against
+no server at all."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ import pytest
 
 from finmaas import Client
 from finmaas.errors import Invalid, NotFound, Unavailable
-from tests.integration.serving.conftest import APPLICANT, LiveServer, free_port
+from tests.integration.serving.homes import APPLICANT
+from tests.integration.serving.in_process import InProcessServer
+from tests.integration.serving.live import free_port
 
 
-def test_predict_metadata_and_listing(live_server: LiveServer, client: httpx.Client) -> None:
-    with Client(live_server.url) as sdk:
+def _sdk(server: InProcessServer) -> Client:
+    return Client(server.url, transport=server.transport())
+
+
+def test_predict_metadata_and_listing(served_app: InProcessServer, client: httpx.Client) -> None:
+    with _sdk(served_app) as sdk:
         assert sdk.ready()
         assert sdk.models() == ["credit-risk"]
         result = sdk.predict("credit-risk", APPLICANT[:2])
@@ -36,8 +43,8 @@ def test_predict_metadata_and_listing(live_server: LiveServer, client: httpx.Cli
         ]
 
 
-def test_errors_are_typed(live_server: LiveServer) -> None:
-    with Client(live_server.url) as sdk:
+def test_errors_are_typed(served_app: InProcessServer) -> None:
+    with _sdk(served_app) as sdk:
         with pytest.raises(NotFound) as missing:
             sdk.predict("nope", APPLICANT[:1])
         assert str(missing.value) == "model 'nope' not found"
@@ -60,8 +67,8 @@ def test_unreachable_server() -> None:
         assert str(err.value).startswith(f"cannot reach http://127.0.0.1:{port}: ")
 
 
-def test_explain(live_server: LiveServer) -> None:
-    with Client(live_server.url) as sdk:
+def test_explain(served_app: InProcessServer) -> None:
+    with _sdk(served_app) as sdk:
         result = sdk.explain("credit-risk", APPLICANT[:2], reasons=3)
         plain = sdk.predict("credit-risk", APPLICANT[:2])
         with pytest.raises(Invalid) as caught:

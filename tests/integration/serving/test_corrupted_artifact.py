@@ -13,13 +13,8 @@ import pytest
 
 from finmaas.config import Settings
 from finmaas.registry import LocalArtifactStore, Registry
-from tests.integration.serving.conftest import (
-    APPLICANT,
-    copy_home,
-    feature_tensors,
-    start_server,
-    stop_server,
-)
+from tests.integration.serving.homes import APPLICANT, copy_home, feature_tensors
+from tests.integration.serving.in_process import serve_in_process
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +29,12 @@ def corrupted(
         registry.close()
     path: Path = LocalArtifactStore(settings.resolved_artifacts_dir).path_of(digest)
     path.write_bytes(b"tampered")
-    server = start_server(settings, "--model", "credit-risk@2")
+    server = serve_in_process(settings, serve_model="credit-risk@2")
     try:
         with server.client() as http:
             yield http, digest
     finally:
-        stop_server(server)
+        server.close()
 
 
 def _reason(digest: str) -> str:

@@ -1,5 +1,5 @@
-"""Decision records over real HTTP: what is kept, who may read it, and that a clean
-stop under load loses none."""
+"""Decision records: what is kept and who may read it (the app in process), and that a
+clean stop of a real server under load loses none."""
 
 from __future__ import annotations
 
@@ -18,13 +18,9 @@ from finmaas.registry.records import ModelUpdate
 from finmaas.registry.tables import decisions
 from finmaas.security.key_secrets import issue_key
 from finmaas.security.policy import parse_grant
-from tests.integration.serving.conftest import (
-    APPLICANT,
-    LiveServer,
-    copy_home,
-    start_server,
-    stop_server,
-)
+from tests.integration.serving.homes import APPLICANT, copy_home
+from tests.integration.serving.in_process import InProcessServer, serve_in_process
+from tests.integration.serving.live import start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -56,12 +52,12 @@ def keys(home: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(home: Settings, keys: dict[str, str]) -> Iterator[LiveServer]:
-    live = start_server(home, "--access-log", "off", auth=True)
+def server(home: Settings, keys: dict[str, str]) -> Iterator[InProcessServer]:
+    served = serve_in_process(home, auth=True)
     try:
-        yield live
+        yield served
     finally:
-        stop_server(live)
+        served.close()
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -78,7 +74,7 @@ def _find(http: httpx.Client, request_id: str, token: str) -> httpx.Response:
 
 
 def test_a_decision_is_recorded_with_a_pseudonym_and_reasons_and_found_again(
-    server: LiveServer, keys: dict[str, str]
+    server: InProcessServer, keys: dict[str, str]
 ) -> None:
     with server.client() as http:
         served = http.post(
@@ -122,7 +118,7 @@ def test_a_decision_is_recorded_with_a_pseudonym_and_reasons_and_found_again(
 
 
 def test_only_auditors_of_the_models_tenant_find_decisions(
-    server: LiveServer, keys: dict[str, str]
+    server: InProcessServer, keys: dict[str, str]
 ) -> None:
     with server.client() as http:
         served = http.post(PREDICT, json={"instances": APPLICANT[:1]}, headers=_bearer(keys["app"]))
@@ -142,7 +138,7 @@ def test_only_auditors_of_the_models_tenant_find_decisions(
 
 
 def test_a_subject_header_that_does_not_match_the_rows_is_refused(
-    server: LiveServer, keys: dict[str, str]
+    server: InProcessServer, keys: dict[str, str]
 ) -> None:
     with server.client() as http:
         refused = http.post(

@@ -1,4 +1,5 @@
-"""Drift over real HTTP: live counts from two workers, stored, surviving a restart."""
+"""Drift: live counts from the two workers of a real server, stored, surviving a restart;
+the report's window checked with the app in process."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from finmaas.cli.main import main
 from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.registry import Registry
-from tests.integration.serving.conftest import LiveServer, copy_home, start_server, stop_server
+from tests.integration.serving.homes import copy_home
+from tests.integration.serving.in_process import InProcessServer
+from tests.integration.serving.live import LiveServer, start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -119,14 +122,14 @@ def test_a_shifted_input_alerts_and_the_counts_survive_a_restart(
         ({"days": "7"}, "unknown query parameter 'days'"),
     ],
 )
-def test_bad_windows(live_server: LiveServer, params: dict[str, str], message: str) -> None:
-    with live_server.client() as http:
+def test_bad_windows(served_app: InProcessServer, params: dict[str, str], message: str) -> None:
+    with served_app.client() as http:
         response = http.get("/api/models/credit-risk/versions/1/drift", params=params)
     assert (response.status_code, response.json()) == (400, {"error": message})
 
 
-def test_an_empty_window(live_server: LiveServer) -> None:
-    with live_server.client() as http:
+def test_an_empty_window(served_app: InProcessServer) -> None:
+    with served_app.client() as http:
         report = http.get(
             "/api/models/credit-risk/versions/1/drift",
             params={"since": "2001-01-01", "until": "2001-01-08"},

@@ -1,4 +1,4 @@
-"""``:explain`` and ``:predict?explain=true`` over real HTTP, on the quickstart's models."""
+"""``:explain`` and ``:predict?explain=true``, the app in process, on the quickstart's models."""
 
 from __future__ import annotations
 
@@ -20,13 +20,8 @@ from finmaas.publish.publishing import publish_bytes
 from finmaas.publish.registration import serialise_model
 from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.schema import encode_frame
-from tests.integration.serving.conftest import (
-    APPLICANT,
-    LiveServer,
-    feature_tensors,
-    start_server,
-    stop_server,
-)
+from tests.integration.serving.homes import APPLICANT, feature_tensors
+from tests.integration.serving.in_process import InProcessServer, serve_in_process
 
 EXPLAIN = "/v1/models/credit-risk:explain"
 PREDICT = "/v1/models/credit-risk:predict"
@@ -34,7 +29,9 @@ BODY = {"instances": APPLICANT[:3]}
 
 
 @pytest.fixture(scope="module")
-def server(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(
+    served_home: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessServer]:
     copy = tmp_path_factory.mktemp("explain") / "home"
     shutil.copytree(served_home.home, copy)
     settings = Settings(home=copy)
@@ -59,15 +56,15 @@ def server(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> I
             )
     finally:
         registry.close()
-    live = start_server(settings)
+    served = serve_in_process(settings)
     try:
-        yield live
+        yield served
     finally:
-        stop_server(live)
+        served.close()
 
 
 @pytest.fixture
-def http(server: LiveServer) -> Iterator[httpx.Client]:
+def http(server: InProcessServer) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
 
@@ -329,7 +326,7 @@ def test_v2_counterfactual_output(http: httpx.Client) -> None:
 
 
 def test_every_version_has_a_model_card_served_as_markdown(
-    http: httpx.Client, server: LiveServer
+    http: httpx.Client, server: InProcessServer
 ) -> None:
     response = http.get("/api/models/credit-risk/versions/1/card")
     assert response.status_code == 200, response.text
@@ -350,5 +347,5 @@ def test_every_version_has_a_model_card_served_as_markdown(
         404,
         {"error": "model 'credit-risk' has no version 9"},
     )
-    with Client(server.url) as client:
+    with Client(server.url, transport=server.transport()) as client:
         assert client.model_card("credit-risk", 1) == card

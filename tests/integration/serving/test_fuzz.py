@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from finmaas.config import Settings
-from tests.integration.serving.conftest import APPLICANT, feature_tensors
+from tests.integration.serving.homes import APPLICANT, feature_tensors
 from tests.integration.serving.in_process import InProcess, start_in_process
 
 SEED = int(os.environ.get("FUZZ_SEED", "18"))

@@ -1,4 +1,5 @@
-"""Security headers, CORS (off unless configured) and TLS, over real HTTP."""
+"""Security headers and CORS (off unless configured) with the app in process, and TLS on
+a real server."""
 
 from __future__ import annotations
 
@@ -15,13 +16,9 @@ from finmaas.config import Settings
 from finmaas.registry import Registry
 from finmaas.registry.key_store import KeyStore
 from finmaas.security.key_secrets import issue_key
-from tests.integration.serving.conftest import (
-    APPLICANT,
-    LiveServer,
-    copy_home,
-    start_server,
-    stop_server,
-)
+from tests.integration.serving.homes import APPLICANT, copy_home
+from tests.integration.serving.in_process import InProcessServer, serve_in_process
+from tests.integration.serving.live import start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 BODY = {"instances": APPLICANT[:1]}
@@ -38,21 +35,21 @@ SECURITY_HEADERS = {
 @pytest.fixture(scope="module")
 def secured(
     served_home: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[LiveServer, str]]:
+) -> Iterator[tuple[InProcessServer, str]]:
     settings = copy_home(served_home, tmp_path_factory.mktemp("hardened"))
     registry = Registry.open(settings)
     try:
         token = issue_key(KeyStore(registry), name="app", role="consumer", actor="local:t").token
     finally:
         registry.close()
-    live = start_server(settings, "--cors-origin", APP, auth=True)
+    served = serve_in_process(settings, auth=True, cors_origins=APP)
     try:
-        yield live, token
+        yield served, token
     finally:
-        stop_server(live)
+        served.close()
 
 
-def test_every_response_carries_the_security_headers(secured: tuple[LiveServer, str]) -> None:
+def test_every_response_carries_the_security_headers(secured: tuple[InProcessServer, str]) -> None:
     server, token = secured
     auth = {"authorization": f"Bearer {token}"}
     with server.client() as http:
@@ -77,7 +74,7 @@ def test_every_response_carries_the_security_headers(secured: tuple[LiveServer, 
         assert shown == SECURITY_HEADERS, name
 
 
-def test_a_configured_origin_may_call_and_read(secured: tuple[LiveServer, str]) -> None:
+def test_a_configured_origin_may_call_and_read(secured: tuple[InProcessServer, str]) -> None:
     server, token = secured
     with server.client() as http:
         preflight = http.options(
@@ -106,7 +103,7 @@ def test_a_configured_origin_may_call_and_read(secured: tuple[LiveServer, str]) 
         assert refused.headers["access-control-allow-origin"] == APP
 
 
-def test_another_origin_gets_no_cors_headers(secured: tuple[LiveServer, str]) -> None:
+def test_another_origin_gets_no_cors_headers(secured: tuple[InProcessServer, str]) -> None:
     server, token = secured
     evil = "https://evil.example"
     with server.client() as http:
@@ -122,16 +119,11 @@ def test_another_origin_gets_no_cors_headers(secured: tuple[LiveServer, str]) ->
         assert not [h for h in response.headers if h.startswith("access-control-")]
 
 
-def test_cors_is_off_by_default(served_home: Settings, tmp_path: Path) -> None:
-    live = start_server(copy_home(served_home, tmp_path))
-    try:
-        with live.client() as http:
-            preflight = http.options(
-                PREDICT, headers={"origin": APP, "access-control-request-method": "POST"}
-            )
-            call = http.post(PREDICT, json=BODY, headers={"origin": APP})
-    finally:
-        stop_server(live)
+def test_cors_is_off_by_default(client: httpx.Client) -> None:
+    preflight = client.options(
+        PREDICT, headers={"origin": APP, "access-control-request-method": "POST"}
+    )
+    call = client.post(PREDICT, json=BODY, headers={"origin": APP})
     assert (preflight.status_code, preflight.json()) == (
         404,
         {"error": f"no route for OPTIONS {PREDICT}"},

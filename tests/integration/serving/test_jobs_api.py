@@ -1,5 +1,5 @@
-"""``/api/jobs`` over real HTTP, and the SDK's ``train`` and ``wait_job``: a job
-started from an upload runs in its own worker and registers its version."""
+"""``/api/jobs`` with the app in process, and the SDK's ``train`` and ``wait_job``: a job
+started from an upload runs in its own worker process and registers its version."""
 
 from __future__ import annotations
 
@@ -16,17 +16,19 @@ from finmaas.client import Client
 from finmaas.config import Settings
 from finmaas.datasets.headlines import generated_headlines
 from finmaas.jobs.runner import UPLOADS
-from tests.integration.serving.conftest import LiveServer, copy_home, start_server, stop_server
+from tests.integration.serving.homes import copy_home
+from tests.integration.serving.in_process import InProcessServer, serve_in_process
 
 
 @pytest.fixture(scope="module")
-def server(served_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = copy_home(served_home, tmp_path_factory.mktemp("jobs"))
-    live = start_server(settings)
+def server(
+    served_home: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessServer]:
+    served = serve_in_process(copy_home(served_home, tmp_path_factory.mktemp("jobs")))
     try:
-        yield live
+        yield served
     finally:
-        stop_server(live)
+        served.close()
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,9 @@ def _body(path: Path, **changes: Any) -> dict[str, Any]:
     return {**body, **changes}
 
 
-def test_a_job_started_over_http_registers_its_version(server: LiveServer, headlines: Path) -> None:
+def test_a_job_started_over_http_registers_its_version(
+    server: InProcessServer, headlines: Path
+) -> None:
     with server.client() as http:
         started = http.post("/api/jobs", json=_body(headlines))
         assert started.status_code == 201, started.text
@@ -70,8 +74,8 @@ def test_a_job_started_over_http_registers_its_version(server: LiveServer, headl
         assert (unknown.status_code, unknown.json()) == (404, {"error": "no job 'nope'"})
 
 
-def test_the_sdk_trains_and_waits(server: LiveServer, headlines: Path) -> None:
-    with Client(server.url) as client:
+def test_the_sdk_trains_and_waits(server: InProcessServer, headlines: Path) -> None:
+    with Client(server.url, transport=server.transport()) as client:
         job = client.train("sentiment", headlines, name="news-sdk", folds=3)
         done = client.wait_job(job["id"], timeout=60, poll=0.2)
         assert done["state"] == "succeeded", done
@@ -111,14 +115,14 @@ def test_the_sdk_trains_and_waits(server: LiveServer, headlines: Path) -> None:
     ],
 )
 def test_bad_job_requests_are_refused(
-    server: LiveServer, headlines: Path, changes: dict[str, Any], message: str
+    server: InProcessServer, headlines: Path, changes: dict[str, Any], message: str
 ) -> None:
     with server.client() as http:
         response = http.post("/api/jobs", json=_body(headlines, **changes))
     assert (response.status_code, response.json()) == (400, {"error": message})
 
 
-def test_job_routes_refuse_other_methods(server: LiveServer) -> None:
+def test_job_routes_refuse_other_methods(server: InProcessServer) -> None:
     with server.client() as http:
         response = http.delete("/api/jobs")
     assert (response.status_code, response.json()) == (
@@ -128,10 +132,10 @@ def test_job_routes_refuse_other_methods(server: LiveServer) -> None:
 
 
 def test_the_sdk_optimizes_a_version_and_a_refused_request_keeps_no_upload(
-    server: LiveServer,
+    server: InProcessServer,
 ) -> None:
     german = Path(datasets.__file__).with_name("germancredit.csv")
-    with Client(server.url) as client:
+    with Client(server.url, transport=server.transport()) as client:
         job = client.optimize(
             "credit-risk", 1, "distill", german, target="creditability", trees=10, neighbours=2
         )

@@ -15,7 +15,8 @@ import pytest
 from finmaas.config import Settings
 from finmaas.registry import Registry
 from tests.approvals import approve
-from tests.integration.serving.conftest import APPLICANT, copy_home, start_server, stop_server
+from tests.integration.serving.homes import APPLICANT, copy_home
+from tests.integration.serving.live import start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 

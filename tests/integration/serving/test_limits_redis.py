@@ -16,7 +16,8 @@ from finmaas.config import Settings
 from finmaas.registry import Registry
 from finmaas.registry.key_store import KeyStore
 from finmaas.security.key_secrets import issue_key
-from tests.integration.serving.conftest import APPLICANT, start_server, stop_server
+from tests.integration.serving.homes import APPLICANT
+from tests.integration.serving.live import start_server, stop_server
 
 REDIS_URL = os.environ.get("FINMAAS_TEST_REDIS_URL")
 PREDICT = "/v1/models/credit-risk:predict"

@@ -1,4 +1,5 @@
-"""GET /metrics over real HTTP: who may read it, what it counts, across two workers."""
+"""GET /metrics: who may read it and what it counts (the app in process), and the sums
+across the two workers of a real server."""
 
 from __future__ import annotations
 
@@ -18,13 +19,9 @@ from finmaas.monitoring.store import DriftStore
 from finmaas.registry import Registry
 from finmaas.registry.key_store import KeyStore
 from finmaas.security.key_secrets import issue_key
-from tests.integration.serving.conftest import (
-    APPLICANT,
-    LiveServer,
-    copy_home,
-    start_server,
-    stop_server,
-)
+from tests.integration.serving.homes import APPLICANT, copy_home
+from tests.integration.serving.in_process import InProcessServer, serve_in_process
+from tests.integration.serving.live import start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -74,12 +71,12 @@ def keys(home: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(home: Settings, keys: dict[str, str]) -> Iterator[LiveServer]:
-    live = start_server(home, auth=True)
+def server(home: Settings, keys: dict[str, str]) -> Iterator[InProcessServer]:
+    served = serve_in_process(home, auth=True)
     try:
-        yield live
+        yield served
     finally:
-        stop_server(live)
+        served.close()
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -87,7 +84,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def test_metrics_need_a_key_with_the_auditor_or_admin_role(
-    server: LiveServer, keys: dict[str, str]
+    server: InProcessServer, keys: dict[str, str]
 ) -> None:
     with server.client() as http:
         assert http.get("/metrics").status_code == 401
@@ -102,7 +99,7 @@ def test_metrics_need_a_key_with_the_auditor_or_admin_role(
 
 
 def test_requests_rejections_and_model_calls_are_counted(
-    server: LiveServer, keys: dict[str, str]
+    server: InProcessServer, keys: dict[str, str]
 ) -> None:
     admin = _bearer(keys["admin"])
     with server.client() as http:
@@ -134,7 +131,7 @@ def test_requests_rejections_and_model_calls_are_counted(
 
 
 def test_an_auditor_sees_only_its_own_tenants_models(
-    server: LiveServer, keys: dict[str, str]
+    server: InProcessServer, keys: dict[str, str]
 ) -> None:
     with server.client() as http:
         http.post(PREDICT, json={"instances": APPLICANT[:1]}, headers=_bearer(keys["admin"]))

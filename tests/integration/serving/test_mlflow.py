@@ -1,4 +1,4 @@
-"""MLflow scoring protocol over real HTTP: the four input formats and errors."""
+"""MLflow scoring protocol, the app in process: the four input formats and errors."""
 
 from __future__ import annotations
 
@@ -10,20 +10,24 @@ import pytest
 
 from finmaas import __version__
 from finmaas.config import Settings
-from tests.integration.serving.conftest import APPLICANT, LiveServer, start_server, stop_server
+from tests.integration.serving.homes import APPLICANT, copy_home
+from tests.integration.serving.in_process import InProcessServer, serve_in_process
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(served_home: Settings) -> Iterator[LiveServer]:
-    server = start_server(served_home, "--model", "credit-risk@production")
+def mlflow_server(
+    served_home: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessServer]:
+    home = copy_home(served_home, tmp_path_factory.mktemp("mlflow"))
+    server = serve_in_process(home, serve_model="credit-risk@production")
     try:
         yield server
     finally:
-        stop_server(server)
+        server.close()
 
 
 @pytest.fixture
-def http(mlflow_server: LiveServer) -> Iterator[httpx.Client]:
+def http(mlflow_server: InProcessServer) -> Iterator[httpx.Client]:
     with mlflow_server.client() as client:
         yield client
 

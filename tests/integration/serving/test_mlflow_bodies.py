@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from finmaas.config import Settings
-from tests.integration.serving.conftest import APPLICANT
+from tests.integration.serving.homes import APPLICANT
 from tests.integration.serving.in_process import InProcess, start_in_process
 
 MODEL = {"x-finmaas-model": "credit-risk@production"}

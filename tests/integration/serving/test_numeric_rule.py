@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from finmaas.config import Settings
-from tests.integration.serving.conftest import APPLICANT, feature_tensors
+from tests.integration.serving.homes import APPLICANT, feature_tensors
 from tests.integration.serving.in_process import InProcess, start_in_process
 
 INT64 = "must be an integer from -9223372036854775808 to 9223372036854775807"

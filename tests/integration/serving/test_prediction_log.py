@@ -1,6 +1,7 @@
-"""The prediction log over real HTTP: sampled rows land in Parquet (default) or
-JSON Lines files with ``pii`` inputs masked, and ``finmaas log export`` gives them
-back in one file. The servers here close Parquet files every second
+"""The prediction log: sampled rows land in Parquet (default) or JSON Lines files with
+``pii`` inputs masked, and ``finmaas log export`` gives them back in one file. Real
+servers log the rows a clean stop must keep and those of two workers; the app in
+process shows masking, sampling and formats. Both close Parquet files every second
 (``FINMAAS_PREDICTION_LOG_ROTATE_SECONDS=1``) so rows can be read while they run."""
 
 from __future__ import annotations
@@ -23,14 +24,9 @@ from finmaas.monitoring.predictions import FLUSH_INTERVAL, log_files, read_log
 from finmaas.monitoring.pseudonyms import pseudonym
 from finmaas.registry import Registry
 from finmaas.registry.records import ModelUpdate
-from tests.integration.serving.conftest import (
-    APPLICANT,
-    LiveServer,
-    copy_home,
-    feature_tensors,
-    start_server,
-    stop_server,
-)
+from tests.integration.serving.homes import APPLICANT, copy_home, feature_tensors
+from tests.integration.serving.in_process import InProcessServer, serve_in_process
+from tests.integration.serving.live import LiveServer, start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -45,6 +41,10 @@ def _start(
 ) -> LiveServer:
     env = {"FINMAAS_PREDICTION_LOG_ROTATE_SECONDS": "1", **(env or {})}
     return start_server(settings, "--access-log", "off", *extra, workers=workers, env=env)
+
+
+def _start_in_process(settings: Settings, **overrides: Any) -> InProcessServer:
+    return serve_in_process(settings, **{"prediction_log_rotate_seconds": 1, **overrides})
 
 
 def _pid(path: Path) -> str:
@@ -132,11 +132,11 @@ def test_the_counts_reach_metrics(served: dict[str, Any]) -> None:
     assert "finmaas_prediction_log_backlog 0.0" in metrics
 
 
-def test_sampling_is_off_by_default(live_server: LiveServer, served_home: Settings) -> None:
-    with live_server.client() as http:
+def test_sampling_is_off_by_default(served_app: InProcessServer) -> None:
+    with served_app.client() as http:
         assert http.post(PREDICT, json={"instances": APPLICANT[:2]}).status_code == 200
     time.sleep(FLUSH_INTERVAL * 1.5)  # more than a flush interval
-    assert not (served_home.home / "predictions").exists()
+    assert not (served_app.settings.home / "predictions").exists()
 
 
 def test_log_files_are_private_to_the_server_user(
@@ -152,12 +152,12 @@ def test_redact_masking_writes_a_placeholder(
     settings = copy_home(
         served_home, tmp_path_factory.mktemp("redacted"), ModelUpdate(log_sample_rate=1.0)
     )
-    server = _start(settings, env={"FINMAAS_PII_MASKING": "redact"})
+    server = _start_in_process(settings, pii_masking="redact")
     try:
         with server.client() as http:
             assert http.post(PREDICT, json={"instances": APPLICANT[:2]}).status_code == 200
     finally:
-        assert stop_server(server) == 0
+        server.close()
     lines = _logged(settings)
     assert len(lines) == 2
     for line, applicant in zip(lines, APPLICANT, strict=False):
@@ -172,14 +172,14 @@ def test_sampling_keeps_about_the_rate_of_rows(
     settings = copy_home(
         served_home, tmp_path_factory.mktemp("sampled"), ModelUpdate(log_sample_rate=0.25)
     )
-    server = _start(settings)
+    server = _start_in_process(settings)
     try:
         with server.client() as http:
             for _ in range(50):
                 response = http.post(PREDICT, json={"instances": APPLICANT})
                 assert response.status_code == 200
     finally:
-        assert stop_server(server) == 0
+        server.close()
     kept = len(_logged(settings))
     # 400 rows at 25%: 100 expected, sd 8.7; outside 50-150 has probability < 1e-8.
     assert 50 <= kept <= 150
@@ -350,7 +350,7 @@ def test_json_lines_format_logs_the_same_rows(
 ) -> None:
     settings = copy_home(logged_home, tmp_path, ModelUpdate(log_sample_rate=1.0))
     shutil.rmtree(settings.home / "predictions")
-    server = _start(settings, env={"FINMAAS_PREDICTION_LOG_FORMAT": "jsonl"})
+    server = _start_in_process(settings, prediction_log_format="jsonl")
     try:
         with server.client() as http:
             assert http.post(PREDICT, json={"instances": APPLICANT[:3]}).status_code == 200
@@ -359,7 +359,7 @@ def test_json_lines_format_logs_the_same_rows(
                 time.sleep(0.05)  # a JSON Lines file is readable while the server runs
             lines = _logged(settings)
     finally:
-        assert stop_server(server) == 0
+        server.close()
     (path,) = log_files(settings.home / "predictions", "credit-risk", None, None)
     assert path.suffix == ".jsonl"
     assert [orjson.loads(line) for line in path.read_bytes().splitlines()] == lines
@@ -374,7 +374,7 @@ def test_export_leaves_out_a_parquet_file_still_open_and_says_so(
 ) -> None:
     settings = copy_home(served_home, tmp_path, ModelUpdate(log_sample_rate=1.0))
     folder = settings.home / "predictions" / "credit-risk"
-    server = _start(settings, env={"FINMAAS_PREDICTION_LOG_ROTATE_SECONDS": "900"})
+    server = _start_in_process(settings, prediction_log_rotate_seconds=900)
     output = tmp_path / "out.jsonl"
     try:
         with server.client() as http:
@@ -384,7 +384,7 @@ def test_export_leaves_out_a_parquet_file_still_open_and_says_so(
                 time.sleep(0.05)
         code, out, err = _export(settings, "credit-risk", "-o", str(output), capsys=capsys)
     finally:
-        assert stop_server(server) == 0
+        server.close()
     assert code == 0
     assert out == f"exported 0 logged row(s) of credit-risk from 0 file(s) to {output}\n"
     assert err == (

@@ -10,13 +10,8 @@ import httpx
 import pytest
 
 from finmaas.config import Settings
-from tests.integration.serving.conftest import (
-    APPLICANT,
-    LiveServer,
-    copy_home,
-    start_server,
-    stop_server,
-)
+from tests.integration.serving.homes import APPLICANT, copy_home
+from tests.integration.serving.live import LiveServer, start_server, stop_server
 
 UNLOADED = (
     "model 'credit-risk' is unloaded from this server; "

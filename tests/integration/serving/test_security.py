@@ -1,4 +1,5 @@
-"""Keys, roles, grants, limits, metering and the control plane, over real HTTP.
+"""Keys, roles, grants, limits, metering and the control plane: the app in process, and
+a real server where its start, its log or SIGTERM is the point.
 
 The test names follow the OWASP API Security Top 10 (2023) items that apply:
 API1 broken object-level authorisation, API2 broken authentication, API3
@@ -29,7 +30,9 @@ from finmaas.registry.key_store import KeyStore
 from finmaas.registry.usage import UsageStore
 from finmaas.security.key_secrets import issue_key
 from finmaas.security.policy import parse_grant
-from tests.integration.serving.conftest import APPLICANT, LiveServer, start_server, stop_server
+from tests.integration.serving.homes import APPLICANT
+from tests.integration.serving.in_process import InProcessServer, serve_in_process
+from tests.integration.serving.live import start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 BODY = {"instances": APPLICANT[:2]}
@@ -85,16 +88,16 @@ def keys(home: Settings) -> Keys:
 
 
 @pytest.fixture(scope="module")
-def server(home: Settings, keys: Keys) -> Iterator[LiveServer]:
-    live = start_server(home, auth=True)
+def server(home: Settings, keys: Keys) -> Iterator[InProcessServer]:
+    served = serve_in_process(home, auth=True)
     try:
-        yield live
+        yield served
     finally:
-        stop_server(live)
+        served.close()
 
 
 @pytest.fixture
-def http(server: LiveServer) -> Iterator[httpx.Client]:
+def http(server: InProcessServer) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
 
@@ -484,7 +487,7 @@ def test_a_developer_creates_a_model_in_its_own_tenant(
 
 
 def test_the_client_publishes_and_reports_a_bad_key(
-    server: LiveServer, keys: Keys, home: Settings, tmp_path: Path
+    server: InProcessServer, keys: Keys, home: Settings, tmp_path: Path
 ) -> None:
     registry = Registry.open(home)
     try:
@@ -495,13 +498,17 @@ def test_the_client_publishes_and_reports_a_bad_key(
     model_file.write_bytes(
         LocalArtifactStore(home.resolved_artifacts_dir).read(version.artifact_digest)
     )
-    with Client(server.url, api_key=keys["retail_developer"]) as client:
+    with Client(
+        server.url, api_key=keys["retail_developer"], transport=server.transport()
+    ) as client:
         published = client.publish(
             "retail-lgd", model_file, version.signature, metrics={"auc": 0.7}, owner="retail"
         )
     assert (published["model"], published["version"]) == ("retail-lgd", 1)
     with (
-        Client(server.url, api_key="fmk_0123456789abcdef_nope") as stranger,
+        Client(
+            server.url, api_key="fmk_0123456789abcdef_nope", transport=server.transport()
+        ) as stranger,
         pytest.raises(Unauthenticated) as caught,
     ):
         stranger.publish("retail-lgd", model_file, version.signature)

@@ -10,12 +10,10 @@ Every key was made by an admin of ``default``, as in the acceptance run.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -33,8 +31,8 @@ from finmaas.registry.usage import UsageRow, UsageStore
 from finmaas.security.key_secrets import issue_key
 from finmaas.security.policy import parse_grant
 from tests.integration.registry.helpers import new_version
+from tests.integration.serving.in_process import BASE_URL, AppThread, AppTransport
 
-T = TypeVar("T")
 OTHER_TENANT = "model 'credit-risk' belongs to another tenant"
 NOT_FOUND = "model 'credit-risk' not found"
 NOTE = {"note": "back-test and stability reviewed"}
@@ -59,33 +57,25 @@ KEYS: dict[str, tuple[str, str, str | None]] = {
 
 
 class InProcessApi:
-    """The app on an event loop of its own thread, called through httpx's ASGI transport."""
+    """The app on an event loop of its own thread, called from ``CLIENT``'s address."""
 
     def __init__(self, settings: Settings, tokens: dict[str, str]) -> None:
         self.tokens = tokens
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.app = FinmaasApp(settings)
-        self._run(self.app.startup())
-        transport = httpx.ASGITransport(app=self.app, client=(CLIENT, 40000))
-        self.http = httpx.AsyncClient(transport=transport, base_url="http://finmaas")
-
-    def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=60)
+        self.app = AppThread(FinmaasApp(settings))
+        transport = AppTransport(self.app, client=(CLIENT, 40000))
+        self.http = httpx.Client(transport=transport, base_url=BASE_URL, timeout=60)
 
     def call(
         self, key: str, method: str, path: str, body: dict[str, Any] | None = None
     ) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.tokens[key]}"}
-        return self._run(self.http.request(method, path, json=body, headers=headers))
+        return self.http.request(method, path, json=body, headers=headers)
 
     def close(self) -> None:
-        self._run(self.http.aclose())
-        self._run(self.app.shutdown())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=30)
-        self.loop.close()
+        try:
+            self.http.close()
+        finally:
+            self.app.close()
 
 
 @dataclass
@@ -178,12 +168,10 @@ def _error(response: httpx.Response) -> tuple[int, str]:
 
 
 def _audit(world: World, key: str, **query: str) -> list[dict[str, Any]]:
-    response = world.api._run(
-        world.api.http.get(
-            "/api/audit",
-            params={"limit": "10000", **query},
-            headers={"authorization": f"Bearer {world.api.tokens[key]}"},
-        )
+    response = world.api.http.get(
+        "/api/audit",
+        params={"limit": "10000", **query},
+        headers={"authorization": f"Bearer {world.api.tokens[key]}"},
     )
     assert response.status_code == 200, response.text
     entries: list[dict[str, Any]] = response.json()["entries"]

@@ -19,7 +19,8 @@ from finmaas.registry import LocalArtifactStore, Registry
 from finmaas.registry.key_store import KeyStore
 from finmaas.security.guard import MISSING_KEY
 from finmaas.security.key_secrets import issue_key
-from tests.integration.serving.conftest import LiveServer, copy_home, start_server, stop_server
+from tests.integration.serving.homes import copy_home
+from tests.integration.serving.live import LiveServer, start_server, stop_server
 
 BODY = 200 * 1024 * 1024
 CHUNK = 1024 * 1024

@@ -1,4 +1,4 @@
-"""KServe V1 over real HTTP: predictions, version selection, and every bad input."""
+"""KServe V1, the app in process: predictions, version selection, and every bad input."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.serving.conftest import APPLICANT
+from tests.integration.serving.homes import APPLICANT
 
 PREDICT = "/v1/models/credit-risk:predict"
 

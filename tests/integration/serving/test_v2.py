@@ -1,4 +1,5 @@
-"""Open Inference Protocol (V2) over real HTTP, with tritonclient and plain httpx."""
+"""Open Inference Protocol (V2): the app in process with plain httpx, and a real server
+with tritonclient."""
 
 from __future__ import annotations
 
@@ -8,12 +9,9 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration.serving.conftest import (
-    APPLICANT,
-    CATEGORY_FEATURES,
-    LiveServer,
-    feature_tensors,
-)
+from tests.integration.serving.homes import APPLICANT, CATEGORY_FEATURES, feature_tensors
+from tests.integration.serving.in_process import InProcessServer
+from tests.integration.serving.live import LiveServer
 
 INFER = "/v2/models/credit-risk/infer"
 
@@ -146,11 +144,11 @@ def test_bad_v2_requests(client: httpx.Client, body: dict[str, Any], message: st
     assert (response.status_code, response.json()) == (400, {"error": message})
 
 
-def test_encoded_matrix_layout(client: httpx.Client, live_server: LiveServer) -> None:
+def test_encoded_matrix_layout(client: httpx.Client, served_app: InProcessServer) -> None:
     from finmaas.registry import Registry
     from finmaas.schema import RecordEncoder
 
-    registry = Registry.open(live_server.settings)
+    registry = Registry.open(served_app.settings)
     signature = registry.get_version("credit-risk", 1).signature
     registry.close()
     matrix = RecordEncoder(signature).encode(APPLICANT[:2])
@@ -174,11 +172,11 @@ def test_encoded_matrix_layout(client: httpx.Client, live_server: LiveServer) ->
     }
 
 
-def test_tritonclient_binary_and_json(live_server: LiveServer, client: httpx.Client) -> None:
+def test_tritonclient_binary_and_json(live_server: LiveServer, live_client: httpx.Client) -> None:
     import tritonclient.http as triton
 
     rows = APPLICANT[:4]
-    expected = np.array([p["probability"] for p in _v1(client, rows)])
+    expected = np.array([p["probability"] for p in _v1(live_client, rows)])
     triton_client = triton.InferenceServerClient(live_server.url.removeprefix("http://"))
     try:
         assert triton_client.is_server_live()
@@ -201,7 +199,7 @@ def test_tritonclient_binary_and_json(live_server: LiveServer, client: httpx.Cli
             result = triton_client.infer("credit-risk", inputs, outputs=outputs, request_id="t-1")
             np.testing.assert_allclose(result.as_numpy("probability"), expected, rtol=0, atol=1e-12)
             labels = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label")]
-            assert labels == [p["label"] for p in _v1(client, rows)]
+            assert labels == [p["label"] for p in _v1(live_client, rows)]
             assert result.get_response()["id"] == "t-1"
     finally:
         triton_client.close()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from finmaas.config import Settings
-from tests.integration.serving.conftest import LiveServer, start_server, stop_server
+from tests.integration.serving.live import LiveServer, start_server, stop_server
 
 LOAD_SECONDS = 20
 """Each busy process ends by itself after this long, whatever happens to the test."""

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 
 from finmaas.config import Settings
-from tests.integration.serving.conftest import APPLICANT, start_server, stop_server
+from tests.integration.serving.homes import APPLICANT
+from tests.integration.serving.live import start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
 
