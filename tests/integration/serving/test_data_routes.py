@@ -13,7 +13,7 @@ import pytest
 
 from finmaas.config import Settings
 from finmaas.serving.pipeline import DataPlane, Inference, InferenceCall
-from tests.integration.serving.conftest import APPLICANT, feature_tensors
+from tests.integration.serving.homes import APPLICANT, feature_tensors
 from tests.integration.serving.in_process import InProcess, start_in_process
 
 MODEL = "credit-risk"
@@ -130,8 +130,9 @@ def _send(served: InProcess, example: Example, key: str) -> Any:
 
 
 def test_every_route_of_the_table_has_an_example(served: InProcess) -> None:
-    assert served.app.router is not None
-    table = {(route.method, route.path) for route in served.app.router.routes if not route.public}
+    router = served.server.app.app.router
+    assert router is not None
+    table = {(route.method, route.path) for route in router.routes if not route.public}
     assert table == {(example.method, example.pattern) for example in EXAMPLES}
 
 
