@@ -50,7 +50,13 @@ def test_alias_flips_under_load_fail_no_request(own_home: Settings) -> None:
         approve(registry, "credit-risk")
         with ThreadPoolExecutor(4) as pool:
             workers = [pool.submit(hammer) for _ in range(4)]
-            for flip in range(20):
+            # At least 20 flips, and on until both versions have answered: on a busy
+            # machine the first load of each takes longer than a few flips (bounded).
+            for flip in range(200):
+                with lock:
+                    answered = {version for _, version in seen}
+                if flip >= 20 and answered >= {"1", "2"}:
+                    break
                 registry.set_alias(
                     "credit-risk", "production", 2 if flip % 2 == 0 else 1, actor="test"
                 )
