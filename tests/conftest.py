@@ -1,8 +1,8 @@
-"""Fixtures shared by the whole suite.
+"""Fixtures shared by the whole suite, and one OpenMP thread per xdist worker.
 
 ``database_url`` runs a test on SQLite and, when ``FINMAAS_TEST_POSTGRES_URL``
 is set, again on PostgreSQL, each time in a fresh database (a fresh schema on
-PostgreSQL, dropped afterwards).
+PostgreSQL, dropped afterwards), so xdist workers never share one.
 """
 
 from __future__ import annotations
@@ -20,6 +20,14 @@ from finmaas.config import Settings
 from finmaas.registry import LocalArtifactStore, Registry
 
 POSTGRES_URL = os.environ.get("FINMAAS_TEST_POSTGRES_URL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With xdist workers, one OpenMP thread per worker and per server it starts (unless
+    OMP_NUM_THREADS says otherwise): workers that each spin a thread per core slow each
+    other down far more than one thread each loses."""
+    if config.getoption("numprocesses", default=None):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _backends() -> list[object]:

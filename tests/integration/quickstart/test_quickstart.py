@@ -54,7 +54,7 @@ def test_quickstart_registers_two_candidates_and_promotes_the_best(
 def test_production_version_scores_a_raw_applicant(
     registry: Registry, store: LocalArtifactStore
 ) -> None:
-    run_quickstart(registry, store, actor=ACTOR)
+    run_quickstart(registry, store, actor=ACTOR, folds=2)  # the folds do not change serving
     version, predictor = load_version(registry, store, MODEL_NAME, "production")
     applicants = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).head(5)
     records = applicants.to_dict(orient="records")
