@@ -30,7 +30,7 @@ from finmaas.security.policy import Principal
 from finmaas.serving.batching import AdaptiveBatcher, Predict, Served
 from finmaas.serving.pipeline import DataPlane
 from finmaas.serving.pool import ModelPool
-from finmaas.serving.router import Router, error_response, failure, protocol_of
+from finmaas.serving.router import Router, answered, error_response, failure, protocol_of
 from finmaas.serving.unloaded import UnloadedModels
 from finmaas.web import cors as cors_headers
 from finmaas.web.access_log import AccessLog, RequestTrace, access_entry, new_trace
@@ -323,13 +323,7 @@ class FinmaasApp:
     async def _control(self, request: Request, principal: Principal) -> Response:
         """The control plane's answer, its errors written as the data plane's are."""
         assert self.control is not None
-        try:
-            return await self.control(request, principal)
-        except FinmaasError as exc:
-            return failure(request.path, exc)
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path[:200])
-            return error_response(500, "internal server error")
+        return await answered(request, self.control(request, principal))
 
     def _done(self, trace: RequestTrace, method: str, path: str, status: int) -> None:
         """Count the answered request, and log it when the access log is on."""

@@ -16,6 +16,7 @@ is answered like an unknown one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 import orjson
 
@@ -59,19 +60,28 @@ class Router:
 
     async def handle(self, request: Request, principal: Principal | None) -> Response:
         """Answer ``request``; ``principal`` is its caller, None only on a public route."""
-        try:
-            found = self.routes.match(request.method, request.path)
-            if found is None:
-                raise NotFound(f"no route for {request.method} {request.path[:200]}")
-            route = found.route
-            if route.roles:
-                require_role(caller(principal), *route.roles)
-            return await route.handler(request, principal, found.params)
-        except FinmaasError as exc:
-            return failure(request.path, exc)
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path[:200])
-            return failure_of(request.path, 500, "internal server error")
+        return await answered(request, self._dispatch(request, principal))
+
+    async def _dispatch(self, request: Request, principal: Principal | None) -> Response:
+        found = self.routes.match(request.method, request.path)
+        if found is None:
+            raise NotFound(f"no route for {request.method} {request.path[:200]}")
+        route = found.route
+        if route.roles:
+            require_role(caller(principal), *route.roles)
+        return await route.handler(request, principal, found.params)
+
+
+async def answered(request: Request, work: Awaitable[Response]) -> Response:
+    """``work``'s response or, when it raises, the error response in the shape of the
+    protocol at the request's path (both planes write their errors through this)."""
+    try:
+        return await work
+    except FinmaasError as exc:
+        return failure(request.path, exc)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path[:200])
+        return failure_of(request.path, 500, "internal server error")
 
 
 def protocol_of(path: str) -> str:
