@@ -12,6 +12,7 @@ import gc
 import logging
 import time
 from datetime import timedelta
+from typing import Protocol
 
 from finmaas.api.control import ControlPlane
 from finmaas.background import HeapTrimmer, fix_mmap_threshold, limit_heap_arenas
@@ -57,6 +58,12 @@ from finmaas.web.uploads import (
 )
 
 log = logging.getLogger("finmaas.serving")
+
+
+class _Closes(Protocol):
+    """What shutdown stops: a part of the app with an async ``close``."""
+
+    async def close(self) -> None: ...
 
 
 class FinmaasApp:
@@ -202,21 +209,26 @@ class FinmaasApp:
             )
 
     async def shutdown(self) -> None:
-        await self.trimmer.close()
-        if self.drift is not None:
-            await self.drift.close()  # the last counts, while the pool still holds them
-        if self.pool is not None:
-            await self.pool.close()
-        if self.decisions is not None:
-            await self.decisions.close()  # every served decision is written before exit
-        if self.predictions is not None:
-            await self.predictions.close()
-        if self.exporter is not None:
-            await self.exporter.close()  # the last snapshot, once the queues are drained
-        if self.guard is not None:
-            await self.guard.close()
-        if self.access is not None:
-            await self.access.close()
+        """Stop what startup started, in this order. A step that fails is logged and the
+        next one still runs: one broken sink must not cost the usage counts or the
+        decisions behind it."""
+        parts: list[tuple[str, _Closes | None]] = [
+            ("heap trimmer", self.trimmer),
+            ("drift", self.drift),  # the last counts, while the pool still holds them
+            ("model pool", self.pool),
+            ("decision records", self.decisions),  # every served decision is written
+            ("prediction log", self.predictions),
+            ("metrics", self.exporter),  # the last snapshot, once the queues are drained
+            ("keys and usage", self.guard),
+            ("access log", self.access),
+        ]
+        for name, part in parts:
+            if part is None:
+                continue
+            try:
+                await part.close()
+            except Exception:
+                log.exception("shutdown: closing the %s failed", name)
         if self._registry is not None:
             self._registry.close()
 

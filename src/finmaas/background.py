@@ -25,7 +25,8 @@ def every(
     warning: str | None = None,
 ) -> asyncio.Task[None]:
     """Start a task that waits ``interval`` seconds, then awaits ``work()``, over and
-    over until it is cancelled (stop it with :func:`cancel`).
+    over until it is cancelled (stop it with :func:`cancel`, which lets a round in
+    progress finish).
 
     A round that fails does not end the loop: the next one may succeed. An
     ``expected`` exception (a database that is away, a sink that is gone) is logged
@@ -44,9 +45,16 @@ async def _repeat(
     warning: str | None,
 ) -> None:
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval)  # a cancel while waiting stops the loop at once
+        round_ = asyncio.ensure_future(work())
         try:
-            await work()
+            await asyncio.shield(round_)
+        except asyncio.CancelledError:
+            # Stop after the round in progress, never in its middle: a writer cut off
+            # mid-write would lose what it had taken out of its buffer.
+            await asyncio.wait([round_])
+            _report(round_, log, failed, expected, warning)
+            raise
         except expected as exc:
             if warning is not None:
                 log.warning(warning, exc)
@@ -54,8 +62,32 @@ async def _repeat(
             log.exception(failed)
 
 
+def _report(
+    round_: asyncio.Future[object],
+    log: logging.Logger,
+    failed: str,
+    expected: type[Exception] | tuple[type[Exception], ...],
+    warning: str | None,
+) -> None:
+    """Log how a round that finished after its loop was cancelled failed, if it did."""
+    if round_.cancelled():
+        return
+    exc = round_.exception()
+    if exc is None:
+        return
+    if isinstance(exc, expected):
+        if warning is not None:
+            log.warning(warning, exc)
+    else:
+        log.error(failed, exc_info=exc)
+
+
 async def cancel(task: asyncio.Task[None] | None) -> None:
-    """Cancel ``task`` and wait until it has stopped; nothing to do for None."""
+    """Stop ``task`` and wait until it has stopped; nothing to do for None.
+
+    A loop from :func:`every` stops at once while it waits for its next round, and
+    after the round in progress otherwise.
+    """
     if task is None:
         return
     task.cancel()

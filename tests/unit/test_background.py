@@ -46,6 +46,42 @@ def test_every_runs_the_work_each_interval_until_cancelled() -> None:
     asyncio.run(scenario())
 
 
+def test_cancel_lets_the_round_in_progress_finish() -> None:
+    """Stopping a loop never cuts a round in half: a writer cancelled mid-write would
+    lose what it had taken out of its buffer."""
+    started = asyncio.Event()
+    finished: list[int] = []
+
+    async def work() -> None:
+        started.set()
+        await asyncio.sleep(0.05)
+        finished.append(1)
+
+    async def scenario() -> None:
+        task = every(0.01, work, name="finmaas-test", log=log, failed="test work failed")
+        await started.wait()
+        await cancel(task)
+        assert finished == [1]
+        assert task.cancelled()
+
+    asyncio.run(scenario())
+
+
+def test_cancel_while_waiting_stops_at_once() -> None:
+    calls: list[int] = []
+
+    async def work() -> None:
+        calls.append(1)
+
+    async def scenario() -> None:
+        task = every(3600, work, name="finmaas-test", log=log, failed="test work failed")
+        await asyncio.sleep(0)
+        await asyncio.wait_for(cancel(task), timeout=60)
+        assert calls == []
+
+    asyncio.run(scenario())
+
+
 def test_every_logs_a_failed_round_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     calls: list[int] = []
 

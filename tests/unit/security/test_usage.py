@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
@@ -274,3 +275,33 @@ def test_an_unexpected_store_error_keeps_the_counts(
     monkeypatch.undo()
     assert flush(meter) == 1
     assert usage.query() == [row(alice, "m", 1, 1, 10, 0, 100)]
+
+
+def test_close_during_a_flush_returns_only_when_every_count_is_stored(
+    monkeypatch: pytest.MonkeyPatch, usage: UsageStore, keys: KeyStore, alice: KeyRecord
+) -> None:
+    """A stop that lands while the background flush writes must wait for that write:
+    the server closes the database right after the meter."""
+    entered, release = threading.Event(), threading.Event()
+    add = UsageStore.add
+
+    def slow_add(self: UsageStore, rows: list[UsageRow]) -> None:
+        entered.set()
+        release.wait(60)
+        add(self, rows)
+
+    monkeypatch.setattr(UsageStore, "add", slow_add)
+    meter = UsageMeter(usage, keys, interval=0.01)
+
+    async def scenario() -> None:
+        await meter.start()
+        meter.record(alice, "m", 1, 2, True, 100)
+        await asyncio.to_thread(entered.wait, 60)
+        closing = asyncio.create_task(meter.close())
+        await asyncio.sleep(0.05)
+        release.set()
+        await closing
+        stored = usage.query()  # before the loop ends, which would wait for the writer thread
+        assert [(row.requests, row.rows) for row in stored] == [(1, 2)]
+
+    asyncio.run(scenario())
