@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,9 +26,11 @@ from finmaas.runtimes.onnx import OnnxPredictor
 from finmaas.runtimes.pickle import PicklePredictor
 from finmaas.runtimes.skops import SkopsPredictor
 from finmaas.runtimes.xgboost import XGBoostPredictor
+from finmaas.schema.signature import Task
 from tests.unit.runtimes.cases import (
     N_FEATURES,
     Case,
+    lightgbm_case,
     make_signature,
     onnx_logistic_bytes,
     onnx_regression_bytes,
@@ -319,3 +323,33 @@ def test_skops_multiclass() -> None:
     predictor = load_predictor(bytes(sio.dumps(model)), ModelFormat.SKOPS, MULTICLASS)
     sample = sample_batch()
     np.testing.assert_array_equal(predictor.predict(sample), model.predict_proba(sample))
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_lightgbm_c_prediction_equals_booster_predict_row_by_row_and_in_threads(
+    tmp_path: Path, task: Task
+) -> None:
+    """The runtime calls LightGBM's C prediction directly (single-row fast path for one
+    row, the matrix call for several); it must give exactly ``Booster.predict``'s
+    numbers, missing values included, from any thread."""
+    import lightgbm as lgb
+
+    case = lightgbm_case(tmp_path, task)
+    booster = lgb.Booster(model_str=case.data.decode())
+    x = case.x.copy()
+    x[::7, 2] = np.nan
+    expected = np.asarray(booster.predict(x), dtype=np.float64)
+    predictor = load_predictor(case.data, case.fmt, case.signature)
+    assert np.array_equal(predictor.predict(x), expected)
+    for row in range(x.shape[0]):
+        assert np.array_equal(predictor.predict(x[row : row + 1]), expected[row : row + 1])
+    assert np.array_equal(predictor.predict(np.asfortranarray(x[:5])), expected[:5])
+
+    def score_rows(offset: int) -> bool:
+        return all(
+            np.array_equal(predictor.predict(x[row : row + 1]), expected[row : row + 1])
+            for row in range(offset, x.shape[0], 4)
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(score_rows, range(4)))
