@@ -11,7 +11,10 @@ Patterns are paths whose ``{name}`` parts match one non-empty segment (no ``/``)
     Route("GET", "/v2/models/{name}/versions/{version}", handler, verb="metadata")
 
 Lookup is a dictionary probe for the fixed paths and, for the others, the patterns
-that share the path's first segment, tried in the order they were declared.
+that share the path's first segment, tried in the order they were declared. Answers
+are remembered per method and path (a server sees the same few paths over and over),
+at most :data:`REMEMBERED` of them: a client that sends endless new paths only
+empties the memory.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ H = TypeVar("H")
 
 _PARAMETER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _NO_PARAMETERS: dict[str, str] = {}
+
+REMEMBERED = 4096
+"""Most (method, path) lookups a table remembers; it forgets them all when full."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,9 @@ class Route(Generic[H]):
 
 @dataclass(frozen=True, slots=True)
 class Match(Generic[H]):
+    """A route and its parameters' values; shared by every lookup of the same path,
+    so ``params`` is read, never changed."""
+
     route: Route[H]
     params: dict[str, str]
 
@@ -60,6 +69,7 @@ class RouteTable(Generic[H]):
         self._routes: list[Route[H]] = []
         self._fixed: dict[tuple[str, str], Route[H]] = {}
         self._patterns: dict[tuple[str, str], list[tuple[re.Pattern[str], Route[H]]]] = {}
+        self._seen: dict[tuple[str, str], Match[H] | None] = {}
         for route in routes:
             self._add(route)
 
@@ -81,7 +91,18 @@ class RouteTable(Generic[H]):
     def match(self, method: str, path: str) -> Match[H] | None:
         """The route for ``method`` and ``path`` and the values of its parameters
         (``/v2/``, like ``//v2``, is looked up as ``/v2``)."""
-        path = route_path(path)
+        key = (method, path)
+        try:
+            return self._seen[key]
+        except KeyError:
+            pass
+        found = self._lookup(method, route_path(path))
+        if len(self._seen) >= REMEMBERED:
+            self._seen.clear()
+        self._seen[key] = found
+        return found
+
+    def _lookup(self, method: str, path: str) -> Match[H] | None:
         fixed = self._fixed.get((method, path))
         if fixed is not None:
             return Match(fixed, _NO_PARAMETERS)

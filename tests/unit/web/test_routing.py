@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from finmaas.web import routing
 from finmaas.web.routing import Route, RouteTable
 
 TABLE: RouteTable[str] = RouteTable(
@@ -89,3 +90,18 @@ def test_trailing_and_doubled_slashes_find_the_same_route(path: str) -> None:
     assert found is not None
     assert found.route.handler == "live"
     assert TABLE.is_public("GET", path)
+
+
+def test_lookups_are_remembered_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routing, "REMEMBERED", 3)
+    table = RouteTable([Route("GET", "/v1/models/{name}", "status")])
+    first = table.match("GET", "/v1/models/a")
+    assert first is not None
+    assert table.match("GET", "/v1/models/a") is first
+    for name in "bcdefgh":  # endless new paths only empty the memory
+        found = table.match("GET", f"/v1/models/{name}")
+        assert found is not None
+        assert found.params == {"name": name}
+        assert len(table._seen) <= 3
+    assert table.match("GET", "/nowhere") is None
+    assert table.match("GET", "/nowhere") is None
