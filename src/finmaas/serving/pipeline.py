@@ -112,9 +112,10 @@ class InferenceCall:
     """The ``X-Subject-ID`` header as sent (a decision model's records name it)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Inference:
-    """What the pipeline hands back for the protocol to encode."""
+    """What the pipeline hands back for the protocol to encode (read-only; not frozen,
+    which would cost more per request than it protects)."""
 
     model: LoadedModel
     x: np.ndarray

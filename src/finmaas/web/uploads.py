@@ -53,7 +53,7 @@ class Form:
     files: dict[str, UploadedFile]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UploadRequest(Request):
     """A request whose body was an upload: its parts, spooled (``body`` is empty)."""
 

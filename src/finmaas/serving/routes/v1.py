@@ -104,7 +104,7 @@ class V1Handlers:
         return Response(200, v1.encode_v1_response(loaded.name, loaded.number, predictions))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class V1Codec:
     body: bytes
     max_rows: int
