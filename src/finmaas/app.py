@@ -107,6 +107,7 @@ class FinmaasApp:
             max_queue_rows=self.settings.max_queue_rows,
             timings=timings,
             served=served,
+            inline_below=self.settings.max_inline_call_us / 1e6,
         )
 
     async def startup(self) -> None:

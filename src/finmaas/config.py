@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     max_batch_wait_us: int = Field(default=500, ge=0, le=1_000_000)
     """Longest a request waits for others to share its model call, in microseconds."""
 
+    max_inline_call_us: int = Field(default=500, ge=0, le=100_000)
+    """A model whose calls average under this many microseconds is scored on the event
+    loop, not on a model thread (the hand-over costs more than such a call); a
+    request larger than a batch still goes to a thread. 0: always on a thread."""
+
     max_queue_rows: int = Field(default=16_384, ge=1)
     """Rows that may wait per model before requests are refused with 503."""
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from finmaas.errors import PredictorFailed, SchemaMismatch, Unavailable
-from finmaas.serving.batching import AdaptiveBatcher
+from finmaas.serving.batching import CALLS_BEFORE_INLINE, AdaptiveBatcher
 
 T = TypeVar("T")
 
@@ -473,9 +473,75 @@ def test_max_wait_is_read_from_the_injected_clock() -> None:
         ("max_wait", -1.0, "max_wait must be ≥ 0, got -1.0"),
         ("max_queue_rows", -1, "max_queue_rows must be ≥ 0, got -1"),
         ("threads", 0, "threads must be ≥ 1, got 0"),
+        ("inline_below", -0.001, "inline_below must be ≥ 0, got -0.001"),
     ],
 )
 def test_options_are_checked(option: str, value: float, message: str) -> None:
     options: dict[str, Any] = {option: value}
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         AdaptiveBatcher(score, **options)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_fast_model_is_scored_on_the_loop_after_its_first_calls(loop: str | None) -> None:
+    model = Model()
+    batcher = AdaptiveBatcher(model, max_batch_rows=8, inline_below=1.0)
+    calls_on_threads = CALLS_BEFORE_INLINE
+
+    async def main() -> None:
+        for i in range(calls_on_threads):
+            await batcher.submit(request(i, 1))
+        assert batcher.inline
+        assert threading.main_thread() not in model.threads
+        model.threads.clear()
+        # the requests ready in one turn of the loop: the first runs at once, the rest
+        # queue behind it and share the next call, on the loop as well
+        results = await asyncio.gather(*(batcher.submit(request(i, 2)) for i in range(5)))
+        for i, result in enumerate(results):
+            np.testing.assert_array_equal(result, score(request(i, 2)))
+        assert model.threads == {threading.main_thread()}
+        model.threads.clear()
+        await batcher.submit(request(9, 9))  # larger than a batch: to a thread
+        assert threading.main_thread() not in model.threads
+        await batcher.close()
+
+    run(main, loop)
+    assert model.batches[calls_on_threads:] == [2, 8, 9]
+    assert (batcher.stats.running, batcher.stats.queued_rows) == (0, 0)
+
+
+def test_a_model_that_slows_down_goes_back_to_the_threads() -> None:
+    model = Model()
+    batcher = AdaptiveBatcher(model, inline_below=0.005)
+
+    async def main() -> None:
+        for i in range(CALLS_BEFORE_INLINE):
+            await batcher.submit(request(i, 1))
+        assert batcher.inline
+        model.delay = 0.05  # ten times the bound: the moving average passes it at once
+        await batcher.submit(request(1, 1))
+        assert not batcher.inline
+        model.threads.clear()
+        await batcher.submit(request(2, 1))
+        assert threading.main_thread() not in model.threads
+        await batcher.close()
+
+    run(main)
+
+
+def test_an_inline_failure_fails_its_batch_and_the_batcher_goes_on() -> None:
+    model = Model()
+    batcher = AdaptiveBatcher(model, inline_below=1.0)
+
+    async def main() -> None:
+        for i in range(CALLS_BEFORE_INLINE):
+            await batcher.submit(request(i, 1))
+        assert batcher.inline
+        with pytest.raises(PredictorFailed, match="^the model failed to predict: boom$"):
+            await batcher.submit(request(-1, 1))
+        np.testing.assert_array_equal(await batcher.submit(request(3, 1)), score(request(3, 1)))
+        await batcher.close()
+
+    run(main)
+    assert batcher.stats.failed_batches == 1
+
