@@ -329,9 +329,9 @@ def test_skops_multiclass() -> None:
 def test_lightgbm_c_prediction_equals_booster_predict_row_by_row_and_in_threads(
     tmp_path: Path, task: Task
 ) -> None:
-    """The runtime calls LightGBM's C prediction directly (single-row fast path for one
+    """The runtime calls LightGBM's C library directly (single-row fast path for one
     row, the matrix call for several); it must give exactly ``Booster.predict``'s
-    numbers, missing values included, from any thread."""
+    numbers, contributions and missing values included, from any thread."""
     import lightgbm as lgb
 
     case = lightgbm_case(tmp_path, task)
@@ -344,6 +344,9 @@ def test_lightgbm_c_prediction_equals_booster_predict_row_by_row_and_in_threads(
     for row in range(x.shape[0]):
         assert np.array_equal(predictor.predict(x[row : row + 1]), expected[row : row + 1])
     assert np.array_equal(predictor.predict(np.asfortranarray(x[:5])), expected[:5])
+    assert isinstance(predictor, LightGBMPredictor)
+    contributions = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
+    assert np.array_equal(predictor.contributions(x), contributions)
 
     def score_rows(offset: int) -> bool:
         return all(
@@ -353,3 +356,33 @@ def test_lightgbm_c_prediction_equals_booster_predict_row_by_row_and_in_threads(
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(score_rows, range(4)))
+
+
+def test_a_lightgbm_model_is_served_without_importing_lightgbm_or_scikit_learn(
+    tmp_path: Path,
+) -> None:
+    """The lightgbm package imports scikit-learn, SciPy and pandas (2 s of a worker's
+    cold start); the runtime uses LightGBM's C library alone."""
+    case = lightgbm_case(tmp_path, "binary")
+    np.save(tmp_path / "x.npy", case.x)
+    code = f"""
+import sys
+import numpy as np
+from finmaas.runtimes import ModelFormat, load_predictor
+from finmaas.schema.signature import signature_from_json
+signature = signature_from_json(open({str(tmp_path / "signature.json")!r}, "rb").read())
+predictor = load_predictor(open({str(tmp_path / "model.txt")!r}, "rb").read(),
+                           ModelFormat.LIGHTGBM, signature)
+x = np.load({str(tmp_path / "x.npy")!r})
+np.save({str(tmp_path / "scores.npy")!r}, predictor.predict(x))
+predictor.contributions(x)
+print(",".join(m for m in ("lightgbm", "sklearn", "scipy", "pandas") if m in sys.modules))
+"""
+    (tmp_path / "model.txt").write_bytes(case.data)
+    (tmp_path / "signature.json").write_bytes(case.signature.to_json())
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
+    assert np.array_equal(np.load(tmp_path / "scores.npy"), case.expected)
+
