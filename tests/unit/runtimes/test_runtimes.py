@@ -385,4 +385,3 @@ print(",".join(m for m in ("lightgbm", "sklearn", "scipy", "pandas") if m in sys
     )
     assert result.stdout.strip() == ""
     assert np.array_equal(np.load(tmp_path / "scores.npy"), case.expected)
-

@@ -537,11 +537,10 @@ def test_an_inline_failure_fails_its_batch_and_the_batcher_goes_on() -> None:
         for i in range(CALLS_BEFORE_INLINE):
             await batcher.submit(request(i, 1))
         assert batcher.inline
-        with pytest.raises(PredictorFailed, match="^the model failed to predict: boom$"):
+        with pytest.raises(PredictorFailed, match=r"^the model failed to predict: boom$"):
             await batcher.submit(request(-1, 1))
         np.testing.assert_array_equal(await batcher.submit(request(3, 1)), score(request(3, 1)))
         await batcher.close()
 
     run(main)
     assert batcher.stats.failed_batches == 1
-
