@@ -108,8 +108,8 @@ class RecordEncoder:
                     return None
                 if int in types and np.abs(column).max() >= _BIG:  # may not be exact
                     return None
-        except (KeyError, TypeError):  # a missing field, an unknown or non-text category
-            return None
+        except (KeyError, TypeError, OverflowError):  # a missing field, an unknown or
+            return None  # non-text category, an int beyond the double range
         return out.T.copy()
 
     def _encode_value(self, row: int, feature: Feature, value: Any) -> Any:

@@ -815,6 +815,8 @@ BAD_IN_A_BATCH = [
     ("balance", None),
     ("balance", "12"),
     ("count", 2**70),
+    ("income", 10**400),
+    ("count", -(10**400)),
     ("extra", 1),
 ]
 
