@@ -28,6 +28,7 @@ from pathlib import Path
 from serving import (
     PATH,
     applicant_body,
+    consumer_token,
     ensure_wrk,
     free_port,
     print_header,
@@ -41,9 +42,6 @@ from finmaas.actor import Actor
 from finmaas.config import Settings
 from finmaas.quickstart import run_quickstart
 from finmaas.registry import LocalArtifactStore, Registry
-from finmaas.registry.key_store import KeyStore
-from finmaas.security.key_secrets import issue_key
-from finmaas.security.policy import parse_grant
 
 CONNECTIONS = (16, 64)
 HIGH = 10**9
@@ -65,18 +63,8 @@ def main() -> None:
         run_quickstart(
             registry, LocalArtifactStore(settings.resolved_artifacts_dir), actor=Actor("bench")
         )
-        token = issue_key(
-            KeyStore(registry),
-            name="bench",
-            role="consumer",
-            actor="local:bench",
-            tenant="retail",
-            grants=(parse_grant("credit-*:predict"),),
-            requests_per_minute=HIGH,
-            rows_per_minute=HIGH,
-            monthly_quota=HIGH,
-        ).token
         registry.close()
+        token = consumer_token(home, HIGH)
         auth = {"Authorization": f"Bearer {token}"}
         configs: list[tuple[str, list[str], dict[str, str]]] = [
             ("no auth", ["--insecure-no-auth"], {}),

@@ -143,12 +143,7 @@ def limit_heap_arenas(count: int) -> bool:
     went from 9 to 12 arenas (27 -> 43 MB resident) as more pool threads overlapped,
     with nothing live behind it. Call it before the worker starts its threads.
     """
-    libc = _glibc()
-    if libc is None:
-        return False
-    mallopt = libc.mallopt
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_ARENA_MAX, count))
+    return _mallopt(M_ARENA_MAX, count)
 
 
 M_MMAP_THRESHOLD = -3
@@ -167,12 +162,18 @@ def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
     stay resident (a worker's thread arenas grew 14 MB between minutes 10 and 30 of a
     soak). A fixed threshold keeps large, short-lived buffers out of the arenas.
     """
+    return _mallopt(M_MMAP_THRESHOLD, size)
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    """glibc's ``mallopt(parameter, value)``; False where the C library is not glibc or
+    the call failed."""
     libc = _glibc()
     if libc is None:
         return False
     mallopt = libc.mallopt
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, size))
+    return bool(mallopt(parameter, value))
 
 
 class HeapTrimmer:

@@ -482,16 +482,20 @@ def test_options_are_checked(option: str, value: float, message: str) -> None:
         AdaptiveBatcher(score, **options)
 
 
+async def until_inline(batcher: AdaptiveBatcher) -> None:
+    """The calls a fast model makes on its thread before it is scored on the loop."""
+    for i in range(CALLS_BEFORE_INLINE):
+        await batcher.submit(request(i, 1))
+    assert batcher.inline
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_fast_model_is_scored_on_the_loop_after_its_first_calls(loop: str | None) -> None:
     model = Model()
     batcher = AdaptiveBatcher(model, max_batch_rows=8, inline_below=1.0)
-    calls_on_threads = CALLS_BEFORE_INLINE
 
     async def main() -> None:
-        for i in range(calls_on_threads):
-            await batcher.submit(request(i, 1))
-        assert batcher.inline
+        await until_inline(batcher)
         assert threading.main_thread() not in model.threads
         model.threads.clear()
         # the requests ready in one turn of the loop: the first runs at once, the rest
@@ -506,7 +510,7 @@ def test_a_fast_model_is_scored_on_the_loop_after_its_first_calls(loop: str | No
         await batcher.close()
 
     run(main, loop)
-    assert model.batches[calls_on_threads:] == [2, 8, 9]
+    assert model.batches[CALLS_BEFORE_INLINE:] == [2, 8, 9]
     assert (batcher.stats.running, batcher.stats.queued_rows) == (0, 0)
 
 
@@ -515,9 +519,7 @@ def test_a_model_that_slows_down_goes_back_to_the_threads() -> None:
     batcher = AdaptiveBatcher(model, inline_below=0.005)
 
     async def main() -> None:
-        for i in range(CALLS_BEFORE_INLINE):
-            await batcher.submit(request(i, 1))
-        assert batcher.inline
+        await until_inline(batcher)
         model.delay = 0.05  # ten times the bound: the moving average passes it at once
         await batcher.submit(request(1, 1))
         assert not batcher.inline
@@ -534,9 +536,7 @@ def test_an_inline_failure_fails_its_batch_and_the_batcher_goes_on() -> None:
     batcher = AdaptiveBatcher(model, inline_below=1.0)
 
     async def main() -> None:
-        for i in range(CALLS_BEFORE_INLINE):
-            await batcher.submit(request(i, 1))
-        assert batcher.inline
+        await until_inline(batcher)
         with pytest.raises(PredictorFailed, match=r"^the model failed to predict: boom$"):
             await batcher.submit(request(-1, 1))
         np.testing.assert_array_equal(await batcher.submit(request(3, 1)), score(request(3, 1)))
