@@ -9,6 +9,9 @@
 Errors come back as the same typed errors finmaas raises inside
 (:class:`~finmaas.errors.Invalid` for 400, :class:`~finmaas.errors.NotFound`
 for 404, …), with the server's message. One connection pool per client.
+
+The control plane's calls (approve, reject, promote, rollback, keys, audit, …)
+are in :mod:`finmaas.client_control`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import httpx
 import numpy as np
 import orjson
 
+from finmaas.client_control import ControlCalls
 from finmaas.errors import (
     Conflict,
     FinmaasError,
@@ -58,8 +62,9 @@ class PredictResult:
     predictions: list[dict[str, Any]]
 
 
-class Client:
-    """A finmaas server at ``url``.
+class Client(ControlCalls):
+    """A finmaas server at ``url``: the data plane (predict, explain) and the control
+    plane (publish, approve, promote, … from :class:`~finmaas.client_control.ControlCalls`).
 
     Parameters:
         url: base URL, e.g. ``http://127.0.0.1:8080``.
@@ -154,11 +159,18 @@ class Client:
         parent_version: int | None = None,
         description: str = "",
         owner: str = "",
+        fmt: str | None = None,
+        model_card: str = "",
+        reference: Sequence[Mapping[str, Any]] | None = None,
+        explain_reference: str = "sample",
+        reason_codes: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Publish a model file as the next version of ``name`` (needs a developer key).
 
         The file is streamed from disk (``multipart/form-data``), never read whole.
-        Returns the server's answer: ``model``, ``version``, ``artifact_format``, ….
+        ``fmt`` is the expected format (checked against the file), ``reference`` a
+        sample of raw input records for the drift profile and explanations. Returns
+        the server's answer: ``model``, ``version``, ``artifact_format``, ….
         """
         file = Path(path)
         metadata: dict[str, Any] = {
@@ -170,7 +182,15 @@ class Client:
             "parent_version": parent_version,
             "description": description,
             "owner": owner,
+            "model_card": model_card,
+            "explain_reference": explain_reference,
         }
+        if fmt is not None:
+            metadata["format"] = fmt
+        if reference is not None:
+            metadata["reference"] = [dict(record) for record in reference]
+        if reason_codes is not None:
+            metadata["reason_codes"] = dict(reason_codes)
         return self._upload(f"/api/models/{name}/versions", metadata, "artifact", file)
 
     def models(self) -> list[str]:

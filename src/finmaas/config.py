@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
@@ -220,3 +220,24 @@ class Settings(BaseSettings):
     @property
     def resolved_artifacts_dir(self) -> Path:
         return self.artifacts_dir if self.artifacts_dir is not None else self.home / "artifacts"
+
+
+class RemoteSettings(BaseSettings):
+    """Where the CLI sends its control-plane commands instead of the local database:
+    ``--server`` / ``FINMAAS_SERVER`` and the key it sends, ``--api-key`` /
+    ``FINMAAS_API_KEY`` (the environment keeps the key out of the process list)."""
+
+    model_config = SettingsConfigDict(env_prefix="FINMAAS_", extra="ignore", frozen=True)
+
+    server: str | None = None
+    """Base URL of a finmaas server, like ``https://finmaas.bank.example``."""
+
+    api_key: SecretStr | None = None
+    """The key sent as ``Authorization: Bearer``; never printed."""
+
+    @field_validator("server")
+    @classmethod
+    def _check_server(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://\S{1,2000}", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value

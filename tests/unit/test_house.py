@@ -36,6 +36,7 @@ FLOORS = {  # a higher number is a higher floor
     "app": 7,
     "quickstart": 7,
     "client": 7,
+    "client_control": 7,
     "cli": 8,
 }
 SERVING_FLOOR = FLOORS["serving"]

@@ -1,5 +1,5 @@
-"""Model inventory routes: the models a key may see, one model, and a version's card,
-drift report and explanation profile.
+"""Model inventory routes: the models a key may see, one model, its versions, one
+version, and a version's card, drift report and explanation profile.
 
 A key sees the models of its tenant and those its grants name; the table checks the
 ``metadata`` verb on ``{name}`` before any of these handlers runs.
@@ -8,6 +8,7 @@ A key sees the models of its tenant and those its grants name; the table checks 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from finmaas.api.context import Call, Services
@@ -21,15 +22,41 @@ MARKDOWN = b"text/markdown; charset=utf-8"
 
 
 async def list_models(api: Services, call: Call) -> Response:
-    models = await asyncio.to_thread(api.registry.list_models)
+    """The active models the key sees (``?all=1``: archived ones too), each with its aliases."""
+    include_archived = call.request.query.get("all") in ("1", "true")
+    models = await asyncio.to_thread(
+        lambda: api.registry.list_models(include_archived=include_archived)
+    )
+    snapshot = await asyncio.to_thread(api.registry.alias_snapshot)
     names = set(api.guard.visible(call.principal, [m.name for m in models]))
-    return json_response({"models": [_model(m) for m in models if m.name in names]})
+    aliases: dict[str, dict[str, int]] = {}
+    for (model, alias), version in snapshot.aliases.items():
+        aliases.setdefault(model, {})[alias] = version
+    return json_response(
+        {"models": [_model(m, aliases.get(m.name, {})) for m in models if m.name in names]}
+    )
 
 
 async def show_model(api: Services, call: Call) -> Response:
     name = call.params["name"]
     model = await asyncio.to_thread(lambda: api.registry.get_model(name))
-    return json_response(_model(model))
+    aliases = await asyncio.to_thread(lambda: api.registry.list_aliases(name))
+    return json_response(_model(model, {a.name: a.version for a in aliases}))
+
+
+async def list_versions(api: Services, call: Call) -> Response:
+    """Every version of the model, archived ones included, oldest first."""
+    name = call.params["name"]
+    versions = await asyncio.to_thread(lambda: api.registry.list_versions(name))
+    return json_response({"versions": [version_json(v) for v in versions]})
+
+
+async def show_version(api: Services, call: Call) -> Response:
+    """One version in full; ``{version}`` is a number or an alias."""
+    name, ref = call.params["name"], call.params["version"]
+    selected: int | str = version_number(ref) if ref[:1].isdigit() else ref
+    found = await asyncio.to_thread(lambda: api.registry.get_version(name, selected))
+    return json_response(version_json(found))
 
 
 async def version_card(api: Services, call: Call) -> Response:
@@ -89,8 +116,14 @@ async def _version(api: Services, call: Call) -> ModelVersion:
     return await asyncio.to_thread(lambda: api.registry.get_version(name, number))
 
 
-def _model(model: Model) -> dict[str, Any]:
+def version_json(version: ModelVersion) -> dict[str, Any]:
+    """Every field of a version (times in ISO 8601) and its ``ref``."""
+    return {**dataclasses.asdict(version), "ref": version.ref}
+
+
+def _model(model: Model, aliases: dict[str, int]) -> dict[str, Any]:
     return {
+        "id": model.id,
         "name": model.name,
         "task": model.task,
         "description": model.description,
@@ -105,4 +138,9 @@ def _model(model: Model) -> dict[str, Any]:
         "monitoring": model.monitoring.to_json(),
         "latest_version": model.latest_version,
         "status": model.status,
+        "tags": model.tags,
+        "created_by": model.created_by,
+        "created_at": model.created_at.isoformat(),
+        "updated_at": model.updated_at.isoformat(),
+        "aliases": aliases,
     }

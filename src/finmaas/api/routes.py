@@ -70,6 +70,14 @@ ROUTES: RouteTable[Endpoint] = RouteTable(
         _route("GET", "/api/models", models.list_models, "List the models the key sees"),
         _route("GET", MODEL, models.show_model, "Show a model", verb=READ_MODEL),
         _route(
+            "GET",
+            f"{MODEL}/versions",
+            models.list_versions,
+            "List a model's versions",
+            verb=READ_MODEL,
+        ),
+        _route("GET", VERSION, models.show_version, "Show a version", verb=READ_MODEL),
+        _route(
             "POST",
             f"{MODEL}/versions",
             publishing.publish_version,

@@ -41,7 +41,7 @@ def list_entries(
 ) -> None:
     """List audit entries, oldest first: who, what, when, from where, before → after."""
     first, last = parse_day(since, "--since"), parse_day(until, "--until")
-    entries = cli_context(ctx).registry.audit_entries(
+    entries = cli_context(ctx).control.audit_entries(
         AuditFilter(
             actor=actor,
             action=action,
@@ -76,7 +76,7 @@ def list_entries(
 @app.command()
 def verify(ctx: typer.Context) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited, deleted or reordered."""
-    report = cli_context(ctx).registry.verify_audit()
+    report = cli_context(ctx).control.verify_audit()
     if report.ok:
         typer.echo(f"audit trail intact: {report.checked} entries checked")
         return

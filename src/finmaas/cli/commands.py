@@ -4,6 +4,8 @@
 by name and where it lives, and builds a command (with typer, exactly as
 ``add_typer`` and ``command`` would) only when the command line or ``--help``
 asks for it, so ``finmaas serve`` never imports what ``finmaas train`` needs.
+Every command built is checked before it runs against ``--server``
+(:func:`finmaas.cli.control.check_runs_here`).
 """
 
 from __future__ import annotations
@@ -92,7 +94,27 @@ def build_command(name: str) -> Any:
         holder.command(name)(_load(COMMANDS[name]))
     group = typer.main.get_command(holder)
     assert isinstance(group, TyperGroup)
-    return group.commands[name]
+    command = group.commands[name]
+    _check_where_it_runs(command)
+    return command
+
+
+def _check_where_it_runs(command: Any) -> None:
+    """Make ``command`` (and every command in it) check, before it runs, that it may run
+    where the CLI points: a command with no ``/api`` route is refused against ``--server``."""
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            _check_where_it_runs(sub)
+        return
+    invoke = command.invoke
+
+    def checked_invoke(ctx: Any) -> Any:
+        from finmaas.cli.control import check_runs_here
+
+        check_runs_here(ctx.command_path, getattr(ctx.find_root().obj, "server", None))
+        return invoke(ctx)
+
+    command.invoke = checked_invoke
 
 
 def _load(target: str) -> Any:

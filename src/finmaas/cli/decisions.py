@@ -9,7 +9,7 @@ import typer
 
 from finmaas.cli.context import cli_context
 from finmaas.cli.render import console, echo_json, table
-from finmaas.monitoring.decision_records import DecisionStore, decision_report
+from finmaas.monitoring.decision_records import DecisionStore
 
 app = typer.Typer(help="Decision records of decision models.", no_args_is_help=True)
 
@@ -21,7 +21,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """A request's decisions: score, decision, reason codes, and how they were explained."""
-    report = decision_report(cli_context(ctx).registry, request_id, None)
+    report = cli_context(ctx).control.decision_report(request_id)
     if as_json:
         echo_json(report)
         return

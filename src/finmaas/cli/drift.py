@@ -9,8 +9,7 @@ import typer
 from finmaas.cli.context import cli_context
 from finmaas.cli.files import parse_day
 from finmaas.cli.render import console, echo_json, table
-from finmaas.monitoring.report import drift_report, thresholds_of, window_dates
-from finmaas.monitoring.store import DriftStore
+from finmaas.monitoring.report import window_dates
 
 _STYLE = {"stable": "green", "watch": "yellow", "alert": "bold red"}
 
@@ -31,14 +30,12 @@ def drift(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """PSI of the score and CSI of every input over a window of served rows."""
-    registry = cli_context(ctx).registry
-    found = registry.get_version(name, int(version) if version.isdigit() else version)
+    control = cli_context(ctx).control
+    found = control.get_version(name, int(version) if version.isdigit() else version)
     first, end = window_dates(
-        window, parse_day(since, "--since"), parse_day(until, "--until"), registry.now().date()
+        window, parse_day(since, "--since"), parse_day(until, "--until"), control.now().date()
     )
-    stored = DriftStore(registry).window(name, found.version, first, end)
-    thresholds = thresholds_of(registry.get_model(name))
-    report = drift_report(found, stored, since=first, until=end, thresholds=thresholds)
+    report = control.drift(found, first, end)
     if as_json:
         echo_json(report)
         return

@@ -3,7 +3,8 @@
 These commands work offline against the home folder (or ``--database-url``):
 whoever can write the registry database is its operator, which is how the
 first admin key is made. A running server sees every change within its
-access refresh interval (0.5 s by default).
+access refresh interval (0.5 s by default). With ``--server`` they go to the
+server's ``/api/keys`` with an admin key (an auditor's to list and show).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from finmaas.actor import DEFAULT_TENANT
 from finmaas.cli.context import cli_context
 from finmaas.cli.render import console, echo_json, table, when
 from finmaas.errors import Invalid
-from finmaas.registry.key_store import KeyRecord, KeyStore
-from finmaas.security.key_secrets import IssuedKey, issue_key, rotate_key
+from finmaas.registry.key_store import KeyRecord
+from finmaas.security.key_secrets import IssuedKey
 from finmaas.security.policy import ROLES, VERBS, parse_grant
 
 app = typer.Typer(
@@ -65,16 +66,14 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a key and print its secret, once: only its sha256 digest is stored."""
-    state = cli_context(ctx)
-    issued = issue_key(
-        KeyStore(state.registry),
+    control = cli_context(ctx).control
+    issued = control.issue_key(
         name=name,
         role=role,
-        actor=state.actor,
         tenant=tenant,
         owner=owner,
         grants=tuple(parse_grant(text) for text in grant or ()),
-        expires_at=parse_expiry(expires, state.registry.now()) if expires else None,
+        expires_at=parse_expiry(expires, control.now()) if expires else None,
         requests_per_minute=requests_per_minute,
         rows_per_minute=rows_per_minute,
         monthly_quota=monthly_quota,
@@ -90,7 +89,7 @@ def list_keys(
     as_json: JsonOption = False,
 ) -> None:
     """List keys (never their secrets)."""
-    keys = KeyStore(cli_context(ctx).registry).list(tenant=tenant, include_revoked=all_)
+    keys = cli_context(ctx).control.list_keys(tenant=tenant, include_revoked=all_)
     if as_json:
         echo_json([key.public() for key in keys])
         return
@@ -116,7 +115,7 @@ def list_keys(
 @app.command()
 def show(ctx: typer.Context, key_id: KeyIdArgument, as_json: JsonOption = False) -> None:
     """Show one key in full (never its secret)."""
-    key = KeyStore(cli_context(ctx).registry).get(key_id)
+    key = cli_context(ctx).control.get_key(key_id)
     if as_json:
         echo_json(key.public())
         return
@@ -139,16 +138,14 @@ def show(ctx: typer.Context, key_id: KeyIdArgument, as_json: JsonOption = False)
 @app.command()
 def revoke(ctx: typer.Context, key_id: KeyIdArgument) -> None:
     """Revoke a key; every worker refuses it within a second."""
-    state = cli_context(ctx)
-    key = KeyStore(state.registry).revoke(key_id, actor=state.actor)
+    key = cli_context(ctx).control.revoke_key(key_id)
     typer.echo(f"revoked key {key.id} ({key.name}, tenant {key.tenant})")
 
 
 @app.command()
 def rotate(ctx: typer.Context, key_id: KeyIdArgument, as_json: JsonOption = False) -> None:
     """Replace a key's secret: a new key with the same name, role, grants and limits."""
-    state = cli_context(ctx)
-    issued = rotate_key(KeyStore(state.registry), key_id, actor=state.actor)
+    issued = cli_context(ctx).control.rotate_key(key_id)
     _print_issued(f"rotated key {key_id}; the old secret no longer works. New", issued, as_json)
 
 

@@ -14,7 +14,6 @@ from finmaas.cli.context import cli_context
 from finmaas.cli.files import parse_day, parse_pairs, read_csv, read_file, read_json_object
 from finmaas.cli.render import console, echo_json, metric, size, table, when
 from finmaas.publish.loading import load_artifact
-from finmaas.publish.publishing import publish_file
 from finmaas.registry import ModelVersion, NewModel
 from finmaas.registry.compare import compare_versions
 from finmaas.registry.records import Model, ModelUpdate
@@ -37,15 +36,14 @@ def list_models(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List models with their latest version and aliases."""
-    registry = cli_context(ctx).registry
+    registry = cli_context(ctx).control
     today = registry.now().date()
     if review_due:
         _list_review_due(registry.list_models(include_archived=all_, review_due_on=today), today)
         return
     rows = []
     for model in registry.list_models(include_archived=all_):
-        aliases = {a.name: a.version for a in registry.list_aliases(model.name)}
-        rows.append((model, aliases))
+        rows.append((model, registry.aliases(model.name)))
     if as_json:
         echo_json([{**_plain(m), "aliases": a} for m, a in rows])
         return
@@ -76,7 +74,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a model with its versions, or one version in full."""
-    registry = cli_context(ctx).registry
+    registry = cli_context(ctx).control
     if version is not None:
         found = registry.get_version(name, version)
         if as_json:
@@ -115,7 +113,7 @@ def card(
     ] = "latest",
 ) -> None:
     """Print a version's model card (markdown)."""
-    registry = cli_context(ctx).registry
+    registry = cli_context(ctx).control
     selected = registry.get_model(name).latest_version if version == "latest" else version
     typer.echo(registry.get_version(name, selected).model_card, nl=False)
 
@@ -178,16 +176,12 @@ def push(
     metrics: dict[str, Any] = read_json_object(metrics_file, "metrics") if metrics_file else {}
     metrics.update(parse_pairs(metric_values or [], "--metric", number=True))
     with console.status(f"checking and storing {file.name}…"):
-        version = publish_file(
-            state.registry,
-            state.store,
+        version = state.control.publish(
             name,
             file,
             signature=sig,
-            actor=state.actor,
             fmt=fmt,
             allow_pickle=allow_pickle,
-            max_bytes=state.settings.max_artifact_bytes,
             metrics=metrics,
             params=read_json_object(params_file, "params") if params_file else {},
             tags=parse_pairs(tag or [], "--tag"),
@@ -213,12 +207,11 @@ def promote(
     alias: AliasOption = "production",
 ) -> None:
     """Point an alias (default ``production``) at a version."""
-    state = cli_context(ctx)
-    registry = state.registry
-    before = {a.name: a.version for a in registry.list_aliases(name)}.get(alias)
-    moved = registry.set_alias(name, alias, version, actor=state.actor.name)
+    control = cli_context(ctx).control
+    before = control.aliases(name).get(alias)
+    moved = control.set_alias(name, alias, version)
     was = f" (was {before})" if before is not None else ""
-    typer.echo(f"{name}@{alias} → version {moved.version}{was}")
+    typer.echo(f"{name}@{alias} → version {moved}{was}")
 
 
 @app.command()
@@ -228,11 +221,10 @@ def rollback(
     alias: AliasOption = "production",
 ) -> None:
     """Move an alias back to the version it pointed to before."""
-    state = cli_context(ctx)
-    registry = state.registry
-    before = registry.get_version(name, alias).version
-    moved = registry.rollback_alias(name, alias, actor=state.actor.name)
-    typer.echo(f"{name}@{alias} → version {moved.version} (rolled back from {before})")
+    control = cli_context(ctx).control
+    before = control.get_version(name, alias).version
+    moved = control.rollback_alias(name, alias)
+    typer.echo(f"{name}@{alias} → version {moved} (rolled back from {before})")
 
 
 @app.command()
@@ -339,7 +331,7 @@ def diff(
     right: Annotated[str, typer.Argument(help="Second version (number or alias).")],
 ) -> None:
     """Compare two versions: metrics, signature and size, side by side."""
-    registry = cli_context(ctx).registry
+    registry = cli_context(ctx).control
     result = compare_versions(registry.get_version(name, left), registry.get_version(name, right))
     a, b = result.left, result.right
     out = table("", f"version {a.version}", f"version {b.version}", "change", title=f"{name}")
@@ -423,11 +415,11 @@ def purge(
 
 
 def _decide(ctx: typer.Context, name: str, version: int, decision: str, note: str) -> None:
-    state = cli_context(ctx)
-    approval = state.registry.decide(name, version, decision, note=note, actor=state.actor)
+    control = cli_context(ctx).control
+    approval = control.decide(name, version, decision, note)
     typer.echo(f"{approval.decision} {name}@{version} by {approval.actor}")
     if decision == "approved":
-        typer.echo(f"promote it with: finmaas models promote {name} {version}")
+        typer.echo(control.after_approval(name, version))
 
 
 def _print_inventory(model: Model) -> None:

@@ -139,8 +139,8 @@ def _common(
     name, _, selected = ref.partition("@")
     if not name or not selected:
         raise Invalid(f"name the version as NAME@VERSION (a number or an alias), got {ref!r}")
-    registry = cli_context(ctx).registry
-    version = registry.get_version(name, int(selected) if selected.isdigit() else selected)
+    control = cli_context(ctx).control
+    version = control.get_version(name, int(selected) if selected.isdigit() else selected)
     return {
         "name": name,
         "version": version.version,

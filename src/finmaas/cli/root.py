@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 
 from finmaas import __version__
 from finmaas.cli.commands import LazyCommands
-from finmaas.config import Settings
+from finmaas.config import RemoteSettings, Settings
 
 app = typer.Typer(
     name="finmaas",
@@ -49,6 +50,20 @@ def root(
             help="Artifact store folder (default <home>/artifacts; env FINMAAS_ARTIFACTS_DIR)."
         ),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Act through this server's /api with a key instead of on the local "
+            "database (env FINMAAS_SERVER)."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="The key for --server. Prefer env FINMAAS_API_KEY: a key on the command "
+            "line is visible to other users of this machine (ps)."
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks of errors.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
@@ -62,6 +77,23 @@ def root(
     from finmaas.cli.context import CliContext  # the registry, for a command that runs
 
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    state = CliContext(settings=settings, debug=debug)
+    remote = RemoteSettings(**({"server": server} if server is not None else {}))
+    if api_key is not None:
+        typer.echo(
+            "warning: --api-key is visible to other users of this machine (ps); "
+            "prefer the FINMAAS_API_KEY environment variable",
+            err=True,
+        )
+    if api_key is not None and remote.server is None:
+        from finmaas.errors import Invalid
+
+        raise Invalid("--api-key needs --server URL (or FINMAAS_SERVER): the key is for a server")
+    key = api_key if api_key is not None else remote.api_key
+    state = CliContext(
+        settings=settings,
+        debug=debug,
+        server=remote.server,
+        api_key=key.get_secret_value() if isinstance(key, SecretStr) else key,
+    )
     ctx.obj = state
     ctx.call_on_close(state.close)

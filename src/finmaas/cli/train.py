@@ -17,11 +17,12 @@ from typing import Annotated, Any, get_args
 import orjson
 import typer
 
-from finmaas.cli.context import CliContext, cli_context
+from finmaas.cli.context import cli_context
+from finmaas.cli.control import ControlPlane
 from finmaas.cli.files import read_file
 from finmaas.cli.render import console, echo_json, metric, progress_steps, table, when
 from finmaas.errors import Invalid
-from finmaas.jobs.runner import Job, JobStore, launch, reap
+from finmaas.jobs.runner import Job
 from finmaas.training.credit import CANDIDATES
 from finmaas.training.forecast import TARGETS
 from finmaas.training.neural import Optimizer
@@ -173,7 +174,7 @@ def list_jobs(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The latest training jobs, newest first."""
-    jobs = JobStore(cli_context(ctx).registry).recent()
+    jobs = cli_context(ctx).control.recent_jobs()
     if as_json:
         echo_json([job.to_json() for job in jobs])
         return
@@ -192,14 +193,15 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """A job's state, log, versions and error."""
-    job = JobStore(cli_context(ctx).registry).get(job_id)
+    control = cli_context(ctx).control
+    job = control.get_job(job_id)
     if as_json:
         echo_json(job.to_json())
         return
     console.print(f"job {job.id}: {job.template}, {job.state}", markup=False)
     for line in job.log:
         console.print(f"  {line}", markup=False)
-    _print_result(job)
+    _print_result(control, job)
 
 
 @jobs_app.command()
@@ -208,23 +210,21 @@ def attach(
     job_id: Annotated[str, typer.Argument(help="Job id.")],
 ) -> None:
     """Follow a job until it ends (Ctrl-C detaches again)."""
-    state = cli_context(ctx)
-    _follow(state, JobStore(state.registry).get(job_id))
+    control = cli_context(ctx).control
+    _follow(control, control.get_job(job_id))
 
 
 def start_job(ctx: typer.Context, template: str, options: dict[str, Any], detach: bool) -> None:
-    state = cli_context(ctx)
-    store = JobStore(state.registry)
-    job = store.create(template, options, state.actor)
-    reap(launch(state.settings, job))
+    control = cli_context(ctx).control
+    job = control.start_job(template, options)
     if detach:
-        typer.echo(f"job {job.id} started; follow it with: finmaas jobs attach {job.id}")
+        attach = control.command("jobs", "attach", job.id)
+        typer.echo(f"job {job.id} started; follow it with: {attach}")
         return
-    _follow(state, job)
+    _follow(control, job)
 
 
-def _follow(state: CliContext, job: Job) -> None:
-    store = JobStore(state.registry)
+def _follow(control: ControlPlane, job: Job) -> None:
     seen = 0
     try:
         with progress_steps(f"{job.template} job {job.id[:8]}") as step:
@@ -233,14 +233,15 @@ def _follow(state: CliContext, job: Job) -> None:
                     step(line)
                 seen = max(seen, len(job.log))
                 time.sleep(POLL_SECONDS)
-                job = store.get(job.id)
+                job = control.get_job(job.id)
     except KeyboardInterrupt:
-        typer.echo(f"detached; job {job.id} keeps running: finmaas jobs attach {job.id}")
+        attach = control.command("jobs", "attach", job.id)
+        typer.echo(f"detached; job {job.id} keeps running: {attach}")
         return
-    _print_result(job)
+    _print_result(control, job)
 
 
-def _print_result(job: Job) -> None:
+def _print_result(control: ControlPlane, job: Job) -> None:
     if job.state == "failed":
         raise Invalid(f"job {job.id} failed: {job.error}")
     if job.state != "succeeded":
@@ -249,10 +250,12 @@ def _print_result(job: Job) -> None:
     if job.template == "optimize":
         listed = job.versions[0]
         console.print(listed["report"], markup=False)
+        model, version = listed["model"], str(listed["version"])
         console.print(
-            f"registered {listed['model']}@{listed['version']} ({listed['candidate']} of "
-            f"{listed['parent']}); no alias moved. Promote it with: finmaas models promote "
-            f"{listed['model']} {listed['version']}",
+            f"registered {model}@{version} ({listed['candidate']} of {listed['parent']}); "
+            "no alias moved. Next: a validator other than its author approves it ("
+            f"{control.command('models', 'approve', model, version, '--note', '…')}), "
+            f"then promote it ({control.command('models', 'promote', model, version)})",
             markup=False,
         )
         return
@@ -281,4 +284,7 @@ def _print_result(job: Job) -> None:
     if not any(listed["staging"] for listed in job.versions):
         console.print("nothing staged: see the model card for why", markup=False)
     model = job.versions[0]["model"]
-    console.print(f"model cards: finmaas models card {model} --version N", markup=False)
+    console.print(
+        f"model cards: {control.command('models', 'card', model, '--version', 'N')}",
+        markup=False,
+    )

@@ -10,7 +10,7 @@ import typer
 from finmaas.cli.context import cli_context
 from finmaas.cli.files import parse_day
 from finmaas.cli.render import console, echo_json, table
-from finmaas.registry.usage import UsageStore, usage_csv, usage_report
+from finmaas.registry.usage import usage_csv, usage_report
 
 
 def usage(
@@ -31,7 +31,7 @@ def usage(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Report usage; a running server flushes its counts at least every 5 s and on shutdown."""
-    rows = UsageStore(cli_context(ctx).registry).query(
+    rows = cli_context(ctx).control.usage(
         tenant=tenant,
         key_id=key,
         model=model,

@@ -57,8 +57,10 @@ def decide(
         raise Conflict(f"version {version} of model {name!r} is archived")
     if decision == "approved" and target.created_by == who.name and not single_approver:
         raise Forbidden(
-            f"four-eyes rule: {who.name} registered version {version} of model "
-            f"{name!r} and may not approve it; another validator must"
+            f"four-eyes rule: {who.name} registered version {version} of model {name!r} and "
+            f"may not approve it. Another validator of tenant {model['tenant']!r} (a "
+            "different person) or an admin must approve it with their own key: "
+            f"`finmaas --server URL models approve {name} {version} --note …`"
         )
     at = clock()
     conn.execute(
@@ -143,8 +145,9 @@ def check_four_eyes(
             f"alias {alias!r} of model {model['name']!r} is protected: version "
             f"{target.version} needs an approval by a validator of tenant "
             f"{model['tenant']!r} or an admin, other than its author "
-            f"({target.created_by}); run `finmaas models approve {model['name']} "
-            f"{target.version} --note …`"
+            f"({target.created_by}). Such a validator approves it with their own key "
+            f"(`finmaas --server URL models approve {model['name']} {target.version} "
+            "--note …`); then promote it again"
         )
 
 

@@ -199,15 +199,17 @@ def test_four_eyes_promotion(
         1,
         "error: alias 'production' of model 'credit' is protected: version 1 needs an "
         "approval by a validator of tenant 'default' or an admin, other than its author "
-        "(local:alice); run "
-        "`finmaas models approve credit 1 --note …`\n",
+        "(local:alice). Such a validator approves it with their own key "
+        "(`finmaas --server URL models approve credit 1 --note …`); then promote it again\n",
     )
 
     own = cli("models", "approve", "credit", "1", "--note", "I checked my own work")
     assert (own.code, own.err) == (
         1,
         "error: four-eyes rule: local:alice registered version 1 of model 'credit' and may "
-        "not approve it; another validator must\n",
+        "not approve it. Another validator of tenant 'default' (a different person) or an "
+        "admin must approve it with their own key: "
+        "`finmaas --server URL models approve credit 1 --note …`\n",
     )
     _as_user(monkeypatch, "bob")
     blank = cli("models", "approve", "credit", "1", "--note", "  ")

@@ -60,8 +60,11 @@ def test_optimize_prints_the_report_and_registers_the_child(
     assert "| | net@1 | net@2 | change |" in out
     assert "| auc | " in out
     assert "| throughput | " in out
-    assert "registered net@2 (quantize of net@1); no alias moved. Promote it with: " in out
-    assert "finmaas models promote net 2" in out
+    assert (
+        "registered net@2 (quantize of net@1); no alias moved. Next: a validator other than "
+        "its author approves it (finmaas models approve net 2 --note …), then promote it "
+        "(finmaas models promote net 2)"
+    ) in out
     assert main(["--home", str(home), "models", "card", "net", "--version", "2"]) == 0
     assert "## Compared with its parent" in capsys.readouterr().out
 

@@ -277,9 +277,9 @@ def test_appends_after_a_verified_chain_stay_verified(registry: Registry) -> Non
 def protected_message(name: str, alias: str, version: int, author: str) -> str:
     return (
         f"alias {alias!r} of model {name!r} is protected: version {version} needs an approval "
-        f"by a validator of tenant 'default' or an admin, other than its author ({author}); "
-        f"run `finmaas models approve {name} "
-        f"{version} --note …`"
+        f"by a validator of tenant 'default' or an admin, other than its author ({author}). "
+        "Such a validator approves it with their own key "
+        f"(`finmaas --server URL models approve {name} {version} --note …`); then promote it again"
     )
 
 
@@ -288,8 +288,9 @@ def test_the_author_cannot_approve_their_own_version(registry: Registry) -> None
     with pytest.raises(Forbidden) as err:
         registry.decide("m", 1, "approved", note=NOTE, actor="alice")
     assert str(err.value) == (
-        "four-eyes rule: alice registered version 1 of model 'm' and may not approve it; "
-        "another validator must"
+        "four-eyes rule: alice registered version 1 of model 'm' and may not approve it. "
+        "Another validator of tenant 'default' (a different person) or an admin must approve "
+        "it with their own key: `finmaas --server URL models approve m 1 --note …`"
     )
     assert registry.list_approvals("m") == []
     assert registry.get_model("m").validation_status == "draft"

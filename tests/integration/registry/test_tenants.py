@@ -35,7 +35,8 @@ def four_eyes(version: int, author: str = AUTHOR.name) -> str:
     return (
         f"alias 'production' of model 'credit-risk' is protected: version {version} needs an "
         f"approval by a validator of tenant 'tenant-a' or an admin, other than its author "
-        f"({author}); run `finmaas models approve credit-risk {version} --note …`"
+        f"({author}). Such a validator approves it with their own key (`finmaas --server URL "
+        f"models approve credit-risk {version} --note …`); then promote it again"
     )
 
 

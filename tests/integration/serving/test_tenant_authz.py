@@ -195,7 +195,8 @@ def test_a_validator_of_another_tenant_cannot_approve_so_four_eyes_holds(world: 
         403,
         "alias 'production' of model 'credit-risk' is protected: version 2 needs an approval "
         "by a validator of tenant 'tenant-a' or an admin, other than its author "
-        f"(key:{world.ids['a_developer']}); run `finmaas models approve credit-risk 2 --note …`",
+        f"(key:{world.ids['a_developer']}). Such a validator approves it with their own key "
+        "(`finmaas --server URL models approve credit-risk 2 --note …`); then promote it again",
     )
     seen = _audit(world, "a_auditor", action="version.*")
     assert [(e["action"], e["target"], e["actor"], e["tenant"], e["origin"]) for e in seen] == [
@@ -245,6 +246,9 @@ REFUSALS: list[tuple[str, str, str, dict[str, Any] | None, int, str, str | None]
     ("b_developer", "POST", "/api/keys/{a_validator}/rotate", None, 403, _role("admin", "developer"), None),
     # reads of a model the key has no grant on
     ("b_stranger", "GET", "/api/models/credit-risk", None, 404, NOT_FOUND, None),
+    ("b_stranger", "GET", PUBLISH, None, 404, NOT_FOUND, None),
+    ("b_auditor", "GET", V2, None, 404, NOT_FOUND, None),
+    ("b_stranger_dev", "GET", f"{PUBLISH}/production", None, 404, NOT_FOUND, None),
     ("b_auditor", "GET", f"{V2}/drift", None, 404, NOT_FOUND, None),
     ("b_stranger", "GET", f"{V2}/explanation", None, 404, NOT_FOUND, None),
     ("b_stranger", "GET", f"{V2}/card", None, 404, NOT_FOUND, None),
@@ -335,6 +339,10 @@ def test_a_grant_lets_another_tenant_read_but_each_tenant_sees_only_its_own(
     model = api.call("b_validator", "GET", "/api/models/credit-risk")
     assert (model.status_code, model.json()["tenant"]) == (200, "tenant-a")
     assert api.call("b_validator", "GET", f"{V2}/card").status_code == 200
+    shown = api.call("b_validator", "GET", V2).json()
+    assert (shown["ref"], shown["created_by"]) == ("credit-risk@2", f"key:{world.ids['a_developer']}")
+    versions = api.call("b_validator", "GET", PUBLISH).json()["versions"]
+    assert [v["version"] for v in versions] == [1, 2]
     assert _error(api.call("b_validator", "GET", f"{V2}/explanation")) == (
         404,
         "credit-risk@2 has no explanation profile",
