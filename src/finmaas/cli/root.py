@@ -77,7 +77,7 @@ def root(
     from finmaas.cli.context import CliContext  # the registry, for a command that runs
 
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    remote = RemoteSettings(**({"server": server} if server is not None else {}))
+    remote = RemoteSettings() if server is None else RemoteSettings(server=server)
     if api_key is not None:
         typer.echo(
             "warning: --api-key is visible to other users of this machine (ps); "

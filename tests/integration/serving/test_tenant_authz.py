@@ -340,7 +340,10 @@ def test_a_grant_lets_another_tenant_read_but_each_tenant_sees_only_its_own(
     assert (model.status_code, model.json()["tenant"]) == (200, "tenant-a")
     assert api.call("b_validator", "GET", f"{V2}/card").status_code == 200
     shown = api.call("b_validator", "GET", V2).json()
-    assert (shown["ref"], shown["created_by"]) == ("credit-risk@2", f"key:{world.ids['a_developer']}")
+    assert (shown["ref"], shown["created_by"]) == (
+        "credit-risk@2",
+        f"key:{world.ids['a_developer']}",
+    )
     versions = api.call("b_validator", "GET", PUBLISH).json()["versions"]
     assert [v["version"] for v in versions] == [1, 2]
     assert _error(api.call("b_validator", "GET", f"{V2}/explanation")) == (
