@@ -216,7 +216,7 @@ def promote(
     state = cli_context(ctx)
     registry = state.registry
     before = {a.name: a.version for a in registry.list_aliases(name)}.get(alias)
-    moved = registry.set_alias(name, alias, version, actor=state.actor.name)
+    moved = registry.set_alias(name, alias, version, actor=state.actor)
     was = f" (was {before})" if before is not None else ""
     typer.echo(f"{name}@{alias} → version {moved.version}{was}")
 
@@ -231,7 +231,7 @@ def rollback(
     state = cli_context(ctx)
     registry = state.registry
     before = registry.get_version(name, alias).version
-    moved = registry.rollback_alias(name, alias, actor=state.actor.name)
+    moved = registry.rollback_alias(name, alias, actor=state.actor)
     typer.echo(f"{name}@{alias} → version {moved.version} (rolled back from {before})")
 
 
@@ -372,12 +372,12 @@ def archive(
     """Archive a model (all versions, aliases removed) or one version. Artifacts are kept."""
     state = cli_context(ctx)
     if version is None:
-        state.registry.archive_model(name, actor=state.actor.name)
+        state.registry.archive_model(name, actor=state.actor)
         typer.echo(
             f"archived model {name} and its versions; artifacts stay until `finmaas models purge`"
         )
     else:
-        state.registry.archive_version(name, version, actor=state.actor.name)
+        state.registry.archive_version(name, version, actor=state.actor)
         typer.echo(f"archived {name}@{version}")
 
 
@@ -417,7 +417,7 @@ def purge(
         typer.confirm(f"delete {len(digests)} artifact file(s) of archived versions?", abort=True)
     deleted = 0
     for digest in digests:
-        if state.registry.mark_artifact_purged(digest):
+        if state.registry.mark_artifact_purged(digest, actor=state.actor):
             deleted += state.store.delete(digest)
     typer.echo(f"purged {deleted} artifact file(s)")
 

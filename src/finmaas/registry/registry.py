@@ -217,7 +217,7 @@ class Registry:
         with self.read() as conn:
             return versions.purgeable_artifacts(conn)
 
-    def mark_artifact_purged(self, digest: str, *, actor: Who = "local") -> bool:
+    def mark_artifact_purged(self, digest: str, *, actor: Who) -> bool:
         """Record that ``digest``'s file may be deleted; False if an active version uses it."""
         who = as_actor(actor)
         with self.write() as conn:
