@@ -212,7 +212,7 @@ def promote(
     version: Annotated[int, typer.Argument(help="Version number to point the alias at.")],
     alias: AliasOption = "production",
 ) -> None:
-    """Point an alias (default ``production``) at a version."""
+    """Point an alias (default production) at a version."""
     state = cli_context(ctx)
     registry = state.registry
     before = {a.name: a.version for a in registry.list_aliases(name)}.get(alias)
