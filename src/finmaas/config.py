@@ -145,9 +145,12 @@ class Settings(BaseSettings):
     """Size at which a prediction-log file is closed and the next one started (for
     Parquet, of the rows uncompressed: the file on disk is several times smaller)."""
 
-    prediction_log_rotate_seconds: float = Field(default=900.0, ge=1.0, le=86_400.0)
+    prediction_log_rotate_seconds: float = Field(default=50.0, ge=1.0, le=86_400.0)
     """Seconds after which an open Parquet prediction-log file is closed, and so can be
-    exported; it also closes at the end of its UTC day and when the server stops."""
+    exported; it also closes at the end of its UTC day and when the server stops. The
+    default lets ``finmaas log export`` see a row within a minute of it being served
+    (a row waits up to a second to be written, and a second for the check that closes
+    files); a larger value makes fewer, larger files."""
 
     prediction_log_retention_days: int = Field(default=90, ge=1, le=36_500)
     """Days prediction-log files are kept; the server deletes older ones every hour."""
