@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     count_drift: bool = True
     """Count every served row into its version's reference bins, for drift reports."""
 
+    drift_min_rows: int = Field(default=100, ge=1, le=100_000_000)
+    """Served rows a window needs before drift reports and the ``finmaas_score_psi`` and
+    ``finmaas_feature_csi`` gauges give an index: a few rows in ten bins look like
+    drift by chance (two rows gave a PSI of 6.8)."""
+
     metrics_dir: Path | None = None
     """Where the workers of one server share state (metrics snapshots, the models a
     repository client unloaded); ``serve`` sets it (under ``home/run``) when it starts

@@ -31,14 +31,22 @@ def drift(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """PSI of the score and CSI of every input over a window of served rows."""
-    registry = cli_context(ctx).registry
+    state = cli_context(ctx)
+    registry = state.registry
     found = registry.get_version(name, int(version) if version.isdigit() else version)
     first, end = window_dates(
         window, parse_day(since, "--since"), parse_day(until, "--until"), registry.now().date()
     )
     stored = DriftStore(registry).window(name, found.version, first, end)
     thresholds = thresholds_of(registry.get_model(name))
-    report = drift_report(found, stored, since=first, until=end, thresholds=thresholds)
+    report = drift_report(
+        found,
+        stored,
+        since=first,
+        until=end,
+        min_rows=state.settings.drift_min_rows,
+        thresholds=thresholds,
+    )
     if as_json:
         echo_json(report)
         return
@@ -48,6 +56,9 @@ def drift(
     )
     if not report["rows"]:
         console.print("no rows served in this window")
+        return
+    if report["note"] is not None:
+        console.print(report["note"], markup=False)
         return
     out = table("input", "index", "band", "p-value", "rows")
     for entry in ([report["score"]] if report["score"] else []) + report["features"]:

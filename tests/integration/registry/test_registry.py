@@ -299,7 +299,10 @@ def test_purge_lists_only_artifacts_no_active_version_uses(registry: Registry) -
 
     only_old = new_version("only-old").artifact_digest
     assert registry.purgeable_artifacts() == [only_old]
-    assert registry.mark_artifact_purged(new_version("shared").artifact_digest, actor="tester") is False
+    assert (
+        registry.mark_artifact_purged(new_version("shared").artifact_digest, actor="tester")
+        is False
+    )
     assert registry.mark_artifact_purged(only_old, actor="tester") is True
     assert registry.purgeable_artifacts() == []
     assert registry.get_version("m", 2).artifact_purged_at is not None
