@@ -119,7 +119,8 @@ def test_below_the_minimum_count_there_is_no_index_but_the_shares_stay() -> None
     labels = tuple(str(i) for i in range(10))
     few = drift_of("x", labels, expected, counts, Thresholds(), min_rows=100)
     assert (few.rows, few.band) == (2, None)
-    assert math.isnan(few.index) and math.isnan(few.p_value)
+    assert math.isnan(few.index)
+    assert math.isnan(few.p_value)
     assert few.actual[0] == few.actual[3] == 0.5
     counts[:] = 10
     enough = drift_of("x", labels, expected, counts, Thresholds(), min_rows=100)
