@@ -163,6 +163,7 @@ class FinmaasApp:
             self.pool.loaded,
             drift_store,
             policy=self.guard.monitoring,
+            drift_min_rows=settings.drift_min_rows,
             shared=SharedSnapshots(settings.metrics_dir) if settings.metrics_dir else None,
             backlogs={
                 "finmaas_decision_backlog": lambda: decisions.backlog,

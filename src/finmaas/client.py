@@ -124,24 +124,30 @@ class Client(ControlCalls):
     def predict_v2(
         self,
         name: str,
-        columns: Mapping[str, Sequence[Any]],
+        data: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
         *,
+        alias: str | None = None,
         version: int | None = None,
         outputs: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Open Inference Protocol infer with one tensor per feature; returns output arrays."""
+        """Open Inference Protocol infer with one tensor per feature; returns output arrays.
+
+        ``data`` is records keyed by feature name, as :meth:`predict` takes them, or
+        columns (a mapping of feature name to its values)."""
+        columns = _columns(data)
         tensors = []
         for feature, values in columns.items():
-            values = list(values)
-            datatype = "BYTES" if values and isinstance(values[0], str) else _numeric(values)
+            datatype = "BYTES" if any(isinstance(v, str) for v in values) else _numeric(values)
             tensors.append(
                 {"name": feature, "datatype": datatype, "shape": [len(values)], "data": values}
             )
         document: dict[str, Any] = {"inputs": tensors}
         if outputs is not None:
             document["outputs"] = [{"name": output} for output in outputs]
+        _selection(alias, version)  # not both
         path = f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "")
-        body = self._request("POST", f"{path}/infer", json=document)
+        params = {"alias": alias} if alias is not None else {}
+        body = self._request("POST", f"{path}/infer", params=params, json=document)
         return {
             o["name"]: np.asarray(o["data"], dtype=object if o["datatype"] == "BYTES" else None)
             for o in body["outputs"]
@@ -299,6 +305,24 @@ def _selection(alias: str | None, version: int | None) -> dict[str, str]:
     if version is not None:
         return {"version": str(version)}
     return {"alias": alias} if alias is not None else {}
+
+
+def _columns(
+    data: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+) -> dict[str, list[Any]]:
+    """Columns by feature name, from columns or from records (a feature a record lacks
+    is sent as null, which the server refuses unless the feature is nullable)."""
+    if isinstance(data, Mapping):
+        return {feature: list(values) for feature, values in data.items()}
+    records = list(data)
+    for row, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise Invalid(
+                f"row {row}: a record must be a mapping of feature name to value, "
+                f"got {type(record).__name__}"
+            )
+    names = dict.fromkeys(feature for record in records for feature in record)
+    return {feature: [record.get(feature) for record in records] for feature in names}
 
 
 def _numeric(values: list[Any]) -> str:

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     count_drift: bool = True
     """Count every served row into its version's reference bins, for drift reports."""
 
+    drift_min_rows: int = Field(default=100, ge=1, le=100_000_000)
+    """Served rows a window needs before drift reports and the ``finmaas_score_psi`` and
+    ``finmaas_feature_csi`` gauges give an index: a few rows in ten bins look like
+    drift by chance (two rows gave a PSI of 6.8)."""
+
     metrics_dir: Path | None = None
     """Where the workers of one server share state (metrics snapshots, the models a
     repository client unloaded); ``serve`` sets it (under ``home/run``) when it starts
@@ -145,9 +150,12 @@ class Settings(BaseSettings):
     """Size at which a prediction-log file is closed and the next one started (for
     Parquet, of the rows uncompressed: the file on disk is several times smaller)."""
 
-    prediction_log_rotate_seconds: float = Field(default=900.0, ge=1.0, le=86_400.0)
+    prediction_log_rotate_seconds: float = Field(default=50.0, ge=1.0, le=86_400.0)
     """Seconds after which an open Parquet prediction-log file is closed, and so can be
-    exported; it also closes at the end of its UTC day and when the server stops."""
+    exported; it also closes at the end of its UTC day and when the server stops. The
+    default lets ``finmaas log export`` see a row within a minute of it being served
+    (a row waits up to a second to be written, and a second for the check that closes
+    files); a larger value makes fewer, larger files."""
 
     prediction_log_retention_days: int = Field(default=90, ge=1, le=36_500)
     """Days prediction-log files are kept; the server deletes older ones every hour."""

@@ -107,7 +107,14 @@ async def version_drift(api: Services, call: Call) -> Response:
     model = await asyncio.to_thread(lambda: api.registry.get_model(name))
     stored = await asyncio.to_thread(lambda: api.drift.window(name, number, since, until))
     return json_response(
-        drift_report(version, stored, since=since, until=until, thresholds=thresholds_of(model))
+        drift_report(
+            version,
+            stored,
+            since=since,
+            until=until,
+            min_rows=api.settings.drift_min_rows,
+            thresholds=thresholds_of(model),
+        )
     )
 
 

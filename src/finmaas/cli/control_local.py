@@ -69,10 +69,10 @@ class LocalControl:
         return f"promote it with: {self.command('models', 'promote', name, str(version))}"
 
     def set_alias(self, name: str, alias: str, version: int) -> int:
-        return self.registry.set_alias(name, alias, version, actor=self.actor.name).version
+        return self.registry.set_alias(name, alias, version, actor=self.actor).version
 
     def rollback_alias(self, name: str, alias: str) -> int:
-        return self.registry.rollback_alias(name, alias, actor=self.actor.name).version
+        return self.registry.rollback_alias(name, alias, actor=self.actor).version
 
     def issue_key(self, **spec: Any) -> IssuedKey:
         return issue_key(KeyStore(self.registry), actor=self.actor, **spec)
@@ -119,7 +119,14 @@ class LocalControl:
 
         stored = DriftStore(self.registry).window(version.model, version.version, since, until)
         thresholds = thresholds_of(self.registry.get_model(version.model))
-        return drift_report(version, stored, since=since, until=until, thresholds=thresholds)
+        return drift_report(
+            version,
+            stored,
+            since=since,
+            until=until,
+            min_rows=self.settings.drift_min_rows,
+            thresholds=thresholds,
+        )
 
     def start_job(self, template: str, options: Mapping[str, Any]) -> Job:
         job = JobStore(self.registry).create(template, dict(options), self.actor)

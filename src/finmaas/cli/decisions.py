@@ -20,17 +20,18 @@ def show(
     request_id: Annotated[str, typer.Argument(help="The X-Request-ID of the request.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """A request's decisions: score, decision, reason codes, and how they were explained."""
+    """A request's decisions: probability, decision, reason codes, and how they were explained."""
     report = cli_context(ctx).control.decision_report(request_id)
     if as_json:
         echo_json(report)
         return
     for decision in report["decisions"]:
         alias = f" ({decision['alias']})" if decision["alias"] else ""
+        output = "value" if "value" in decision else "probability"
         console.print(
             f"[bold]{decision['model']}@{decision['version']}{alias}[/bold] row "
             f"{decision['row']} at {decision['recorded_at']}: [bold]{decision['decision']}"
-            f"[/bold], score {decision['score']:.4f}",
+            f"[/bold], {output} {decision[output]:.4f}",
             highlight=False,
         )
         console.print(

@@ -46,6 +46,9 @@ def drift(
     if not report["rows"]:
         console.print("no rows served in this window")
         return
+    if report["note"] is not None:
+        console.print(report["note"], markup=False)
+        return
     out = table("input", "index", "band", "p-value", "rows")
     for entry in ([report["score"]] if report["score"] else []) + report["features"]:
         out.add_row(

@@ -206,7 +206,7 @@ def promote(
     version: Annotated[int, typer.Argument(help="Version number to point the alias at.")],
     alias: AliasOption = "production",
 ) -> None:
-    """Point an alias (default ``production``) at a version."""
+    """Point an alias (default production) at a version."""
     control = cli_context(ctx).control
     before = control.aliases(name).get(alias)
     moved = control.set_alias(name, alias, version)
@@ -364,12 +364,12 @@ def archive(
     """Archive a model (all versions, aliases removed) or one version. Artifacts are kept."""
     state = cli_context(ctx)
     if version is None:
-        state.registry.archive_model(name, actor=state.actor.name)
+        state.registry.archive_model(name, actor=state.actor)
         typer.echo(
             f"archived model {name} and its versions; artifacts stay until `finmaas models purge`"
         )
     else:
-        state.registry.archive_version(name, version, actor=state.actor.name)
+        state.registry.archive_version(name, version, actor=state.actor)
         typer.echo(f"archived {name}@{version}")
 
 
@@ -409,7 +409,7 @@ def purge(
         typer.confirm(f"delete {len(digests)} artifact file(s) of archived versions?", abort=True)
     deleted = 0
     for digest in digests:
-        if state.registry.mark_artifact_purged(digest):
+        if state.registry.mark_artifact_purged(digest, actor=state.actor):
             deleted += state.store.delete(digest)
     typer.echo(f"purged {deleted} artifact file(s)")
 

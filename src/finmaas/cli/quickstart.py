@@ -80,9 +80,14 @@ def quickstart(
     settings = state.settings
     applicant = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).iloc[0].to_dict()
     body = orjson.dumps({"instances": [applicant]}).decode()
+    when = (
+        "in another terminal, once the server below is up"
+        if serve_after
+        else "once a server is up: finmaas serve"
+    )
     console.print(
         f"Inspect it: finmaas models show {MODEL_NAME}\n"
-        "Get a prediction (in another terminal, once the server below is up):\n"
+        f"Get a prediction ({when}):\n"
         f"  curl -s http://{settings.host}:{settings.port}/v1/models/{MODEL_NAME}:predict "
         f"-H 'authorization: Bearer {consumer}' "
         f"-H 'content-type: application/json' -d '{body}'\n"

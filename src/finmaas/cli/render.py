@@ -49,7 +49,17 @@ def table(*columns: str, title: str | None = None) -> Table:
 
 @contextlib.contextmanager
 def progress_steps(title: str) -> Iterator[Callable[[str], None]]:
-    """A progress bar for work of unknown length; call the yielded function per step."""
+    """A progress bar for work of unknown length; call the yielded function per step.
+
+    When the output is not a terminal (a pipe, a CI log) a bar would print nothing,
+    so each step is one line, ``<title>: <message>``, instead."""
+    if not console.is_terminal:
+
+        def line(message: str) -> None:
+            console.print(f"{title}: {message}", markup=False)
+
+        yield line
+        return
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

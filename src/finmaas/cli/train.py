@@ -228,10 +228,12 @@ def _follow(control: ControlPlane, job: Job) -> None:
     seen = 0
     try:
         with progress_steps(f"{job.template} job {job.id[:8]}") as step:
-            while not job.done:
+            while True:
                 for line in job.log[seen:]:
                     step(line)
                 seen = max(seen, len(job.log))
+                if job.done:  # its last lines were shown above
+                    break
                 time.sleep(POLL_SECONDS)
                 job = control.get_job(job.id)
     except KeyboardInterrupt:
@@ -272,6 +274,7 @@ def _print_result(control: ControlPlane, job: Job) -> None:
         console.print(out)
         reject_all = job.versions[0]["metrics"].get("reject_all_cost")
         console.print(f"rejecting everyone costs {metric(reject_all)} per applicant")
+        console.print(_fairness_note(job), markup=False)
     else:
         for listed in job.versions:
             figures = ", ".join(
@@ -287,4 +290,27 @@ def _print_result(control: ControlPlane, job: Job) -> None:
     console.print(
         f"model cards: {control.command('models', 'card', model, '--version', 'N')}",
         markup=False,
+    )
+
+
+def _fairness_note(job: Job) -> str:
+    """What the run found about fairness, or how to have it checked."""
+    protected = job.options.get("protected") or []
+    if not protected:
+        return (
+            "fairness not checked: name a protected attribute with --protected COLUMN "
+            "(repeatable, e.g. --protected age_in_years) to report approval rates and "
+            "adverse impact by group in each model card"
+        )
+    flagged = [
+        f"{listed['candidate']}: {', '.join(listed['fairness_flagged'])}"
+        for listed in job.versions
+        if listed.get("fairness_flagged")
+    ]
+    if not flagged:
+        return f"fairness across {', '.join(protected)}: no group flagged (see the model cards)"
+    return (
+        "adverse impact (approval ratio below four fifths) for "
+        + "; ".join(flagged)
+        + ": review the model cards' fairness section before any use in decisions"
     )

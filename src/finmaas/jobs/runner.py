@@ -361,7 +361,7 @@ def execute(
     common: dict[str, Any] = {"actor": actor, "max_bytes": max_bytes, "progress": progress}
     if isinstance(run, CreditRun):
         return [
-            _listed(t.version, t.candidate, t.selected)
+            {**_listed(t.version, t.candidate, t.selected), "fairness_flagged": list(t.flagged)}
             for t in train_credit(run, registry, artifacts, **common)
         ]
     if isinstance(run, OptimizeRun):

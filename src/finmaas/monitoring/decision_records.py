@@ -2,9 +2,10 @@
 
 A record holds when, which request (its ``X-Request-ID``), a pseudonymous
 subject (a keyed hash of the ``X-Subject-ID`` the client sent, never the id
-itself), which model, version and alias, the score, the decision, the reason
-codes when the request asked for an explanation, and the key id. It holds no
-input value, so no raw personal data.
+itself), which model, version and alias, the model's output (a probability, or
+a regression's value: never the scorecard points V1 calls ``score``), the
+decision, the reason codes when the request asked for an explanation, and the
+key id. It holds no input value, so no raw personal data.
 
 The request path hands records to a :class:`DecisionWriter` and goes on; the
 writer inserts them in batches off the request path. It never drops one: a
@@ -63,12 +64,16 @@ class Decision:
     model: str
     version: int
     alias: str | None
-    score: float
+    output: float
+    """P(positive class) for a binary model, the top class's probability for a
+    multiclass one, the value for a regression (stored in the ``score`` column)."""
     decision: str
     reasons: list[dict[str, Any]] | None
     key_id: str | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, task: str) -> dict[str, Any]:
+        """The record as the API and CLI show it: ``output`` is named ``probability``,
+        or ``value`` for a regression (``task``: the version's)."""
         return {
             "recorded_at": self.recorded_at.isoformat().replace("+00:00", "Z"),
             "request_id": self.request_id,
@@ -78,7 +83,7 @@ class Decision:
             "model": self.model,
             "version": self.version,
             "alias": self.alias,
-            "score": self.score,
+            output_name(task): self.output,
             "decision": self.decision,
             "reasons": self.reasons,
             "key_id": self.key_id,
@@ -101,6 +106,11 @@ def subject_ids(header: bytes | None, rows: int) -> list[str | None]:
         if not _SUBJECT.fullmatch(subject):
             raise Invalid("each X-Subject-ID must be 1-128 letters, digits or . _ : @ -")
     return list(ids)
+
+
+def output_name(task: str) -> str:
+    """What a record's output is called for a version of ``task``."""
+    return "value" if task == "regression" else "probability"
 
 
 def stored_reasons(explanation: dict[str, Any]) -> list[dict[str, Any]]:
@@ -131,7 +141,7 @@ class DecisionStore:
                         "model": r.model,
                         "version": r.version,
                         "alias": r.alias,
-                        "score": r.score,
+                        "score": r.output,
                         "decision": r.decision,
                         "reasons": r.reasons,
                         "key_id": r.key_id,
@@ -181,7 +191,7 @@ def _decision(row: Any) -> Decision:
         model=row["model"],
         version=row["version"],
         alias=row["alias"],
-        score=row["score"],
+        output=row["score"],
         decision=row["decision"],
         reasons=row["reasons"],
         key_id=row["key_id"],
@@ -298,10 +308,13 @@ def decision_report(registry: Registry, request_id: str, tenant: str | None) -> 
     if not found:
         raise NotFound(f"no decision recorded for request id {request_id!r}")
     explanations: dict[str, Any] = {}
+    tasks: dict[str, str] = {}
     for decision in found:
         ref = f"{decision.model}@{decision.version}"
         if ref not in explanations:
-            profile = registry.get_version(decision.model, decision.version).explanation
+            version = registry.get_version(decision.model, decision.version)
+            tasks[ref] = version.signature.task
+            profile = version.explanation
             explanations[ref] = (
                 None
                 if profile is None
@@ -313,6 +326,6 @@ def decision_report(registry: Registry, request_id: str, tenant: str | None) -> 
             )
     return {
         "request_id": request_id,
-        "decisions": [d.to_json() for d in found],
+        "decisions": [d.to_json(tasks[f"{d.model}@{d.version}"]) for d in found],
         "explanations": explanations,
     }

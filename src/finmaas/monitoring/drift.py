@@ -14,7 +14,9 @@ An index depends on the sample size (a few hundred live rows drift by chance),
 so each one comes with a chi-square goodness-of-fit test of the live bin
 counts against the reference shares: a small p-value says the difference is
 not chance; a large index with a large p-value says there are too few rows to
-tell.
+tell. Below a minimum count of rows (``drift_min_rows``, 100 by default) there is
+no index at all: one or two rows against ten equal bins give a PSI of 6.8 to
+8.3 whatever the population, and an alert on that is noise.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Drift:
 
     name: str
     index: float
-    """PSI for the score, CSI for an input; NaN when no live rows were counted."""
+    """PSI for the score, CSI for an input; NaN below the minimum count of live rows."""
     band: Band | None
     p_value: float
     rows: int
@@ -87,11 +89,25 @@ def drift_of(
     expected: np.ndarray,
     counts: np.ndarray,
     thresholds: Thresholds,
+    *,
+    min_rows: int = 1,
 ) -> Drift:
+    """The drift of ``counts`` from ``expected``; no index (NaN) below ``min_rows`` rows."""
     total = int(counts.sum())
     if total == 0:
         return Drift(name, math.nan, None, math.nan, 0, labels, tuple(expected.tolist()), ())
     actual = counts / total
+    if total < min_rows:
+        return Drift(
+            name,
+            math.nan,
+            None,
+            math.nan,
+            total,
+            labels,
+            tuple(float(v) for v in expected),
+            tuple(float(v) for v in actual),
+        )
     index = psi(expected, actual)
     return Drift(
         name=name,

@@ -40,6 +40,7 @@ class Exporter:
         drift: DriftStore,
         *,
         policy: Callable[[str], MonitoringPolicy],
+        drift_min_rows: int,
         shared: SharedSnapshots | None = None,
         backlogs: dict[str, Callable[[], int]] | None = None,
     ) -> None:
@@ -47,6 +48,8 @@ class Exporter:
         self.loaded = loaded
         self.drift = drift
         self.policy = policy
+        self.drift_min_rows = drift_min_rows
+        """Below this many rows in the window a version has no PSI or CSI series."""
         self.shared = shared
         self.backlogs = backlogs or {}
         self._task: asyncio.Task[None] | None = None
@@ -138,7 +141,9 @@ class Exporter:
             if not model.live.binnings:
                 continue
             stored = self.drift.window(model.name, model.number, since, until)
-            report = drift_report(version, stored, since=since, until=until)
+            report = drift_report(
+                version, stored, since=since, until=until, min_rows=self.drift_min_rows
+            )
             labels = [model.name, str(model.number)]
             rows.add_metric(labels, report["rows"])
             if report["score"] is not None and report["score"]["index"] is not None:

@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -138,13 +140,41 @@ def _in_days(path: Path, since: date | None, until: date | None) -> bool:
 
 
 def read_log(files: list[Path], version: int | None = None) -> Iterator[dict[str, Any]]:
-    """The rows of ``files`` in time order (each file is; they are merged), optionally
-    of one version, whatever their format."""
-    readers = (_READERS[path.suffix](path) for path in files)
+    """The rows of ``files`` in time order, optionally of one version, whatever their
+    format.
+
+    Each file is in time order, and so is each writer's run of files (one worker's
+    files of one version, or of one model for JSON Lines: the next opens when the
+    last closes): each run is read one file after another, and the runs are merged.
+    So an export opens one file per run at a time, not every file of its days (a
+    worker makes over 1,700 a day at the default rotation)."""
+    readers = (
+        itertools.chain.from_iterable(_READERS[path.suffix](path) for path in run)
+        for run in _runs(files)
+    )
     rows = heapq.merge(*readers, key=lambda row: str(row["ts"]))
     for row in rows:
         if version is None or row.get("version") == version:
             yield row
+
+
+_FILE_NAME = re.compile(r"(\d{4}-\d\d-\d\dT\d{6}Z)-(\d+)(?:-(\d+))?(\D.*)")
+"""``<day>T<time>Z-<pid>[-<n>]<rest>`` (:func:`~finmaas.monitoring.prediction_rows.new_file`;
+``n`` counts the files a worker opened within the same second)."""
+
+
+def _runs(files: list[Path]) -> list[list[Path]]:
+    """``files`` by the writer's run they belong to (its worker's pid and the rest of
+    its name: ``-v3.parquet``, ``.jsonl``), each run in the order it was written."""
+    runs: dict[str, list[tuple[str, int, str]]] = {}
+    for path in files:
+        named = _FILE_NAME.fullmatch(path.name)
+        if named is None:  # not a name the log gives: a run of its own
+            runs[str(path)] = [("", 0, str(path))]
+            continue
+        opened, pid, count, rest = named.groups()
+        runs.setdefault(f"{pid}{rest}", []).append((opened, int(count or 0), str(path)))
+    return [[Path(path) for *_, path in sorted(run)] for run in runs.values()]
 
 
 class PredictionLog:
@@ -160,7 +190,7 @@ class PredictionLog:
         retention_days: int,
         counted: Callable[[str, str, int], None],
         file_format: LogFormat = "parquet",
-        rotate_seconds: float = 900.0,
+        rotate_seconds: float = 50.0,
         max_pending_rows: int = MAX_PENDING_ROWS,
     ) -> None:
         self.root = root

@@ -8,7 +8,8 @@ row (tested).
 
 A Parquet file can be read only once its footer is written, so a file is written
 as ``….parquet.part`` and renamed when it is closed: ``prediction_log_rotate_seconds``
-after it opened, when a row of the next UTC day comes, at ``prediction_log_max_bytes`` of
+after it opened (50 by default, so a row can be exported within a minute of being
+served), when a row of the next UTC day comes, at ``prediction_log_max_bytes`` of
 rows (counted uncompressed, so the file on disk is smaller) and when the server
 stops. Rows are kept in memory until ``ROW_GROUP_BYTES`` of them make a row group.
 A worker that dies without stopping leaves its ``.part`` file unreadable: the log
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -165,7 +166,7 @@ class _OpenFile:
     path: Path
     day: date
     opened: float
-    """``time.monotonic()`` when it was created."""
+    """The files' clock (``time.monotonic()``) when it was created."""
     writer: pq.ParquetWriter | None = None
     pending: list[pa.Table] = field(default_factory=list)
     pending_bytes: int = 0
@@ -199,12 +200,19 @@ class ParquetFiles:
     """This worker's open file per model and version; see the module for rotation."""
 
     def __init__(
-        self, root: Path, max_bytes: int, rotate_seconds: float, encoder: ArrowEncoder
+        self,
+        root: Path,
+        max_bytes: int,
+        rotate_seconds: float,
+        encoder: ArrowEncoder,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self.rotate_seconds = rotate_seconds
         self.encoder = encoder
+        self.clock = clock
         self._open: dict[tuple[str, int], _OpenFile] = {}
 
     def write(self, day: date, pending: PendingRows) -> int:
@@ -220,13 +228,13 @@ class ParquetFiles:
             current = None
         if current is None:
             path = new_file(self.root / model, day, f"-v{version}.parquet", UNFINISHED)
-            current = self._open[key] = _OpenFile(path, day, time.monotonic())
+            current = self._open[key] = _OpenFile(path, day, self.clock())
         current.add(table)
         return len(table)
 
     def close_expired(self) -> None:
         """Close the files open for ``rotate_seconds`` or more, so they can be read."""
-        now = time.monotonic()
+        now = self.clock()
         for key, current in list(self._open.items()):
             if now - current.opened >= self.rotate_seconds:
                 del self._open[key]

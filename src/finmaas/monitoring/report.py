@@ -25,9 +25,11 @@ def drift_report(
     *,
     since: date,
     until: date,
+    min_rows: int,
     thresholds: Thresholds | None = None,
 ) -> dict[str, Any]:
-    """The JSON-ready report: the score's PSI, then inputs by CSI, largest first."""
+    """The JSON-ready report: the score's PSI, then inputs by CSI, largest first; below
+    ``min_rows`` served rows every index is null and ``note`` says why."""
     thresholds = thresholds or Thresholds()
     binnings = binnings_of(version.signature, version.reference_profile)
     if not binnings:
@@ -41,22 +43,41 @@ def drift_report(
         for index, count in stored.get(binning.name, {}).items():
             if 0 <= index < counts.size:
                 counts[index] = count
-        drifts.append(drift_of(binning.name, binning.labels, binning.expected, counts, thresholds))
+        drifts.append(
+            drift_of(
+                binning.name,
+                binning.labels,
+                binning.expected,
+                counts,
+                thresholds,
+                min_rows=min_rows,
+            )
+        )
     score = next((d for d in drifts if d.name == SCORE), None)
     features = sorted(
         (d for d in drifts if d.name != SCORE),
         key=lambda d: -d.index if not math.isnan(d.index) else 0.0,
     )
+    rows = max((d.rows for d in drifts), default=0)
     return {
         "model": version.model,
         "version": version.version,
         "since": since.isoformat(),
         "until": until.isoformat(),
-        "rows": max((d.rows for d in drifts), default=0),
+        "rows": rows,
+        "min_rows": min_rows,
+        "note": None if rows >= min_rows else not_enough_rows(rows, min_rows),
         "thresholds": {"watch": thresholds.watch, "alert": thresholds.alert},
         "score": None if score is None else _entry(score),
         "features": [_entry(d) for d in features],
     }
+
+
+def not_enough_rows(rows: int, min_rows: int) -> str:
+    return (
+        f"not enough rows ({rows} of {min_rows}): no drift index below {min_rows} "
+        "served rows (the drift_min_rows setting)"
+    )
 
 
 def _entry(drift: Drift) -> dict[str, Any]:

@@ -183,7 +183,7 @@ def _with_interval(value: float | None, interval: Sequence[float] | None) -> str
         return ""
     if interval is None:
         return f"{value:.3f}"
-    return f"{value:.3f} ({interval[0]:.3f}-{interval[1]:.3f})"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def _default_limits(metrics: Mapping[str, float]) -> list[str]:

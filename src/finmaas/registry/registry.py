@@ -202,6 +202,12 @@ class Registry:
         with self.read() as conn:
             return versions.list_versions(conn, name, include_archived=include_archived)
 
+    def servable_versions(self, name: str | None = None) -> dict[str, list[int]]:
+        """Version numbers that may be served (not archived), of every active model or
+        of ``name``, in one read; a model without any is left out."""
+        with self.read() as conn:
+            return versions.servable_versions(conn, name)
+
     def archive_version(self, name: str, version: int, *, actor: Who) -> ModelVersion:
         who = as_actor(actor)
         self.authorize_change(name, "version.archive", f"{name}@{version}", actor=who)
@@ -217,7 +223,7 @@ class Registry:
         with self.read() as conn:
             return versions.purgeable_artifacts(conn)
 
-    def mark_artifact_purged(self, digest: str, *, actor: Who = "local") -> bool:
+    def mark_artifact_purged(self, digest: str, *, actor: Who) -> bool:
         """Record that ``digest``'s file may be deleted; False if an active version uses it."""
         who = as_actor(actor)
         with self.write() as conn:

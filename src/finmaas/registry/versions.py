@@ -131,6 +131,23 @@ def list_versions(conn: Connection, name: str, *, include_archived: bool) -> lis
     ]
 
 
+def servable_versions(conn: Connection, name: str | None) -> dict[str, list[int]]:
+    """The version numbers of every active model (or of ``name``) that are not
+    archived, by model name; both in order."""
+    query = (
+        sa.select(models.c.name, model_versions.c.version)
+        .join(models, models.c.id == model_versions.c.model_id)
+        .where(models.c.status == "active", model_versions.c.status == "active")
+        .order_by(models.c.name, model_versions.c.version)
+    )
+    if name is not None:
+        query = query.where(models.c.name == name)
+    servable: dict[str, list[int]] = {}
+    for model, version in conn.execute(query):
+        servable.setdefault(model, []).append(int(version))
+    return servable
+
+
 def archive_version(
     conn: Connection, name: str, version: int, who: Actor, *, clock: Clock
 ) -> ModelVersion:

@@ -57,7 +57,7 @@ class DecisionRule:
         return {"probability": scores, "label": labels}
 
     def decisions(self, scores: np.ndarray) -> list[tuple[float, str]]:
-        """Per row, the score a decision record keeps and the decision: P(positive) and
+        """Per row, the output a decision record keeps and the decision: P(positive) and
         the label (binary), the top probability and its label (multiclass), or the value."""
         if self.task == "regression":
             return [(v, f"{v:.6g}") for v in scores.tolist()]

@@ -16,7 +16,7 @@ A protocol's handler decodes what its URL and headers say into an
    when explaining), side by side with other requests;
 7. **meter** usage, sample the prediction log, count explanations;
 8. **explain**: reason codes per row, and counterfactuals when asked;
-9. **record** a decision model's decisions (pseudonymised subject, score, reasons);
+9. **record** a decision model's decisions (pseudonymised subject, probability, reasons);
 
 and returns an :class:`Inference` the protocol encodes. Errors are typed
 (:mod:`finmaas.errors`) and turned into responses once per protocol.
@@ -271,12 +271,12 @@ class DataPlane:
                 model=loaded.name,
                 version=loaded.number,
                 alias=alias,
-                score=score,
+                output=output,
                 decision=decision,
                 reasons=None if explanations is None else stored_reasons(explanations[row]),
                 key_id=key_id,
             )
-            for row, ((score, decision), subject) in enumerate(
+            for row, ((output, decision), subject) in enumerate(
                 zip(loaded.rule.decisions(scores), subjects, strict=True)
             )
         ]

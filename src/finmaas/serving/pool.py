@@ -185,6 +185,11 @@ class ModelPool:
             raise NotFound(f"model {name!r} has no alias {alias!r}")
         return version
 
+    async def servable_versions(self, name: str | None = None) -> dict[str, list[int]]:
+        """Every version the registry holds that may be served (not archived), by model:
+        for metadata and the repository index, never the request path."""
+        return await asyncio.to_thread(self.registry.servable_versions, name)
+
     def aliases_of(self, name: str) -> dict[str, int]:
         return {alias: v for (model, alias), v in self._serving.items() if model == name}
 

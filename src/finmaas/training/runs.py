@@ -15,6 +15,7 @@ and its settings, the folds, and the versions of the libraries that trained it.
 from __future__ import annotations
 
 import hashlib
+import math
 import platform
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -108,6 +109,9 @@ class TrainedVersion:
     candidate: str
     version: ModelVersion
     selected: bool
+    flagged: tuple[str, ...] = ()
+    """Groups with adverse impact, as ``column = group`` (none when fairness was not
+    assessed: no protected column was named)."""
 
 
 def train_credit(
@@ -218,7 +222,7 @@ def train_credit(
             store=store,
             actor=actor,
         )
-        out.append(TrainedVersion(candidate.name, version, selected))
+        out.append(TrainedVersion(candidate.name, version, selected, _flagged(fairness)))
     chosen = next(v for v in out if v.selected)
     registry.set_alias(run.name, STAGING, chosen.version.version, actor=actor)
     say(f"{STAGING} → {run.name} version {chosen.version.version} ({chosen.candidate})")
@@ -314,17 +318,26 @@ def _selection_note(
     return f"Selected by mean CV {select} among the run's candidates ({ranking}): {verdict}."
 
 
+def _adverse(fairness: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The groups with adverse impact, as ``(column, group)``."""
+    return [
+        (report["protected"], group["group"])
+        for report in fairness
+        for group in report["groups"]
+        if group["verdict"] == "adverse impact"
+    ]
+
+
+def _flagged(fairness: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    return tuple(f"{column} = {group}" for column, group in _adverse(fairness))
+
+
 def _limitations(candidate: CandidateResult, fairness: Sequence[Mapping[str, Any]]) -> list[str]:
     limits = [
         "Cross-validated on one data set; no out-of-time sample was held back, so the "
         "metrics may flatter it on later applicants.",
     ]
-    flagged = [
-        f"`{report['protected']}` = {group['group']}"
-        for report in fairness
-        for group in report["groups"]
-        if group["verdict"] == "adverse impact"
-    ]
+    flagged = [f"`{column}` = {group}" for column, group in _adverse(fairness)]
     if flagged:
         limits.append(
             "Adverse impact (approval ratio below four fifths) for "
@@ -339,8 +352,29 @@ def _limitations(candidate: CandidateResult, fairness: Sequence[Mapping[str, Any
 
 
 def _groups(column: pd.Series) -> np.ndarray:
-    """A protected column's groups: its values, or bands of a many-valued number."""
+    """A protected column's groups: its values, or bands of a many-valued number
+    (labelled as people read them, ``19–27``: :func:`band_label`)."""
     if pd.api.types.is_numeric_dtype(column) and column.nunique() > 10:
         bands = pd.qcut(column, PROTECTED_BANDS, duplicates="drop")
-        return np.asarray(bands.astype(str).where(column.notna(), None), dtype=object)
+        present = column.dropna()
+        whole = bool((present == np.floor(present)).all())
+        lowest = float(present.min())
+        names = {
+            interval: band_label(interval, whole=whole, lowest=lowest)
+            for interval in bands.cat.categories
+        }
+        return np.array([None if pd.isna(band) else names[band] for band in bands], dtype=object)
     return np.asarray(column.astype(object).where(column.notna(), None), dtype=object)
+
+
+def band_label(interval: pd.Interval, *, whole: bool, lowest: float) -> str:
+    """A band of ``pd.qcut`` (right-closed, the first one's left edge nudged below the
+    minimum) as a reader writes it: ``19–27`` for whole numbers (``(27, 33]`` holds
+    28 to 33), else ``27.5–33.1`` from the left edge (the column's minimum for the
+    first band) to the right."""
+    left, right = float(interval.left), float(interval.right)
+    if whole:
+        low = max(math.floor(left) + 1, math.ceil(lowest))
+        high = math.floor(right)
+        return f"{low}" if low == high else f"{low}–{high}"
+    return f"{max(left, lowest):g}–{right:g}"

@@ -68,6 +68,8 @@ def test_quickstart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     stdout, stderr = capsys.readouterr()
     assert code == 0, stderr
     assert "credit-risk: 5-fold CV (mean)" in stdout
+    assert "the server below" not in stdout  # --no-serve: no server follows
+    assert "Get a prediction (once a server is up: finmaas serve):\n" in stdout
     assert "production → credit-risk version " in stdout
     assert "curl -s http://127.0.0.1:8080/v1/models/credit-risk:predict" in stdout
     assert "predict('credit-risk', [applicant]).predictions" in stdout

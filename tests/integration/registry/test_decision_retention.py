@@ -11,6 +11,7 @@ from finmaas.config import Settings
 from finmaas.monitoring.decision_records import Decision, DecisionStore
 from finmaas.registry import Registry
 from finmaas.registry.audit import AuditFilter
+from finmaas.registry.tables import decisions
 
 OLD = datetime(2026, 1, 1, tzinfo=UTC)
 NEW = datetime(2026, 7, 1, tzinfo=UTC)
@@ -70,3 +71,32 @@ def test_on_sqlite_records_written_after_a_purge_reuse_its_pages(
 def _pragma(registry: Registry, name: str) -> int:
     with registry.read() as conn:
         return int(conn.execute(sa.text(f"PRAGMA {name}")).scalar_one())
+
+
+def test_a_record_stored_by_an_earlier_build_reads_back_named_for_what_it_is(
+    registry: Registry,
+) -> None:
+    """Earlier builds wrote the same ``score`` column; the API names its number
+    ``probability`` (``value`` for a regression), never ``score`` (V1's points)."""
+    with registry.write() as conn:
+        conn.execute(
+            sa.insert(decisions).values(
+                recorded_at=NEW,
+                request_id="earlier",
+                row=0,
+                subject=None,
+                tenant="default",
+                model="credit-risk",
+                version=1,
+                alias="production",
+                score=0.31,
+                decision="good",
+                reasons=None,
+                key_id=None,
+            )
+        )
+    [found] = DecisionStore(registry).find("earlier")
+    assert found.output == 0.31
+    shown = found.to_json("binary")
+    assert (shown["probability"], "score" in shown) == (0.31, False)
+    assert found.to_json("regression")["value"] == 0.31

@@ -299,8 +299,11 @@ def test_purge_lists_only_artifacts_no_active_version_uses(registry: Registry) -
 
     only_old = new_version("only-old").artifact_digest
     assert registry.purgeable_artifacts() == [only_old]
-    assert registry.mark_artifact_purged(new_version("shared").artifact_digest) is False
-    assert registry.mark_artifact_purged(only_old) is True
+    assert (
+        registry.mark_artifact_purged(new_version("shared").artifact_digest, actor="tester")
+        is False
+    )
+    assert registry.mark_artifact_purged(only_old, actor="tester") is True
     assert registry.purgeable_artifacts() == []
     assert registry.get_version("m", 2).artifact_purged_at is not None
 
@@ -384,3 +387,15 @@ def test_aliases_with_control_characters_or_traversal_are_refused(
         f"alias {alias!r} must start with a lowercase letter and contain only "
         "lowercase letters, digits and '-'"
     )
+
+
+def test_servable_versions_leave_out_archived_versions_and_models(registry: Registry) -> None:
+    for text in ("a", "b", "c"):
+        registry.publish_version("m", new_version(text), actor="a")
+    registry.publish_version("n", new_version("d"), actor="a")
+    registry.publish_version("gone", new_version("e"), actor="a")
+    registry.archive_version("m", 2, actor="a")
+    registry.archive_model("gone", actor="a")
+    assert registry.servable_versions() == {"m": [1, 3], "n": [1]}
+    assert registry.servable_versions("m") == {"m": [1, 3]}
+    assert registry.servable_versions("gone") == {}

@@ -43,6 +43,38 @@ def test_predict_metadata_and_listing(served_app: InProcessServer, client: httpx
         ]
 
 
+def test_predict_v2_takes_records_like_predict_and_an_alias_or_a_version(
+    served_app: InProcessServer,
+) -> None:
+    """Issue 21: records raised AttributeError, and there was no ``alias=``."""
+    with _sdk(served_app) as sdk:
+        expected = sdk.predict("credit-risk", APPLICANT[:3]).predictions
+        outputs = sdk.predict_v2("credit-risk", APPLICANT[:3])
+        np.testing.assert_allclose(outputs["probability"], [p["probability"] for p in expected])
+        assert list(outputs["label"]) == [p["label"] for p in expected]
+        staged = sdk.predict("credit-risk", APPLICANT[:1], version=2).predictions
+        by_version = sdk.predict_v2("credit-risk", APPLICANT[:1], version=2)
+        assert by_version["probability"].tolist() == [staged[0]["probability"]]
+        by_alias = sdk.predict_v2("credit-risk", APPLICANT[:1], alias="production")
+        assert by_alias["probability"].tolist() == [expected[0]["probability"]]
+        with pytest.raises(NotFound) as missing:
+            sdk.predict_v2("credit-risk", APPLICANT[:1], alias="staging")
+        assert str(missing.value) == "model 'credit-risk' has no alias 'staging'"
+        with pytest.raises(Invalid) as both:
+            sdk.predict_v2("credit-risk", APPLICANT[:1], alias="production", version=1)
+        assert str(both.value) == "give either 'version' or 'alias', not both"
+        with pytest.raises(Invalid) as short:
+            sdk.predict_v2("credit-risk", [APPLICANT[0], {"purpose": "car (new)"}])
+        assert str(short.value) == (
+            "row 1: null is not allowed for field 'status_of_existing_checking_account'"
+        )
+        with pytest.raises(Invalid) as not_records:
+            sdk.predict_v2("credit-risk", ["a row"])  # type: ignore[list-item]
+        assert str(not_records.value) == (
+            "row 0: a record must be a mapping of feature name to value, got str"
+        )
+
+
 def test_errors_are_typed(served_app: InProcessServer) -> None:
     with _sdk(served_app) as sdk:
         with pytest.raises(NotFound) as missing:

@@ -61,6 +61,14 @@ EXAMPLES = [
     ),
     Example("GET", "/v2/models/{name}", f"/v2/models/{MODEL}", verb="metadata"),
     Example("GET", "/v2/models/{name}/ready", f"/v2/models/{MODEL}/ready", verb="metadata"),
+    Example("GET", "/v2/models/{name}", f"/v2/models/{MODEL}?alias=production", verb="metadata"),
+    Example(
+        "POST",
+        "/v2/models/{name}/infer",
+        f"/v2/models/{MODEL}/infer?alias=production",
+        V2_BODY,
+        verb="predict",
+    ),
     Example(
         "POST", "/v2/models/{name}/infer", f"/v2/models/{MODEL}/infer", V2_BODY, verb="predict"
     ),

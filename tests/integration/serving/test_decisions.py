@@ -97,7 +97,8 @@ def test_a_decision_is_recorded_with_a_pseudonym_and_reasons_and_found_again(
     rows = report["decisions"]
     assert [r["row"] for r in rows] == [0, 1]
     for row, prediction in zip(rows, predictions, strict=True):
-        assert row["score"] == pytest.approx(prediction["probability"])
+        assert row["probability"] == pytest.approx(prediction["probability"])
+        assert "score" not in row  # V1's score is scorecard points; a record keeps no points
         assert row["decision"] == prediction["label"]
         assert (row["model"], row["alias"], row["key_id"]) == (
             "credit-risk",

@@ -15,7 +15,7 @@ from finmaas.config import Settings
 from finmaas.datasets import GERMAN_CREDIT_TARGET, load_german_credit
 from finmaas.registry import Registry
 from tests.integration.serving.homes import copy_home
-from tests.integration.serving.in_process import InProcessServer
+from tests.integration.serving.in_process import InProcessServer, serve_in_process
 from tests.integration.serving.live import LiveServer, start_server, stop_server
 
 PREDICT = "/v1/models/credit-risk:predict"
@@ -136,3 +136,45 @@ def test_an_empty_window(served_app: InProcessServer) -> None:
         ).json()
     assert (report["rows"], report["since"], report["until"]) == (0, "2001-01-01", "2001-01-08")
     assert all(f["index"] is None and f["band"] is None for f in report["features"])
+
+
+def test_a_few_rows_give_no_drift_figure_anywhere(
+    home: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21: two rows gave a PSI of 6.8. Below ``drift_min_rows`` (100) the report
+    says so, and the metrics have no PSI or CSI series for the version."""
+    version = _production(home)
+    records = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET]).head(2)
+    body = orjson.dumps({"instances": records.to_dict(orient="records")})
+    server = serve_in_process(home)
+    try:
+        with server.client() as http:
+            response = http.post(
+                PREDICT, content=body, headers={"content-type": "application/json"}
+            )
+            assert response.status_code == 200
+            deadline = time.monotonic() + 20
+            while True:  # the worker stores its counts every 2 s
+                report = http.get(f"/api/models/credit-risk/versions/{version}/drift").json()
+                if report["rows"] >= 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            scrape = http.get("/metrics").text
+    finally:
+        server.close()
+    note = (
+        "not enough rows (2 of 100): no drift index below 100 served rows "
+        "(the drift_min_rows setting)"
+    )
+    assert (report["rows"], report["min_rows"], report["note"]) == (2, 100, note)
+    for entry in [report["score"], *report["features"]]:
+        assert (entry["index"], entry["band"], entry["p_value"]) == (None, None, None)
+        assert entry["rows"] == 2
+    assert f'finmaas_drift_rows{{model="credit-risk",version="{version}"}} 2.0' in scrape
+    assert "finmaas_score_psi{" not in scrape
+    assert "finmaas_feature_csi{" not in scrape
+
+    code = main(["--home", str(home.home), "drift", "credit-risk"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.splitlines()[1:] == [note]

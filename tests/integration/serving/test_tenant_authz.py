@@ -141,7 +141,7 @@ def _seed(settings: Settings) -> tuple[dict[str, str], dict[str, str], str]:
                     model="credit-risk",
                     version=1,
                     alias="production",
-                    score=0.2,
+                    output=0.2,
                     decision="good",
                     reasons=None,
                     key_id=ids["a_consumer"],

@@ -36,6 +36,7 @@ def test_server_and_model_metadata(client: httpx.Client) -> None:
     }
     assert {"name": "duration_in_month", "datatype": "INT64", "shape": [-1]} in metadata["inputs"]
     assert [o["name"] for o in metadata["outputs"]] == ["probability", "label", "score"]
+    assert metadata["versions"] == ["1", "2"]  # every servable version, not only aliased ones
     assert client.get("/v2/models/credit-risk/versions/2/ready").json() == {
         "name": "credit-risk",
         "version": "2",
@@ -205,14 +206,48 @@ def test_tritonclient_binary_and_json(live_server: LiveServer, live_client: http
         triton_client.close()
 
 
+def test_an_alias_or_a_version_in_the_query_picks_the_version(client: httpx.Client) -> None:
+    body = {"inputs": feature_tensors(APPLICANT[:1])}
+    assert client.post(INFER, params={"version": "2"}, json=body).json()["model_version"] == "2"
+    picked = client.post(INFER, params={"alias": "production"}, json=body)
+    assert picked.json()["model_version"] == "1"
+    metadata = client.get("/v2/models/credit-risk", params={"version": "2"})
+    assert metadata.json()["versions"] == ["1", "2"]
+    assert client.get("/v2/models/credit-risk/ready", params={"version": "2"}).json() == {
+        "name": "credit-risk",
+        "version": "2",
+        "ready": True,
+    }
+    for path, params, status, message in [
+        (INFER, {"alias": "staging"}, 404, "model 'credit-risk' has no alias 'staging'"),
+        (INFER, {"alias": "x", "version": "1"}, 400, "give either 'version' or 'alias', not both"),
+        (
+            "/v2/models/credit-risk/versions/2/infer",
+            {"alias": "production"},
+            400,
+            "give either 'version' or 'alias', not both",
+        ),
+        (INFER, {"v": "1"}, 400, "unknown query parameter 'v'; use 'version' or 'alias'"),
+    ]:
+        refused = client.post(path, params=params, json=body)
+        assert (refused.status_code, refused.json()) == (status, {"error": message}), params
+
+
 def test_repository_extension(client: httpx.Client) -> None:
     assert client.post("/v2/repository/models/credit-risk/load").status_code == 200
     index = client.post("/v2/repository/index").json()
     assert {"name": "credit-risk", "version": "1", "state": "READY"} in index
+    # every servable version is listed, loaded or not
+    assert [entry["version"] for entry in index if entry["name"] == "credit-risk"] == ["1", "2"]
     assert client.post("/v2/repository/models/credit-risk/unload").status_code == 200
-    assert all(
-        entry["name"] != "credit-risk" for entry in client.post("/v2/repository/index").json()
-    )
+    assert [
+        (entry["version"], entry["state"], entry["reason"])
+        for entry in client.post("/v2/repository/index").json()
+        if entry["name"] == "credit-risk"
+    ] == [
+        ("1", "UNAVAILABLE", "unloaded from this server"),
+        ("2", "UNAVAILABLE", "unloaded from this server"),
+    ]
     missing = client.post("/v2/repository/models/nope/unload")
     assert (missing.status_code, missing.json()) == (404, {"error": "model 'nope' not found"})
     unloaded = client.post(INFER, json={"inputs": feature_tensors(APPLICANT[:1])})

@@ -5,6 +5,7 @@ bad input refused before training, leaving no version behind."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,7 +112,8 @@ def test_each_version_has_a_model_card_with_fairness(trained: list[TrainedVersio
         assert "Expected cost per applicant" in card
         assert "for rejecting everyone." in card
         assert "Protected attribute `age_in_years`" in card
-        assert "| [19.0, 27.0) |" in card or "| (18.999, 27.0] |" in card
+        assert "| 19–27 | 291 |" in card  # not pandas' "(18.999, 27.0]"
+        assert re.search(r"\| 0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\] \| -?0\.\d{3} \[", card)
         assert "Selected by mean CV auc" in card
     staged = next(t for t in trained if t.selected)
     assert "selected, so it was given the `staging` alias" in staged.version.model_card
@@ -241,3 +243,31 @@ def test_the_cli_refuses_bad_options(
     code = main([*base, "--target", GERMAN_CREDIT_TARGET, *args])
     assert code == 1
     assert capsys.readouterr().err == message
+
+
+def test_the_cli_prints_progress_lines_off_a_terminal_and_names_the_fairness_option(
+    german_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21: piped, the progress bar printed nothing, and the summary never said
+    fairness had not been checked, nor how to check it."""
+    base = ["--home", str(tmp_path / "home"), "train", "credit", "--data", str(german_csv)]
+    quick = ["--target", GERMAN_CREDIT_TARGET, "--candidate", "lightgbm", "--folds", "2"]
+    assert main([*base, *quick, "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    steps = [line for line in out.splitlines() if line.startswith("credit job ")]
+    assert len(steps) >= 3, out  # one line per step, not a bar
+    assert any(line.endswith(": registering lightgbm") for line in steps), steps
+    assert (
+        "fairness not checked: name a protected attribute with --protected COLUMN "
+        "(repeatable, e.g. --protected age_in_years) to report approval rates and "
+        "adverse impact by group in each model card"
+    ) in out
+
+    assert main([*base, *quick, "--repeats", "1", "--protected", "age_in_years"]) == 0
+    out = capsys.readouterr().out
+    assert "fairness not checked" not in out
+    assert (
+        "adverse impact (approval ratio below four fifths) for lightgbm: age_in_years = 19–27, "
+        "age_in_years = 28–33: review the model cards' fairness section before any use in "
+        "decisions"
+    ) in out

@@ -110,3 +110,18 @@ def test_no_live_rows() -> None:
     drift = drift_of("x", ("a", "b"), np.array([0.5, 0.5]), np.array([0, 0]), Thresholds())
     assert (drift.rows, drift.band, drift.actual) == (0, None, ())
     assert math.isnan(drift.index)
+
+
+def test_below_the_minimum_count_there_is_no_index_but_the_shares_stay() -> None:
+    expected = np.full(10, 0.1)
+    counts = np.zeros(10, dtype=np.int64)
+    counts[[0, 3]] = 1  # two rows: a PSI of 6.8 without the minimum
+    labels = tuple(str(i) for i in range(10))
+    few = drift_of("x", labels, expected, counts, Thresholds(), min_rows=100)
+    assert (few.rows, few.band) == (2, None)
+    assert math.isnan(few.index)
+    assert math.isnan(few.p_value)
+    assert few.actual[0] == few.actual[3] == 0.5
+    counts[:] = 10
+    enough = drift_of("x", labels, expected, counts, Thresholds(), min_rows=100)
+    assert (enough.rows, enough.band, enough.index) == (100, "stable", pytest.approx(0.0))

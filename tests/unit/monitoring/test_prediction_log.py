@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -17,9 +18,11 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from finmaas.monitoring import predictions_parquet
+from finmaas.config import Settings
+from finmaas.monitoring import predictions, predictions_jsonl, predictions_parquet
 from finmaas.monitoring.prediction_rows import REDACTED, Masking, PendingRows
 from finmaas.monitoring.predictions import (
+    FLUSH_INTERVAL,
     WRITER_THREAD,
     LogFormat,
     PredictionLog,
@@ -214,6 +217,64 @@ def test_a_parquet_file_is_readable_only_once_closed(tmp_path: Path) -> None:
     assert path.name == unfinished.name.removesuffix(".part")
     assert unfinished_files(tmp_path, "credit", None, None) == []
     assert [row["inputs"]["months"] for row in read_log([path])] == [12, 6, 48]
+
+
+def test_with_the_default_settings_a_row_can_be_exported_within_a_minute(
+    tmp_path: Path,
+) -> None:
+    """Issue 21: rows stayed unreadable for 15 minutes. The server writes pending rows
+    and closes the files due every ``FLUSH_INTERVAL``; this replays those rounds on a
+    clock the test moves."""
+    settings = Settings(home=tmp_path / "home")
+    now = [0.0]
+    files = ParquetFiles(
+        tmp_path,
+        settings.prediction_log_max_bytes,
+        settings.prediction_log_rotate_seconds,
+        ArrowEncoder(KEY, "hash"),
+        clock=lambda: now[0],
+    )
+    x = RecordEncoder(SIGNATURE).encode(RECORDS)
+    served = 0.0
+    rounds = np.arange(served + FLUSH_INTERVAL, served + 60.0, FLUSH_INTERVAL)
+    for at in rounds:
+        now[0] = float(at)
+        if at == rounds[0]:
+            files.write(date(2027, 1, 15), _pending(x))  # the first round after serving
+        files.close_expired()
+    (path,) = log_files(tmp_path, "credit", None, None)
+    assert len(list(read_log([path]))) == 3
+    assert unfinished_files(tmp_path, "credit", None, None) == []
+
+
+def test_an_export_opens_one_file_per_writer_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of one worker and version follow each other in time: they are read one
+    after another, and only the workers' runs are merged."""
+    folder = tmp_path / "credit"
+    folder.mkdir()
+    for minute in range(6):
+        for pid in (11, 12, 13):
+            second = minute * 60 + pid - 11
+            (folder / f"2026-11-22T00{minute:02d}{pid - 11:02d}Z-{pid}.jsonl").write_bytes(
+                b'{"ts":"2026-11-22T00:%02d:%02d.000Z","version":1}\n' % (second // 60, second % 60)
+            )
+    opened, most = [0], [0]
+
+    def counted(path: Path) -> Iterator[dict[str, Any]]:
+        opened[0] += 1
+        most[0] = max(most[0], opened[0])
+        try:
+            yield from predictions_jsonl.read_rows(path)
+        finally:
+            opened[0] -= 1
+
+    monkeypatch.setitem(predictions._READERS, ".jsonl", counted)
+    rows = list(read_log(log_files(tmp_path, "credit", None, None)))
+    assert len(rows) == 18
+    assert [row["ts"] for row in rows] == sorted(row["ts"] for row in rows)
+    assert most[0] == 3
 
 
 def test_parquet_files_close_when_due_and_at_a_new_day_or_version(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def routes(plane: DataPlane, exporter: Exporter | None) -> list[Route[Handler]]:
             "/v2/repository/index",
             handlers.index,
             roles=("admin",),
-            summary="loaded versions",
+            summary="servable versions and whether they are loaded",
         ),
         Route(
             "POST",
@@ -100,12 +100,27 @@ class ServerHandlers:
     async def index(
         self, request: Request, principal: Principal | None, params: Params
     ) -> Response:
-        return json_response(
-            [
-                {"name": loaded.name, "version": str(loaded.number), "state": "READY"}
-                for loaded in self.pool.loaded()
-            ]
-        )
+        """Every servable version: ``READY`` when this worker holds it loaded, else
+        ``UNAVAILABLE`` with the reason (as Triton lists its repository)."""
+        loaded = {(model.name, model.number) for model in self.pool.loaded()}
+        servable = await self.pool.servable_versions()
+        for name, number in loaded:  # archived since it was loaded: it still serves
+            if number not in servable.get(name, ()):
+                servable.setdefault(name, []).append(number)
+        entries: list[dict[str, str]] = []
+        for name in sorted(servable):
+            for number in sorted(servable[name]):
+                entry = {"name": name, "version": str(number), "state": "READY"}
+                if (name, number) not in loaded:
+                    entry["state"] = "UNAVAILABLE"
+                    entry["reason"] = self._unavailable(name, number)
+                entries.append(entry)
+        return json_response(entries)
+
+    def _unavailable(self, name: str, number: int) -> str:
+        if name in self.pool.unloaded:
+            return "unloaded from this server"
+        return self.pool.errors.get((name, number), "not loaded")
 
     async def load(self, request: Request, principal: Principal | None, params: Params) -> Response:
         await self.pool.load_model(params["name"])

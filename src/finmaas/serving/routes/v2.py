@@ -1,6 +1,7 @@
 """Open Inference Protocol (V2) routes: model metadata, readiness and ``infer``.
 
-Each model route also answers under ``/versions/{version}``. ``infer`` takes JSON
+Each model route also answers under ``/versions/{version}``, or picks a version
+with ``?version=N`` or ``?alias=A`` like the other protocols. ``infer`` takes JSON
 or the binary tensor extension (``Inference-Header-Content-Length``); its body is
 parsed only once the key was found allowed to use the model. ``parameters``
 ``explain``, ``reasons`` and ``counterfactual`` add explanation outputs. The server
@@ -15,10 +16,10 @@ import orjson
 from finmaas.config import Settings
 from finmaas.errors import Invalid
 from finmaas.security.policy import Principal
-from finmaas.serving.pipeline import PRODUCTION, DataPlane, ExplainAsk, InferenceCall, Selector
+from finmaas.serving.pipeline import DataPlane, ExplainAsk, InferenceCall, Selector
 from finmaas.serving.pool import LoadedModel
 from finmaas.serving.protocols import v2
-from finmaas.serving.routes.base import Handler, Params, caller
+from finmaas.serving.routes.base import Handler, Params, caller, selector_of
 from finmaas.web.http import Request, Response, json_response, require_json
 from finmaas.web.routing import Route
 
@@ -46,8 +47,11 @@ class V2Handlers:
         self, request: Request, principal: Principal | None, params: Params
     ) -> Response:
         name = params["name"]
-        loaded = await self.plane.model(caller(principal), name, _selector(params), "metadata")
-        versions = [str(v) for v in sorted(set(self.plane.pool.aliases_of(name).values()))]
+        loaded = await self.plane.model(
+            caller(principal), name, _selector(request, params), "metadata"
+        )
+        servable = await self.plane.pool.servable_versions(name)
+        versions = [str(v) for v in servable.get(name, [])]
         platform = f"finmaas_{loaded.version.artifact_format}"
         return json_response(v2.model_metadata(name, versions, platform, loaded.signature))
 
@@ -55,14 +59,16 @@ class V2Handlers:
         self, request: Request, principal: Principal | None, params: Params
     ) -> Response:
         name = params["name"]
-        loaded = await self.plane.model(caller(principal), name, _selector(params), "metadata")
+        loaded = await self.plane.model(
+            caller(principal), name, _selector(request, params), "metadata"
+        )
         return json_response({"name": name, "version": str(loaded.number), "ready": True})
 
     async def infer(
         self, request: Request, principal: Principal | None, params: Params
     ) -> Response:
         principal = caller(principal)
-        selector = _selector(params)
+        selector = _selector(request, params)
         header = request.header(b"inference-header-content-length")
         if header is None:
             require_json(request)
@@ -116,6 +122,11 @@ class V2Codec:
         return v2.tensors_to_array(self.parsed, loaded.signature, loaded.encoder, self.max_rows)
 
 
-def _selector(params: Params) -> Selector:
+def _selector(request: Request, params: Params) -> Selector:
+    """The version asked for: the path's ``/versions/{version}``, else ``?version=N``
+    or ``?alias=A`` as on every other protocol, else ``production``."""
     version = params.get("version")
-    return PRODUCTION if version is None else Selector.parse(version, None)
+    if version is None:
+        return selector_of(request)
+    alias = request.query.get("alias") if request.query_string else None
+    return Selector.parse(version, alias)
