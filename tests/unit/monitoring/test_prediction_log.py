@@ -62,6 +62,7 @@ def _lines(
 SIGNATURE = ModelSignature(
     task="binary",
     classes=("good", "bad"),
+    positive_class="bad",
     inputs=(
         Feature(name="amount", dtype="float", nullable=True),
         Feature(name="months", dtype="int"),
@@ -378,6 +379,7 @@ def test_lines_escape_what_json_needs_and_keep_percent_signs(file_format: LogFor
     signature = ModelSignature(
         task="binary",
         classes=("good", "bad"),
+        positive_class="bad",
         inputs=(
             Feature(name='100% "odd" name', dtype="string"),
             Feature(name="rate", dtype="float"),
