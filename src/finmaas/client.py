@@ -168,6 +168,7 @@ class Client(ControlCalls):
         fmt: str | None = None,
         model_card: str = "",
         reference: Sequence[Mapping[str, Any]] | None = None,
+        reference_target: str | None = None,
         explain_reference: str = "sample",
         reason_codes: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
@@ -175,7 +176,10 @@ class Client(ControlCalls):
 
         The file is streamed from disk (``multipart/form-data``), never read whole.
         ``fmt`` is the expected format (checked against the file), ``reference`` a
-        sample of raw input records for the drift profile and explanations. Returns
+        sample of raw input records for the drift profile and explanations;
+        ``reference_target`` names a column of those records that holds each one's
+        true class: it is taken out of the sample, and a binary model whose scores rank
+        the positive class below chance on it (AUC < 0.5) is refused. Returns
         the server's answer: ``model``, ``version``, ``artifact_format``, ….
         """
         file = Path(path)
@@ -195,6 +199,8 @@ class Client(ControlCalls):
             metadata["format"] = fmt
         if reference is not None:
             metadata["reference"] = [dict(record) for record in reference]
+        if reference_target is not None:
+            metadata["reference_target"] = reference_target
         if reason_codes is not None:
             metadata["reason_codes"] = dict(reason_codes)
         return self._upload(f"/api/models/{name}/versions", metadata, "artifact", file)

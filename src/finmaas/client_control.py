@@ -93,15 +93,22 @@ class ControlCalls:
         Returns the recorded decision, as :meth:`approve` does."""
         return self._decide(name, version, "reject", note)
 
-    def promote(self, name: str, alias: str, version: int) -> dict[str, Any]:
+    def promote(
+        self, name: str, alias: str, version: int, *, accept_signature_change: bool = False
+    ) -> dict[str, Any]:
         """Point ``alias`` of ``name`` at ``version``: ``PUT /api/models/{name}/aliases/{alias}``.
 
         Needs a developer key of the model's tenant; a protected alias (``production``
         and those the model lists) moves only with an admin key, and only to a version
-        approved under the four-eyes rule. Returns ``model``, ``alias``, ``version``.
+        approved under the four-eyes rule. A version whose task, classes or positive
+        class differ from the alias's current version needs ``accept_signature_change``.
+        Returns ``model``, ``alias``, ``version``.
         """
         path = f"/api/models/{_part(name)}/aliases/{_part(alias)}"
-        return self._object("PUT", path, json={"version": version})
+        body: dict[str, Any] = {"version": version}
+        if accept_signature_change:
+            body["accept_signature_change"] = True
+        return self._object("PUT", path, json=body)
 
     def rollback(self, name: str, alias: str = "production") -> dict[str, Any]:
         """Point ``alias`` of ``name`` back at the version it pointed at before (the same

@@ -25,13 +25,22 @@ async def reject_version(api: Services, call: Call) -> Response:
 
 
 async def set_alias(api: Services, call: Call) -> Response:
-    """Point the alias at ``{"version": n}``."""
+    """Point the alias at ``{"version": n}``; ``"accept_signature_change": true`` moves it
+    to a version whose task, classes or positive class differ from its current one's."""
     name, alias = await _movable_alias(api, call)
-    raw = json_object(call.request, frozenset({"version"})).get("version")
+    body = json_object(call.request, frozenset({"version", "accept_signature_change"}))
+    raw = body.get("version")
     if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
         raise Invalid("'version' must be a whole number from 1 to 2147483647")
+    accept = body.get("accept_signature_change", False)
+    if not isinstance(accept, bool):
+        raise Invalid("'accept_signature_change' must be true or false")
     actor = call.principal.actor
-    moved = await asyncio.to_thread(lambda: api.registry.set_alias(name, alias, raw, actor=actor))
+    moved = await asyncio.to_thread(
+        lambda: api.registry.set_alias(
+            name, alias, raw, actor=actor, accept_signature_change=accept
+        )
+    )
     return json_response({"model": name, "alias": alias, "version": moved.version})
 
 

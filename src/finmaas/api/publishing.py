@@ -15,7 +15,7 @@ from typing import Any
 from finmaas.api.bodies import PUBLISH, base64_field, form_document, upload_json_object
 from finmaas.api.context import Call, Services
 from finmaas.errors import Invalid
-from finmaas.publish.publishing import publish_bytes, publish_file
+from finmaas.publish.publishing import publish_bytes, publish_file, split_target
 from finmaas.registry import NewModel
 from finmaas.registry.records import ModelVersion
 from finmaas.runtimes import ModelFormat
@@ -38,6 +38,7 @@ PUBLISH_FIELDS = frozenset(
         "description",
         "owner",
         "reference",
+        "reference_target",
         "explain_reference",
         "reason_codes",
     }
@@ -134,6 +135,17 @@ def _publish_spec(body: dict[str, Any], filename: str = "") -> dict[str, Any]:
         import pandas as pd  # here, not at the top: a server worker starts without pandas
 
         spec["reference_sample"] = pd.DataFrame.from_records(reference)
+    target = body.get("reference_target")
+    if target is not None:
+        if not isinstance(target, str) or not target:
+            raise Invalid("'reference_target' must be the name of a column of 'reference'")
+        if "reference_sample" not in spec:
+            raise Invalid("'reference_target' names a column of 'reference'; send 'reference'")
+        spec["reference_sample"], labels = split_target(
+            spec["reference_sample"], target, "'reference'"
+        )
+        spec["reference_labels"] = labels.tolist()
+        spec["reference_target"] = target
     explain_reference = body.get("explain_reference", "sample")
     if not isinstance(explain_reference, str):
         raise Invalid("'explain_reference' must be 'sample' or 'cutoff'")

@@ -103,8 +103,12 @@ class ControlPlane(Protocol):
         """The next step once ``name@version`` is approved, for the one who approved it."""
         ...
 
-    def set_alias(self, name: str, alias: str, version: int) -> int:
-        """Point ``alias`` at ``version``; returns the version it now points at."""
+    def set_alias(
+        self, name: str, alias: str, version: int, *, accept_signature_change: bool = False
+    ) -> int:
+        """Point ``alias`` at ``version``; returns the version it now points at. A version
+        whose task, classes or positive class differ from the alias's current one needs
+        ``accept_signature_change``."""
         ...
 
     def rollback_alias(self, name: str, alias: str) -> int:

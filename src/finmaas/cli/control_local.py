@@ -68,8 +68,16 @@ class LocalControl:
     def after_approval(self, name: str, version: int) -> str:
         return f"promote it with: {self.command('models', 'promote', name, str(version))}"
 
-    def set_alias(self, name: str, alias: str, version: int) -> int:
-        return self.registry.set_alias(name, alias, version, actor=self.actor).version
+    def set_alias(
+        self, name: str, alias: str, version: int, *, accept_signature_change: bool = False
+    ) -> int:
+        return self.registry.set_alias(
+            name,
+            alias,
+            version,
+            actor=self.actor,
+            accept_signature_change=accept_signature_change,
+        ).version
 
     def rollback_alias(self, name: str, alias: str) -> int:
         return self.registry.rollback_alias(name, alias, actor=self.actor).version

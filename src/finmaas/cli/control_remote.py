@@ -32,6 +32,8 @@ _PUBLISH_FIELDS = {
     "parent_version",
     "lineage",
     "reference_sample",
+    "reference_labels",
+    "reference_target",
     "model_card",
     "model_spec",
     "explanation_reference",
@@ -90,6 +92,8 @@ class RemoteControl:
         if fields.get("allow_pickle"):
             raise NotSupported("--allow-pickle is refused over --server: uploads never run code")
         sample = fields.get("reference_sample")
+        labels = fields.get("reference_labels")
+        target = fields.get("reference_target") or "target"
         spec = fields.get("model_spec")
         fmt = fields.get("fmt")
         published = self.client.publish(
@@ -104,7 +108,8 @@ class RemoteControl:
             owner=spec.owner if spec is not None else "",
             fmt=fmt.value if fmt is not None else None,
             model_card=fields.get("model_card", ""),
-            reference=None if sample is None else _records(sample),
+            reference=None if sample is None else _records(_labelled(sample, fields)),
+            reference_target=None if labels is None else target,
             explain_reference=fields.get("explanation_reference", "sample"),
             reason_codes=fields.get("reason_codes"),
         )
@@ -128,8 +133,13 @@ class RemoteControl:
             "admin moves a protected alias such as production)"
         )
 
-    def set_alias(self, name: str, alias: str, version: int) -> int:
-        return int(self.client.promote(name, alias, version)["version"])
+    def set_alias(
+        self, name: str, alias: str, version: int, *, accept_signature_change: bool = False
+    ) -> int:
+        answer = self.client.promote(
+            name, alias, version, accept_signature_change=accept_signature_change
+        )
+        return int(answer["version"])
 
     def rollback_alias(self, name: str, alias: str) -> int:
         return int(self.client.rollback(name, alias)["version"])
@@ -284,3 +294,12 @@ def _records(sample: Any) -> list[dict[str, Any]]:
         {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
         for row in records
     ]
+
+
+def _labelled(sample: Any, fields: Mapping[str, Any]) -> Any:
+    """The reference sample with its labels put back as the target column, for the server
+    to split again (``reference_target``)."""
+    labels = fields.get("reference_labels")
+    if labels is None:
+        return sample
+    return sample.assign(**{fields.get("reference_target") or "target": list(labels)})

@@ -13,7 +13,9 @@ import typer
 from finmaas.cli.context import cli_context
 from finmaas.cli.files import parse_day, parse_pairs, read_csv, read_file, read_json_object
 from finmaas.cli.render import console, echo_json, metric, size, table, when
+from finmaas.errors import Invalid
 from finmaas.publish.loading import load_artifact
+from finmaas.publish.publishing import split_target
 from finmaas.registry import ModelVersion, NewModel
 from finmaas.registry.compare import compare_versions
 from finmaas.registry.records import Model, ModelUpdate
@@ -144,6 +146,13 @@ def push(
         Path | None,
         typer.Option("--reference", help="CSV sample of inputs for the drift reference profile."),
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Binary: the --reference column holding the outcome; the push is refused "
+            "when the model ranks the positive class below chance (AUC < 0.5) on it."
+        ),
+    ] = None,
     model_card: Annotated[
         Path | None, typer.Option("--model-card", help="Markdown model card.")
     ] = None,
@@ -175,6 +184,12 @@ def push(
     sig = signature_from_json(read_file(signature, "signature"))
     metrics: dict[str, Any] = read_json_object(metrics_file, "metrics") if metrics_file else {}
     metrics.update(parse_pairs(metric_values or [], "--metric", number=True))
+    sample = read_csv(reference, "reference") if reference else None
+    labels = None
+    if target is not None:
+        if sample is None or reference is None:
+            raise Invalid("--target names a column of the --reference sample; pass --reference")
+        sample, labels = split_target(sample, target, reference.name)
     with console.status(f"checking and storing {file.name}…"):
         version = state.control.publish(
             name,
@@ -187,7 +202,9 @@ def push(
             tags=parse_pairs(tag or [], "--tag"),
             parent_version=parent,
             lineage={"produced_by": "finmaas models push", "source_file": file.name},
-            reference_sample=read_csv(reference, "reference") if reference else None,
+            reference_sample=sample,
+            reference_labels=labels,
+            reference_target=target or "target",
             model_card=read_file(model_card, "model card").decode() if model_card else "",
             model_spec=NewModel(description=description, owner=owner),
             explanation_reference=explain_reference,
@@ -197,6 +214,11 @@ def push(
         f"published {version.ref} ({version.artifact_format}, {size(version.artifact_size)}, "
         f"sha256:{version.artifact_digest[:12]})"
     )
+    if "reference_auc" in version.metrics:
+        typer.echo(
+            f"AUC of P({sig.positive_class}) on the labelled reference: "
+            f"{version.metrics['reference_auc']:.3f}"
+        )
 
 
 @app.command()
@@ -205,11 +227,19 @@ def promote(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[int, typer.Argument(help="Version number to point the alias at.")],
     alias: AliasOption = "production",
+    accept_signature_change: Annotated[
+        bool,
+        typer.Option(
+            "--accept-signature-change",
+            help="Move the alias even though the version's task, classes or positive class "
+            "differ from its current version's.",
+        ),
+    ] = False,
 ) -> None:
     """Point an alias (default production) at a version."""
     control = cli_context(ctx).control
     before = control.aliases(name).get(alias)
-    moved = control.set_alias(name, alias, version)
+    moved = control.set_alias(name, alias, version, accept_signature_change=accept_signature_change)
     was = f" (was {before})" if before is not None else ""
     typer.echo(f"{name}@{alias} → version {moved}{was}")
 
@@ -337,19 +367,23 @@ def diff(
     out = table("", f"version {a.version}", f"version {b.version}", "change", title=f"{name}")
     out.add_row("format", a.artifact_format, b.artifact_format, "")
     out.add_row("size", size(a.artifact_size), size(b.artifact_size), f"×{result.size_ratio:.2f}")
+    for field in result.fields:
+        out.add_row(field.name, field.left, field.right, "changed" if field.change else "")
     out.add_row("inputs", str(len(a.signature.inputs)), str(len(b.signature.inputs)), "")
     out.add_row("created", when(a.created_at), when(b.created_at), "")
     for row in result.metrics:
         delta = "" if row.delta is None else f"{row.delta:+.4f}"
         out.add_row(row.name, metric(row.left), metric(row.right), delta)
     console.print(out)
-    if result.features:
-        changes = table("input", "change", title="signature changes")
-        for change in result.features:
-            changes.add_row(change.name, change.change)
-        console.print(changes)
-    else:
-        console.print("signature: identical inputs")
+    changes = [(field.name, field.change) for field in result.field_changes]
+    changes += [(f"input {change.name}", change.change) for change in result.features]
+    if not changes:
+        console.print(
+            "signature: identical task, classes, positive class, outputs, decision threshold "
+            "and inputs"
+        )
+    for what, change in changes:
+        console.print(f"changed {what}: {change}", markup=False, highlight=False)
 
 
 @app.command()
@@ -483,7 +517,8 @@ def _print_version(v: ModelVersion) -> None:
         )
     sig = v.signature
     classes = f" classes: {', '.join(sig.classes)}" if sig.classes else ""
-    console.print(f"task: {sig.task}{classes}")
+    positive = f" positive class: {sig.positive_class}" if sig.positive_class else ""
+    console.print(f"task: {sig.task}{classes}{positive}", markup=False)
     inputs = table("input", "dtype", "rule", "pii", title="signature")
     for f in sig.inputs:
         rule = []

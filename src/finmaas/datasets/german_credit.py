@@ -58,7 +58,8 @@ def german_credit_data_sha256() -> str:
 def german_credit_signature() -> ModelSignature:
     """The input signature of a German Credit model.
 
-    Binary task with classes ``("good", "bad")``, so a model returns P(bad).
+    Binary task with classes ``("good", "bad")`` and positive class ``bad``, so a
+    model returns P(bad).
     Numeric attributes are ``int``; categorical ones are ``category`` with
     their labels in sorted order (a label is encoded as its index there).
     ``age_in_years`` and ``personal_status_and_sex`` are PII. Amounts and
@@ -67,10 +68,19 @@ def german_credit_signature() -> ModelSignature:
     """
     frame = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET])
     inferred = infer_signature(
-        frame, task="binary", classes=GERMAN_CREDIT_CLASSES, pii=GERMAN_CREDIT_PII
+        frame,
+        task="binary",
+        classes=GERMAN_CREDIT_CLASSES,
+        positive_class=GERMAN_CREDIT_CLASSES[1],
+        pii=GERMAN_CREDIT_PII,
     )
     inputs = tuple(
         Feature.model_validate({**feature.model_dump(), **_BOUNDS.get(feature.name, {})})
         for feature in inferred.inputs
     )
-    return ModelSignature(task="binary", inputs=inputs, classes=GERMAN_CREDIT_CLASSES)
+    return ModelSignature(
+        task="binary",
+        inputs=inputs,
+        classes=GERMAN_CREDIT_CLASSES,
+        positive_class=GERMAN_CREDIT_CLASSES[1],
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ import numpy as np
 from finmaas.actor import Actor
 from finmaas.errors import Conflict, Forbidden, Invalid, NotFound, SchemaMismatch
 from finmaas.explain.profile import build_explanation_profile
+from finmaas.publish.label_check import check_positive_class
 from finmaas.publish.model_cards import CardContext, build_model_card
 from finmaas.registry import ArtifactStore, ModelVersion, NewModel, NewVersion, Registry
 from finmaas.registry.artifacts import StoredArtifact
@@ -26,7 +27,7 @@ from finmaas.registry.names import check_model_name
 from finmaas.runtimes import ModelFormat, Predictor, check_format, load_predictor
 from finmaas.schema import build_reference_profile, encode_frame
 from finmaas.schema.output_rule import decision_threshold
-from finmaas.schema.signature import ModelSignature
+from finmaas.schema.signature import ModelSignature, signature_from_dict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,6 +98,8 @@ def publish_bytes(
     lineage: dict[str, Any] | None = None,
     reference_profile: dict[str, Any] | None = None,
     reference_sample: pd.DataFrame | None = None,
+    reference_labels: Sequence[object] | None = None,
+    reference_target: str = "target",
     model_card: str = "",
     card_context: CardContext | None = None,
     model_spec: NewModel | None = None,
@@ -111,9 +114,15 @@ def publish_bytes(
 
     ``reference_sample`` (raw inputs, e.g. the training data) is scored by the
     model to capture the reference profile, unless ``reference_profile`` is given.
+    ``reference_labels`` (the ``reference_target`` column's values on those rows)
+    check a binary model's positive class: the push is refused when its scores
+    rank that class below chance, and the AUC is recorded as ``reference_auc``.
     Without a ``model_card``, one is written from the metadata and ``card_context``.
     """
     check_model_name(name)
+    # Validated again: a model_copy or model_construct skips the signature's rules
+    # (a binary one without its positive class above all).
+    signature = signature_from_dict(signature.to_dict())
     detected = check_format(data, fmt, filename=filename)
     lineage = dict(lineage or {})
     if detected is ModelFormat.PICKLE:
@@ -122,19 +131,41 @@ def publish_bytes(
     predictor = load_predictor(data, detected, signature, allow_pickle=allow_pickle)
     smoke_test(predictor, signature)
     explanation = None
+    metrics, params = dict(metrics or {}), dict(params or {})
+    if reference_labels is not None and reference_sample is None:
+        raise Invalid("a reference target needs the reference sample it labels")
     if reference_sample is not None:
         if reference_sample.empty:
             raise Invalid("the reference sample has no rows")
         encoded = encode_frame(signature, reference_sample.iloc[:MAX_PROFILE_ROWS])
+        scores = (
+            predictor.predict(encoded)
+            if reference_profile is None or reference_labels is not None
+            else None
+        )
+        if reference_labels is not None:
+            assert scores is not None
+            labels = list(reference_labels)
+            if len(labels) != len(reference_sample):
+                raise Invalid(
+                    f"the reference target has {len(labels)} values for "
+                    f"{len(reference_sample)} reference rows"
+                )
+            check = check_positive_class(
+                signature, labels[:MAX_PROFILE_ROWS], scores, target=reference_target
+            )
+            metrics["reference_auc"] = check.auc
+            params["reference_labels"] = check.params(str(signature.positive_class))
         if reference_profile is None:
-            reference_profile = build_reference_profile(
-                signature, encoded, predictor.predict(encoded)
-            ).model_dump(mode="json")
+            assert scores is not None
+            reference_profile = build_reference_profile(signature, encoded, scores).model_dump(
+                mode="json"
+            )
         explanation = build_explanation_profile(
             predictor,
             signature,
             encoded,
-            threshold=decision_threshold(metrics or {}, params or {}),
+            threshold=decision_threshold(metrics, params),
             reference=explanation_reference,
             reason_texts=reason_codes,
         ).model_dump(mode="json")
@@ -145,8 +176,8 @@ def publish_bytes(
         model_card = build_model_card(
             name,
             signature=signature,
-            metrics=metrics or {},
-            params=params or {},
+            metrics=metrics,
+            params=params,
             lineage=lineage,
             description=model_spec.description if model_spec else "",
             context=card_context,
@@ -163,8 +194,8 @@ def publish_bytes(
                 artifact_format=detected.value,
                 artifact_size=stored.size,
                 signature=signature,
-                metrics=metrics or {},
-                params=params or {},
+                metrics=metrics,
+                params=params,
                 tags=tags or {},
                 parent_version=parent_version,
                 lineage=lineage,
@@ -179,6 +210,13 @@ def publish_bytes(
         if not registry.versions_using_artifact(stored.digest):
             store.delete(stored.digest)
         raise
+
+
+def split_target(frame: pd.DataFrame, target: str, source: str) -> tuple[pd.DataFrame, Any]:
+    """A reference sample's inputs and its ``target`` column (the labels), apart."""
+    if target not in frame.columns:
+        raise Invalid(f"the reference target column {target!r} is not in {source}")
+    return frame.drop(columns=[target]), frame[target]
 
 
 def _put_file(registry: Registry, store: ArtifactStore, path: Path, data: bytes) -> StoredArtifact:

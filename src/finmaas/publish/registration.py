@@ -25,7 +25,7 @@ from finmaas.publish.publishing import MAX_PROFILE_ROWS, publish_bytes
 from finmaas.registry import ArtifactStore, LocalArtifactStore, ModelVersion, NewModel, Registry
 from finmaas.runtimes import ModelFormat, load_predictor
 from finmaas.schema import build_reference_profile, encode_frame, infer_signature
-from finmaas.schema.signature import ModelSignature, Task
+from finmaas.schema.signature import ModelSignature, Task, missing_positive_class
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ def register(
     y: Sequence[Any] | None = None,
     task: Task | None = None,
     classes: Sequence[str] | None = None,
+    positive_class: str | None = None,
     signature: ModelSignature | None = None,
     pii: Collection[str] = (),
     metrics: Mapping[str, float] | None = None,
@@ -110,6 +111,14 @@ def register(
     columns are pandas categoricals in the same order. Unless
     ``trained_on_encoded`` says the model was fitted on ``encode_frame`` output,
     the model's own scores on the raw sample must equal the served scores.
+
+    A binary model needs ``positive_class``, the class whose probability it
+    returns (for credit: the adverse one, ``bad``), unless ``signature`` names it.
+    ``classes`` are in the model's order (a scikit-learn style model's
+    ``classes_`` give them); classes taken from the labels ``y`` are sorted with
+    the positive class last. With ``y`` (the outcome of each sample row), a
+    binary model whose scores rank the positive class below chance (AUC < 0.5)
+    is refused and the AUC is recorded as ``reference_auc``.
     The sample is also the reference of the version's explanations
     (``explanation_reference``: the whole ``sample`` or the approvals near the
     ``cutoff``); ``reason_codes`` maps inputs to adverse-action reason texts.
@@ -120,14 +129,25 @@ def register(
     task = task or serialised.task
     if task is None:
         raise Invalid(f"cannot tell the task of this {serialised.fmt} model; pass task=")
-    if classes is None:
-        classes = serialised.classes
-    if classes is None and task != "regression" and y is not None:
-        classes = tuple(sorted({str(v) for v in y}))
-    if classes is None and task == "binary":
-        classes = ("0", "1")
-    if signature is None:
-        signature = infer_signature(X_sample, task=task, classes=classes, pii=pii)
+    if y is not None and len(y) != len(X_sample):
+        raise Invalid(f"y has {len(y)} labels for {len(X_sample)} rows of X_sample")
+    if signature is not None:
+        if positive_class is not None and positive_class != signature.positive_class:
+            raise Invalid(
+                f"positive_class {positive_class!r} differs from the signature's "
+                f"{signature.positive_class!r}"
+            )
+    else:
+        if task == "binary" and positive_class is None:
+            raise Invalid(missing_positive_class("pass positive_class="))
+        classes = _model_classes(classes, serialised, task, y, positive_class)
+        signature = infer_signature(
+            X_sample,
+            task=task,
+            classes=classes,
+            positive_class=positive_class if task == "binary" else None,
+            pii=pii,
+        )
     sample = X_sample.iloc[:MAX_PROFILE_ROWS]
     encoded = encode_frame(signature, sample)
     predictor = load_predictor(serialised.data, serialised.fmt, signature)
@@ -160,6 +180,10 @@ def register(
             parent_version=parent_version,
             reference_profile=profile.model_dump(mode="json"),
             reference_sample=sample,
+            reference_labels=(
+                None if y is None or signature.task != "binary" else list(y)[:MAX_PROFILE_ROWS]
+            ),
+            reference_target="y",
             explanation_reference=explanation_reference,
             reason_codes=reason_codes,
             model_card=model_card,
@@ -169,6 +193,27 @@ def register(
     finally:
         if own_registry:
             registry.close()
+
+
+def _model_classes(
+    classes: Sequence[str] | None,
+    serialised: SerialisedModel,
+    task: Task,
+    y: Sequence[Any] | None,
+    positive_class: str | None,
+) -> Sequence[str] | None:
+    """The classes in the model's order: as given, the model's own, or the labels'
+    values sorted with the positive class last; ``0, 1`` for a binary model."""
+    if classes is not None or task == "regression":
+        return classes
+    if serialised.classes is not None:
+        return serialised.classes
+    if y is not None:
+        values = sorted({str(v) for v in y})
+        if positive_class in values:
+            values = [*(v for v in values if v != positive_class), positive_class]
+        return tuple(values)
+    return ("0", "1") if task == "binary" else None
 
 
 def _check_same_scores(model: Any, sample: pd.DataFrame, served: np.ndarray) -> None:

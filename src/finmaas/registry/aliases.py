@@ -4,7 +4,9 @@ their history.
 Every move is also an alias event, so a rollback finds the version an alias
 pointed to before its last move, and ``alias_history`` shows who moved what.
 A protected alias only takes a version approved under the four-eyes rule
-(:func:`finmaas.registry.approvals.check_four_eyes`).
+(:func:`finmaas.registry.approvals.check_four_eyes`). Setting an alias to a version
+whose task, classes or positive class differ from its current version's changes
+what every client of the alias reads, so it must be accepted explicitly.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from finmaas.errors import Conflict, NotFound
 from finmaas.registry.approvals import check_four_eyes
 from finmaas.registry.audit import append_entry
 from finmaas.registry.clock import Clock
+from finmaas.registry.compare import SignatureField, meaning_changes
 from finmaas.registry.lookups import alias_version, find_version, model_row
 from finmaas.registry.records import Alias, AliasEvent, AliasSnapshot
 from finmaas.registry.rows import alias_event_record, alias_record
@@ -40,6 +43,7 @@ def set_alias(
     *,
     clock: Clock,
     single_approver: bool,
+    accept_signature_change: bool = False,
 ) -> Alias:
     model = model_row(conn, name, lock=True)
     target = find_version(conn, model, version)
@@ -50,8 +54,26 @@ def set_alias(
     current = alias_version(conn, model["id"], alias)
     if current == version:
         raise Conflict(f"alias {alias!r} of model {name!r} already points to version {version}")
+    changes: list[SignatureField] = []
+    if current is not None:
+        changes = meaning_changes(find_version(conn, model, current).signature, target.signature)
+        if changes and not accept_signature_change:
+            raise Conflict(_signature_change_refusal(name, alias, current, version, changes))
     check_four_eyes(conn, model, alias, target, single_approver=single_approver)
-    return _move(conn, model, alias, current, version, "set", who, clock)
+    accepted = [f"{change.name}: {change.change}" for change in changes]
+    return _move(conn, model, alias, current, version, "set", who, clock, accepted)
+
+
+def _signature_change_refusal(
+    name: str, alias: str, current: int, version: int, changes: list[SignatureField]
+) -> str:
+    listed = "; ".join(f"{change.name} {change.change}" for change in changes)
+    return (
+        f"version {version} of model {name!r} changes what alias {alias!r} returns "
+        f"(now version {current}): {listed}. Clients of {alias!r} would read probabilities "
+        "and labels of another meaning; if that is intended, accept the change "
+        '(--accept-signature-change, or "accept_signature_change": true in the API body)'
+    )
 
 
 def rollback_alias(
@@ -164,6 +186,7 @@ def _move(
     action: str,
     who: Actor,
     clock: Clock,
+    accepted: list[str] | None = None,
 ) -> Alias:
     now = clock()
     actor = who.name
@@ -191,7 +214,7 @@ def _move(
         f"{model['name']}:{alias}",
         tenant=model["tenant"],
         before={"version": current},
-        after={"version": version},
+        after={"version": version, **({"signature_change": accepted} if accepted else {})},
         at=clock(),
     )
     return Alias(model=model["name"], name=alias, version=version, updated_by=actor, updated_at=now)

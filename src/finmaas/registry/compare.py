@@ -1,10 +1,19 @@
-"""Side-by-side comparison of two versions (``finmaas models diff``)."""
+"""Side-by-side comparison of two versions (``finmaas models diff``), and the
+changes of meaning that moving an alias between them makes (task, classes and
+positive class), which :func:`finmaas.registry.aliases.set_alias` asks to accept.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from finmaas.registry.records import ModelVersion
+from finmaas.schema.output_rule import decision_threshold
+from finmaas.schema.signature import ModelSignature
+
+MEANING_FIELDS = ("task", "classes", "positive class")
+"""What a client reads differently when it changes: a probability of another class,
+labels the other way round."""
 
 
 @dataclass(frozen=True)
@@ -28,11 +37,41 @@ class FeatureChange:
 
 
 @dataclass(frozen=True)
+class SignatureField:
+    """One field of the two versions' signatures (or their decision threshold)."""
+
+    name: str
+    """``task``, ``classes``, ``positive class``, ``outputs`` or ``decision threshold``."""
+    left: str
+    right: str
+    change: str
+    """What changed, ``""`` when nothing did: ``left → right``, or for the same
+    classes in another order ``order left → right``."""
+
+    @classmethod
+    def of(cls, name: str, left: tuple[str, ...], right: tuple[str, ...]) -> SignatureField:
+        shown_left, shown_right = ", ".join(left) or "—", ", ".join(right) or "—"
+        if left == right:
+            change = ""
+        elif sorted(left) == sorted(right):
+            change = f"order {shown_left} → {shown_right}"
+        else:
+            change = f"{shown_left} → {shown_right}"
+        return cls(name, shown_left, shown_right, change)
+
+
+@dataclass(frozen=True)
 class VersionComparison:
     left: ModelVersion
     right: ModelVersion
     metrics: tuple[MetricRow, ...]
     features: tuple[FeatureChange, ...]
+    fields: tuple[SignatureField, ...]
+    """Task, classes, positive class, outputs and decision threshold, side by side."""
+
+    @property
+    def field_changes(self) -> tuple[SignatureField, ...]:
+        return tuple(field for field in self.fields if field.change)
 
     @property
     def size_ratio(self) -> float:
@@ -44,7 +83,46 @@ class VersionComparison:
 def compare_versions(left: ModelVersion, right: ModelVersion) -> VersionComparison:
     names = sorted(set(left.metrics) | set(right.metrics))
     metrics = tuple(MetricRow(n, left.metrics.get(n), right.metrics.get(n)) for n in names)
-    return VersionComparison(left, right, metrics, tuple(_feature_changes(left, right)))
+    fields = (
+        *signature_fields(left.signature, right.signature),
+        SignatureField.of("decision threshold", _threshold(left), _threshold(right)),
+    )
+    return VersionComparison(
+        left, right, metrics, tuple(_feature_changes(left, right)), tuple(fields)
+    )
+
+
+def signature_fields(left: ModelSignature, right: ModelSignature) -> list[SignatureField]:
+    """Task, classes (in order), positive class and outputs of two signatures."""
+    return [
+        SignatureField.of("task", (left.task,), (right.task,)),
+        SignatureField.of("classes", left.classes or (), right.classes or ()),
+        SignatureField.of("positive class", _one(left.positive_class), _one(right.positive_class)),
+        SignatureField.of(
+            "outputs",
+            tuple(f"{o.name}:{o.dtype}" for o in left.outputs),
+            tuple(f"{o.name}:{o.dtype}" for o in right.outputs),
+        ),
+    ]
+
+
+def meaning_changes(left: ModelSignature, right: ModelSignature) -> list[SignatureField]:
+    """The task, classes or positive class ``right`` changes from ``left``."""
+    return [
+        field
+        for field in signature_fields(left, right)
+        if field.name in MEANING_FIELDS and field.change
+    ]
+
+
+def _one(value: str | None) -> tuple[str, ...]:
+    return () if value is None else (value,)
+
+
+def _threshold(version: ModelVersion) -> tuple[str, ...]:
+    if version.signature.task != "binary":
+        return ()
+    return (f"{decision_threshold(version.metrics, version.params):.4g}",)
 
 
 def _feature_changes(left: ModelVersion, right: ModelVersion) -> list[FeatureChange]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-from finmaas.schema.signature import ModelSignature, signature_from_dict
+from finmaas.schema.signature import ModelSignature, signature_from_stored
 
 Status = Literal["active", "archived"]
 ValidationStatus = Literal["draft", "validated", "approved", "rejected", "retired"]
@@ -90,7 +90,7 @@ class ModelVersion:
 
     @property
     def signature(self) -> ModelSignature:
-        return signature_from_dict(self.signature_json)
+        return signature_from_stored(self.signature_json)
 
     @property
     def ref(self) -> str:

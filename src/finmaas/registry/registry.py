@@ -235,10 +235,20 @@ class Registry:
         with self.read() as conn:
             return aliases.list_aliases(conn, name)
 
-    def set_alias(self, name: str, alias: str, version: int, *, actor: Who) -> Alias:
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        actor: Who,
+        accept_signature_change: bool = False,
+    ) -> Alias:
         """Point ``alias`` at ``version`` (promote); recorded for rollback.
 
         A protected alias needs the version approved (four-eyes, see the class).
+        A version whose task, classes or positive class differ from the alias's
+        current version needs ``accept_signature_change`` (recorded in the audit).
         """
         check_alias_name(alias)
         who = as_actor(actor)
@@ -252,6 +262,7 @@ class Registry:
                 who,
                 clock=self._clock,
                 single_approver=self.single_approver,
+                accept_signature_change=accept_signature_change,
             )
 
     def rollback_alias(self, name: str, alias: str, *, actor: Who) -> Alias:

@@ -14,6 +14,7 @@ from finmaas.schema.signature import (
     Output,
     signature_from_dict,
     signature_from_json,
+    signature_from_stored,
 )
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = [
     "infer_signature",
     "signature_from_dict",
     "signature_from_json",
+    "signature_from_stored",
 ]
 
 

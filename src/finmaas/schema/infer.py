@@ -8,7 +8,12 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from finmaas.errors import InvalidSignature
-from finmaas.schema.signature import ModelSignature, Task, signature_from_dict
+from finmaas.schema.signature import (
+    ModelSignature,
+    Task,
+    missing_positive_class,
+    signature_from_dict,
+)
 
 MAX_INFERRED_CATEGORIES = 256
 """A text column with more distinct values than this is inferred as ``string``."""
@@ -19,6 +24,7 @@ def infer_signature(
     *,
     task: Task,
     classes: Sequence[str] | None = None,
+    positive_class: str | None = None,
     pii: Collection[str] = (),
     categories: dict[str, Sequence[str]] | None = None,
 ) -> ModelSignature:
@@ -28,7 +34,13 @@ def infer_signature(
     and finmaas codes agree); text columns with at most
     :data:`MAX_INFERRED_CATEGORIES` distinct values become ``category`` with
     sorted values. No min/max is inferred: a sample's range is not a rule.
+
+    ``classes`` are in the model's order; a ``binary`` task needs
+    ``positive_class``, the class whose probability the model returns, which must
+    be the second of ``classes``.
     """
+    if task == "binary" and positive_class is None:
+        raise InvalidSignature(missing_positive_class("pass positive_class="))
     if isinstance(pii, str):
         pii = (pii,)
     unknown_pii = sorted(set(pii) - set(map(str, frame.columns)))
@@ -53,6 +65,7 @@ def infer_signature(
             "task": task,
             "inputs": features,
             "classes": tuple(str(c) for c in classes) if classes is not None else None,
+            "positive_class": positive_class,
         }
     )
 

@@ -2,7 +2,14 @@
 
 A signature is part of a version and never changes. It is stored as JSON; load
 untrusted JSON with :func:`signature_from_json`, which names the first broken
-rule in its error.
+rule in its error, and a document the registry stored with
+:func:`signature_from_stored`.
+
+A binary signature names its positive class: ``classes`` lists the labels in the
+model's order (the model's label 0 first), the model returns the probability of
+the second, and ``positive_class`` must say which one that is. A signature stored
+before ``positive_class`` was required is read with the rule it was published
+under: the second class is positive.
 """
 
 from __future__ import annotations
@@ -97,12 +104,22 @@ def default_outputs(task: Task) -> tuple[Output, ...]:
     return (Output(name="probability", dtype="float"), Output(name="label", dtype="string"))
 
 
+def missing_positive_class(how: str) -> str:
+    """Why a binary signature needs its positive class, and ``how`` to give it."""
+    return (
+        "a binary signature needs its positive class, the outcome whose probability the "
+        f"model returns (for credit: the adverse one, e.g. bad): {how}; without it the labels "
+        "and adverse-action reasons can be attached to the wrong applicants"
+    )
+
+
 class ModelSignature(BaseModel):
     """Inputs, outputs and task of a version.
 
     For classifiers ``classes`` lists the labels in the model's own order; for
-    ``binary`` the second one is the positive class whose probability the model
-    returns (for credit models: the adverse outcome, e.g. ``bad``).
+    ``binary`` the model returns the probability of the second one, which
+    ``positive_class`` must name (for credit models: the adverse outcome, e.g.
+    ``bad``, so ``classes`` is ``["good", "bad"]``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -112,6 +129,9 @@ class ModelSignature(BaseModel):
     inputs: tuple[Feature, ...] = Field(min_length=1, max_length=MAX_FEATURES)
     outputs: tuple[Output, ...] = Field(default=(), max_length=64)
     classes: tuple[str, ...] | None = Field(default=None, max_length=MAX_CATEGORIES)
+    positive_class: str | None = None
+    """Binary only, and required there: the class whose probability the model
+    returns, which is the second of ``classes``."""
 
     @model_validator(mode="after")
     def _check_rules(self) -> ModelSignature:
@@ -135,7 +155,28 @@ class ModelSignature(BaseModel):
                 raise ValueError(f"a {self.task} task needs {expected} 'classes', got {count}")
             if len(set(self.classes or ())) != count:
                 raise ValueError("'classes' has duplicate values")
+        if self.task == "binary":
+            self._check_positive_class()
+        elif self.positive_class is not None:
+            raise ValueError("'positive_class' is only allowed on binary tasks")
         return self
+
+    def _check_positive_class(self) -> None:
+        assert self.classes is not None
+        positive = self.positive_class
+        if positive is None:
+            raise ValueError(missing_positive_class("set 'positive_class'"))
+        second = self.classes[1]
+        if positive not in self.classes:
+            raise ValueError(
+                f"'positive_class' {positive!r} is not one of 'classes' {list(self.classes)!r}"
+            )
+        if positive != second:
+            raise ValueError(
+                f"'positive_class' {positive!r} must be the second of 'classes' "
+                f"{list(self.classes)!r}: the model returns the probability of its second class "
+                f"(if it returns P({positive!r}), list the classes as {[second, positive]!r})"
+            )
 
     @model_validator(mode="before")
     @classmethod
@@ -147,10 +188,6 @@ class ModelSignature(BaseModel):
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(feature.name for feature in self.inputs)
-
-    @property
-    def positive_class(self) -> str | None:
-        return self.classes[1] if self.task == "binary" and self.classes else None
 
     def to_dict(self) -> dict[str, object]:
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
@@ -169,6 +206,19 @@ def signature_from_dict(data: object) -> ModelSignature:
         return ModelSignature.model_validate(data)
     except ValidationError as exc:
         raise InvalidSignature(f"invalid signature: {_first_error(exc)}") from None
+
+
+def signature_from_stored(data: object) -> ModelSignature:
+    """A signature document as the registry stored it.
+
+    A binary one stored before ``positive_class`` was required is read with the
+    rule it was published and served under: its second class is positive.
+    """
+    if isinstance(data, dict) and data.get("task") == "binary" and "positive_class" not in data:
+        classes = data.get("classes")
+        if isinstance(classes, list | tuple) and len(classes) == 2:
+            data = {**data, "positive_class": classes[1]}
+    return signature_from_dict(data)
 
 
 def signature_from_json(text: str | bytes) -> ModelSignature:

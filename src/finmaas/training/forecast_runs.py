@@ -110,6 +110,7 @@ def train_forecast(
         features.reset_index(drop=True),
         task="binary" if run.target == "direction" else "regression",
         classes=(DOWN, UP) if run.target == "direction" else None,
+        positive_class=UP if run.target == "direction" else None,
         metrics=metrics,
         params={"model": _describe(run.target), "lags": run.lags, "validation": walk},
         tags={"training_run": run_id},

@@ -292,7 +292,13 @@ def _signature(
     run: CreditRun, features: pd.DataFrame, negative: str, positive: str
 ) -> ModelSignature:
     if run.signature is None:
-        return infer_signature(features, task="binary", classes=(negative, positive), pii=run.pii)
+        return infer_signature(
+            features,
+            task="binary",
+            classes=(negative, positive),
+            positive_class=positive,
+            pii=run.pii,
+        )
     declared = run.signature
     if declared.task != "binary" or declared.classes is None:
         raise Invalid(f"the signature must be binary for credit training, not {declared.task!r}")

@@ -81,9 +81,11 @@ def train_sentiment(
     model = served_pipeline(run.seed).fit(
         np.asarray(texts, dtype=object).reshape(-1, 1), np.asarray(labels, dtype=object)
     )
+    binary = len(report.classes) == 2
     signature = ModelSignature(
-        task="binary" if len(report.classes) == 2 else "multiclass",
+        task="binary" if binary else "multiclass",
         classes=report.classes,
+        positive_class=report.classes[1] if binary else None,  # the pipeline's order
         inputs=(Feature(name=run.text, dtype="string", max_length=MAX_TEXT_CHARS),),
     )
     metrics = {

@@ -28,6 +28,7 @@ Cli = Callable[..., Result]
 SIGNATURE = ModelSignature(
     task="binary",
     classes=("good", "bad"),
+    positive_class="bad",
     inputs=(
         Feature(name="income", dtype="float", min=0),
         Feature(name="purpose", dtype="category", categories=("car", "house", "tv")),

@@ -134,14 +134,19 @@ def test_signature_infer_writes_a_pushable_signature(cli: Cli, tmp_path: Path) -
         "binary",
         "--target",
         "label",
+        "--positive-class",
+        "bad",
         "--pii",
         "age",
         "-o",
         str(out),
     )
-    assert (result.code, result.out) == (0, f"wrote {out} (3 inputs, task binary)\n")
+    assert (result.code, result.out) == (
+        0,
+        f"wrote {out} (3 inputs, task binary, positive class bad)\n",
+    )
     signature = signature_from_json(out.read_bytes())
-    assert signature.classes == ("bad", "good")
+    assert (signature.classes, signature.positive_class) == (("good", "bad"), "bad")
     assert [(f.name, f.dtype, f.pii) for f in signature.inputs] == [
         ("income", "int", False),
         ("purpose", "category", False),
@@ -154,8 +159,14 @@ def test_signature_infer_writes_a_pushable_signature(cli: Cli, tmp_path: Path) -
     ("args", "message"),
     [
         (["--task", "ranking"], "--task must be binary, multiclass or regression, got 'ranking'"),
-        (["--task", "binary"], "a binary signature needs its classes: pass --classes or --target"),
-        (["--task", "binary", "--target", "nope"], "--target column 'nope' is not in train.csv"),
+        (
+            ["--task", "binary", "--positive-class", "bad"],
+            "a binary signature needs its classes: pass --classes or --target",
+        ),
+        (
+            ["--task", "binary", "--target", "nope", "--positive-class", "bad"],
+            "--target column 'nope' is not in train.csv",
+        ),
         (["--task", "regression", "--pii", "ssn"], "pii column 'ssn' is not in the data"),
     ],
 )

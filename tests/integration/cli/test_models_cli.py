@@ -108,7 +108,11 @@ def test_diff_shows_metrics_signature_and_size(cli: Cli, model_files: dict[str, 
     assert ["auc", "0.7000", "0.7500", "+0.0500"] in rows
     assert ["ks", "0.3000", "—"] in rows
     assert ["inputs", "2", "2"] in rows
-    assert "signature: identical inputs" in result.out
+    assert ["task", "binary", "binary"] in rows
+    assert result.out.endswith(
+        "signature: identical task, classes, positive class, outputs, decision threshold "
+        "and inputs\n"
+    )
 
 
 def test_unknown_model_and_version(cli: Cli, model_files: dict[str, Path]) -> None:
@@ -188,7 +192,7 @@ def test_signature_that_does_not_fit_the_model(
 ) -> None:
     wider = tmp_path / "wider.json"
     wider.write_text(
-        '{"task": "binary", "classes": ["good", "bad"], "inputs": ['
+        '{"task": "binary", "classes": ["good", "bad"], "positive_class": "bad", "inputs": ['
         '{"name": "a", "dtype": "float"}, {"name": "b", "dtype": "float"}, {"name": "c", "dtype": "float"}]}'
     )
     result = cli("models", "push", "credit", str(model_files["v1"]), "--signature", str(wider))

@@ -324,3 +324,61 @@ def test_client_promotion_calls(remote: Remote, model_files: dict[str, Path]) ->
         assert admin.model("sdk")["aliases"] == {"production": 1, "staging": 2}
         assert [v["version"] for v in admin.versions("sdk")] == [1, 2]
         assert admin.version("sdk", "production")["ref"] == "sdk@1"
+
+
+def test_the_positive_class_checks_hold_against_a_server(
+    remote: Remote, as_key: RemoteCli, model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Labels sent with the reference refuse an inverted model, and a promotion across a
+    class change needs --accept-signature-change, through the server as locally."""
+    from tests.integration.cli.test_positive_class_cli import INVERTED, _labelled_reference
+
+    run = as_key
+    reference, auc = _labelled_reference(tmp_path, model_files["v2"], inverted=True)
+    labelled = ["--reference", str(reference), "--target", "creditability"]
+    signature = str(model_files["signature"])
+    refused = run(
+        "developer", "models", "push", "labels", str(model_files["v2"]), "-s", signature, *labelled
+    )
+    assert (refused.code, refused.err) == (
+        1,
+        "error: refused: on the 200 labelled reference rows the model's probability of "
+        f"'bad' ranks 'bad' below chance (AUC {auc:.3f}, under 0.5); is the positive class "
+        "inverted? If the model returns the probability of 'good', declare classes "
+        "['bad', 'good'] with positive_class 'good'\n",
+    )
+    right, right_auc = _labelled_reference(tmp_path, model_files["v2"], inverted=False)
+    labelled[1] = str(right)
+    pushed = run(
+        "developer", "models", "push", "labels", str(model_files["v2"]), "-s", signature, *labelled
+    )
+    assert pushed.code == 0, pushed.err
+    assert pushed.out.endswith(f"AUC of P(bad) on the labelled reference: {right_auc:.3f}\n")
+
+    inverted = tmp_path / "inverted.json"
+    inverted.write_bytes(INVERTED.to_json())
+    again = run(
+        "developer", "models", "push", "labels", str(model_files["v2"]), "-s", str(inverted)
+    )
+    assert again.code == 0, again.err
+    assert run("developer", "models", "promote", "labels", "1", "--alias", "staging").code == 0
+    moved = run("developer", "models", "promote", "labels", "2", "--alias", "staging")
+    assert (moved.code, moved.err) == (
+        1,
+        "error: version 2 of model 'labels' changes what alias 'staging' returns (now "
+        "version 1): classes order good, bad → bad, good; positive class bad → good. Clients "
+        "of 'staging' would read probabilities and labels of another meaning; if that is "
+        "intended, accept the change (--accept-signature-change, or "
+        '"accept_signature_change": true in the API body)\n',
+    )
+    accepted = run(
+        "developer",
+        "models",
+        "promote",
+        "labels",
+        "2",
+        "--alias",
+        "staging",
+        "--accept-signature-change",
+    )
+    assert (accepted.code, accepted.out) == (0, "labels@staging → version 2 (was 1)\n")

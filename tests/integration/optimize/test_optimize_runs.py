@@ -293,5 +293,5 @@ def test_labels_read_as_numbers_match_numeric_classes(tmp_path: Path) -> None:
     from finmaas.optimize.runs import _labels
 
     frame = pd.DataFrame({"x": [1, 2, 3], "default": [0.0, 1.0, 0.0]})
-    signature = german().signature.model_copy(update={"classes": ("0", "1")})
+    signature = german().signature.model_copy(update={"classes": ("0", "1"), "positive_class": "1"})
     assert _labels(frame, "default", signature).tolist() == [0, 1, 0]

@@ -44,7 +44,13 @@ def test_lightgbm_on_pandas_categoricals(registry: Registry, store: LocalArtifac
     model = lgb.LGBMClassifier(n_estimators=20, num_leaves=4, verbose=-1).fit(frame, y)
 
     version = finmaas.register(
-        "pd-model", model, frame, metrics={"auc": 0.8}, pii=["age"], **_kwargs(registry, store)
+        "pd-model",
+        model,
+        frame,
+        positive_class="1",
+        metrics={"auc": 0.8},
+        pii=["age"],
+        **_kwargs(registry, store),
     )
 
     assert (version.ref, version.artifact_format) == ("pd-model@1", "lightgbm")
@@ -78,10 +84,16 @@ def test_sklearn_classifier_uses_skops_and_its_classes(
     labels = np.where(y == 1, "bad", "good")
     model = LogisticRegression(max_iter=500).fit(numeric.to_numpy(), labels)
     version = finmaas.register(
-        "scorecard", model, numeric, trained_on_encoded=True, **_kwargs(registry, store)
+        "scorecard",
+        model,
+        numeric,
+        positive_class="good",  # LogisticRegression's classes_ are sorted: it returns P(good)
+        trained_on_encoded=True,
+        **_kwargs(registry, store),
     )
     assert version.artifact_format == "skops"
     assert version.signature.classes == ("bad", "good")
+    assert version.signature.positive_class == "good"
 
 
 def test_sklearn_regressor(registry: Registry, store: LocalArtifactStore) -> None:
@@ -97,7 +109,9 @@ def test_xgboost_is_stored_as_ubj(registry: Registry, store: LocalArtifactStore)
     frame, y = _frame()
     numeric = frame[["income", "age"]]
     model = xgb.XGBClassifier(n_estimators=10, max_depth=2).fit(numeric, y)
-    version = finmaas.register("xgb", model, numeric, **_kwargs(registry, store))
+    version = finmaas.register(
+        "xgb", model, numeric, positive_class="1", **_kwargs(registry, store)
+    )
     assert version.artifact_format == "xgboost-ubj"
     assert version.signature.task == "binary"
 
@@ -109,7 +123,9 @@ def test_encoding_mismatch_is_caught(registry: Registry, store: LocalArtifactSto
         purpose=frame["purpose"].cat.reorder_categories(["car", "house", "tv"])
     )
     with pytest.raises(Invalid) as err:
-        finmaas.register("pd-model", model, reordered, **_kwargs(registry, store))
+        finmaas.register(
+            "pd-model", model, reordered, positive_class="1", **_kwargs(registry, store)
+        )
     assert str(err.value).startswith(
         "the model scores X_sample differently once it is encoded for serving"
     )
@@ -138,7 +154,9 @@ def test_sample_must_be_a_dataframe(registry: Registry, store: LocalArtifactStor
 def test_register_opens_the_home_from_settings(sqlite_settings: finmaas.Settings) -> None:
     frame, y = _frame()
     model = lgb.LGBMClassifier(n_estimators=5, num_leaves=4, verbose=-1).fit(frame, y)
-    version = finmaas.register("pd-model", model, frame, settings=sqlite_settings)
+    version = finmaas.register(
+        "pd-model", model, frame, positive_class="1", settings=sqlite_settings
+    )
     assert version.created_by.startswith("local:")
     assert (sqlite_settings.home / "registry.db").exists()
 

@@ -10,6 +10,7 @@ from finmaas.schema import Feature, ModelSignature
 SIGNATURE = ModelSignature(
     task="binary",
     classes=("good", "bad"),
+    positive_class="bad",
     inputs=(
         Feature(name="income", dtype="float", min=0),
         Feature(name="purpose", dtype="category", categories=("car", "house")),

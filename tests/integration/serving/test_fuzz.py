@@ -170,6 +170,7 @@ def _routes(app: InProcess, key_id: str) -> list[Route]:
                 "signature": {
                     "task": "binary",
                     "classes": ["good", "bad"],
+                    "positive_class": "bad",
                     "inputs": [{"name": "x", "dtype": "int"}],
                 },
                 "metrics": {"auc": 0.7},
@@ -179,7 +180,8 @@ def _routes(app: InProcess, key_id: str) -> list[Route]:
                 "model_card": "",
                 "description": "",
                 "owner": "",
-                "reference": [{"x": 1}],
+                "reference": [{"x": 1, "y": "good"}, {"x": 2, "y": "bad"}],
+                "reference_target": "y",
                 "explain_reference": "sample",
                 "reason_codes": {},
             },
@@ -190,7 +192,7 @@ def _routes(app: InProcess, key_id: str) -> list[Route]:
         Route("GET", f"{model}/versions/%C2%B2/card"),
         Route("POST", f"{model}/versions/2/approve", {"note": "ok"}),
         Route("POST", f"{model}/versions/2/reject", {"note": "no"}),
-        Route("PUT", f"{model}/aliases/fuzz", {"version": 1}),
+        Route("PUT", f"{model}/aliases/fuzz", {"version": 1, "accept_signature_change": False}),
         Route("POST", f"{model}/aliases/fuzz/rollback"),
         Route(
             "POST",

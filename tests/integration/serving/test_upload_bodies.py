@@ -477,7 +477,7 @@ def _bad(case: Case) -> list[Any]:
             400,
             "unknown field 'artifact' in the 'metadata' part; allowed: description, "
             "explain_reference, filename, format, metrics, model_card, owner, params, "
-            "parent_version, reason_codes, reference, signature, tags",
+            "parent_version, reason_codes, reference, reference_target, signature, tags",
         ),
         (
             {**dict([meta, file]), "model": ("m.txt", b"x", "text/plain")},

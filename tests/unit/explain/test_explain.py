@@ -213,6 +213,7 @@ def test_sampled_contributions_with_every_permutation_equal_exact_shap() -> None
     signature = ModelSignature(
         task="binary",
         classes=("good", "bad"),
+        positive_class="bad",
         inputs=tuple(Feature(name=f"x{i}", dtype="float") for i in range(4)),
     )
     network = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3000, random_state=0).fit(x, y)

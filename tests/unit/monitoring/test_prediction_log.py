@@ -65,6 +65,7 @@ def _lines(
 SIGNATURE = ModelSignature(
     task="binary",
     classes=("good", "bad"),
+    positive_class="bad",
     inputs=(
         Feature(name="amount", dtype="float", nullable=True),
         Feature(name="months", dtype="int"),
@@ -439,6 +440,7 @@ def test_lines_escape_what_json_needs_and_keep_percent_signs(file_format: LogFor
     signature = ModelSignature(
         task="binary",
         classes=("good", "bad"),
+        positive_class="bad",
         inputs=(
             Feature(name='100% "odd" name', dtype="string"),
             Feature(name="rate", dtype="float"),

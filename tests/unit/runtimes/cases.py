@@ -43,6 +43,7 @@ def make_signature(task: Task, n_features: int = N_FEATURES) -> ModelSignature:
         task=task,
         inputs=tuple(Feature(name=f"x{i}", dtype="float") for i in range(n_features)),
         classes=CLASSES.get(task),
+        positive_class="bad" if task == "binary" else None,
     )
 
 

@@ -24,6 +24,7 @@ PII_HIDDEN = "a value not shown (the field is PII)"
 SIGNATURE = ModelSignature(
     task="binary",
     classes=("good", "bad"),
+    positive_class="bad",
     inputs=(
         Feature(name="income", dtype="float", min=0),
         Feature(name="months", dtype="int", min=1, max=72),
@@ -663,6 +664,7 @@ def test_unknown_category_policy_missing_encodes_nan() -> None:
     signature = ModelSignature(
         task="binary",
         classes=("good", "bad"),
+        positive_class="bad",
         inputs=(
             Feature(
                 name="purpose",
@@ -765,6 +767,7 @@ def test_a_frame_follows_the_int64_rule_too() -> None:
 COLUMNAR = ModelSignature(
     task="binary",
     classes=("good", "bad"),
+    positive_class="bad",
     inputs=(
         Feature(name="income", dtype="float", min=0),
         Feature(name="months", dtype="int", min=1, max=72),

@@ -101,7 +101,7 @@ def test_task_and_classes_are_passed_on_as_text() -> None:
     frame = pd.DataFrame({"x": [1.0]})
     signature = infer_signature(frame, task="multiclass", classes=[0, 1, 2])  # type: ignore[list-item]
     assert (signature.task, signature.classes) == ("multiclass", ("0", "1", "2"))
-    binary = infer_signature(frame, task="binary", classes=("good", "bad"))
+    binary = infer_signature(frame, task="binary", classes=("good", "bad"), positive_class="bad")
     assert binary.positive_class == "bad"
 
 
@@ -149,9 +149,25 @@ BAD_FRAMES = [
     ),
     pytest.param(
         pd.DataFrame({"x": [1.0]}),
-        {"task": "binary"},
+        {"task": "binary", "positive_class": "bad"},
         "invalid signature: a binary task needs exactly 2 'classes', got 0",
         id="binary-without-classes",
+    ),
+    pytest.param(
+        pd.DataFrame({"x": [1.0]}),
+        {"task": "binary", "classes": ["good", "bad"]},
+        "a binary signature needs its positive class, the outcome whose probability the model "
+        "returns (for credit: the adverse one, e.g. bad): pass positive_class=; without it the "
+        "labels and adverse-action reasons can be attached to the wrong applicants",
+        id="binary-without-positive-class",
+    ),
+    pytest.param(
+        pd.DataFrame({"x": [1.0]}),
+        {"task": "binary", "classes": ["bad", "good"], "positive_class": "bad"},
+        "invalid signature: 'positive_class' 'bad' must be the second of 'classes' "
+        "['bad', 'good']: the model returns the probability of its second class (if it "
+        "returns P('bad'), list the classes as ['good', 'bad'])",
+        id="binary-positive-class-first",
     ),
     pytest.param(
         pd.DataFrame({"x": [1.0]}),
@@ -209,7 +225,7 @@ def test_an_inferred_signature_encodes_its_own_sample() -> None:
             "rating": pd.Categorical([2, 1, 2], categories=[2, 1]),
         }
     )
-    signature = infer_signature(frame, task="binary", classes=("good", "bad"))
+    signature = infer_signature(frame, task="binary", classes=("good", "bad"), positive_class="bad")
     np.testing.assert_array_equal(
         encode_frame(signature, frame),
         [
@@ -229,7 +245,7 @@ def test_german_credit_is_inferred_as_documented() -> None:
 
     frame = load_german_credit().drop(columns=[GERMAN_CREDIT_TARGET])
     signature = infer_signature(
-        frame, task="binary", classes=("good", "bad"), pii=GERMAN_CREDIT_PII
+        frame, task="binary", classes=("good", "bad"), positive_class="bad", pii=GERMAN_CREDIT_PII
     )
     assert signature.feature_names == tuple(frame.columns)
     for feature in signature.inputs:

@@ -164,6 +164,7 @@ def test_category_shares_sum_to_one_and_every_level_is_accounted_for(
 SIGNATURE = ModelSignature(
     task="binary",
     classes=("good", "bad"),
+    positive_class="bad",
     inputs=(
         Feature(name="amount", dtype="float", nullable=True),
         Feature(name="note", dtype="string"),

@@ -9,7 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from finmaas.errors import Invalid, InvalidSignature
-from finmaas.schema import Feature, ModelSignature, Output, signature_from_dict, signature_from_json
+from finmaas.schema import (
+    Feature,
+    ModelSignature,
+    Output,
+    signature_from_dict,
+    signature_from_json,
+    signature_from_stored,
+)
 
 X = {"name": "x", "dtype": "float"}
 
@@ -368,6 +375,8 @@ def test_default_outputs_per_task(
     task: str, classes: list[str] | None, outputs: tuple[Output, ...], given: str
 ) -> None:
     document: dict[str, Any] = {"task": task, "inputs": [X], "classes": classes}
+    if task == "binary":
+        document["positive_class"] = "bad"
     if given != "absent":
         document["outputs"] = [] if given == "empty" else None
     assert signature_from_dict(document).outputs == outputs
@@ -386,20 +395,85 @@ def test_declared_outputs_are_kept() -> None:
     )
 
 
+MISSING_POSITIVE_CLASS = (
+    "invalid signature: a binary signature needs its positive class, the outcome whose "
+    "probability the model returns (for credit: the adverse one, e.g. bad): set "
+    "'positive_class'; without it the labels and adverse-action reasons can be attached to "
+    "the wrong applicants"
+)
+
+
 @pytest.mark.parametrize(
-    ("task", "classes", "positive"),
+    ("classes", "positive"),
+    [(["good", "bad"], "bad"), (["bad", "good"], "good"), (["0", "1"], "1")],
+)
+def test_a_binary_signature_names_its_positive_class_the_second(
+    classes: list[str], positive: str
+) -> None:
+    document = {"task": "binary", "inputs": [X], "classes": classes, "positive_class": positive}
+    signature = signature_from_dict(document)
+    assert signature.positive_class == positive
+    assert signature.to_dict()["positive_class"] == positive
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
     [
-        ("binary", ["good", "bad"], "bad"),
-        ("binary", ["bad", "good"], "good"),
-        ("multiclass", ["a", "b", "c"], None),
-        ("regression", None, None),
+        pytest.param(classifier("binary", ["good", "bad"]), MISSING_POSITIVE_CLASS, id="missing"),
+        pytest.param(
+            {**classifier("binary", ["good", "bad"]), "positive_class": "ugly"},
+            "invalid signature: 'positive_class' 'ugly' is not one of 'classes' ['good', 'bad']",
+            id="not-a-class",
+        ),
+        pytest.param(
+            {**classifier("binary", ["bad", "good"]), "positive_class": "bad"},
+            "invalid signature: 'positive_class' 'bad' must be the second of 'classes' "
+            "['bad', 'good']: the model returns the probability of its second class (if it "
+            "returns P('bad'), list the classes as ['good', 'bad'])",
+            id="first-class",
+        ),
+        pytest.param(
+            {**classifier("multiclass", ["a", "b", "c"]), "positive_class": "c"},
+            "invalid signature: 'positive_class' is only allowed on binary tasks",
+            id="multiclass",
+        ),
+        pytest.param(
+            regression(positive_class="bad"),
+            "invalid signature: 'positive_class' is only allowed on binary tasks",
+            id="regression",
+        ),
     ],
 )
-def test_positive_class_is_the_second_class_of_a_binary_task(
-    task: str, classes: list[str] | None, positive: str | None
+def test_positive_class_rules(document: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidSignature) as caught:
+        signature_from_json(orjson.dumps(document))
+    assert str(caught.value) == message
+
+
+def test_a_binary_signature_built_in_python_needs_its_positive_class() -> None:
+    with pytest.raises(ValidationError, match="a binary signature needs its positive class"):
+        ModelSignature(
+            task="binary", inputs=(Feature(name="x", dtype="float"),), classes=("a", "b")
+        )
+
+
+@pytest.mark.parametrize(
+    ("classes", "positive"), [(["good", "bad"], "bad"), (["bad", "good"], "good")]
+)
+def test_a_stored_signature_without_positive_class_reads_the_second_class_as_positive(
+    classes: list[str], positive: str
 ) -> None:
-    signature = signature_from_dict({"task": task, "inputs": [X], "classes": classes})
-    assert signature.positive_class == positive
+    """Versions published before 'positive_class' was required load and serve as before."""
+    signature = signature_from_stored(classifier("binary", classes))
+    assert (signature.classes, signature.positive_class) == (tuple(classes), positive)
+
+
+def test_a_stored_signature_keeps_its_positive_class_and_its_rules() -> None:
+    declared = {**classifier("binary", ["good", "bad"]), "positive_class": "bad"}
+    assert signature_from_stored(declared) == signature_from_dict(declared)
+    assert signature_from_stored(regression()).positive_class is None
+    with pytest.raises(InvalidSignature, match="must be the second of 'classes'"):
+        signature_from_stored({**classifier("binary", ["good", "bad"]), "positive_class": "good"})
 
 
 def test_feature_names_keep_the_declared_order() -> None:
@@ -447,6 +521,7 @@ def rich_signature() -> ModelSignature:
         {
             "task": "binary",
             "classes": ["good", "bad"],
+            "positive_class": "bad",
             "inputs": [
                 {"name": "income", "dtype": "float", "min": 0, "description": "net, EUR/month"},
                 {"name": "age", "dtype": "int", "min": 18, "max": 100, "pii": True},
@@ -484,3 +559,4 @@ def test_to_dict_leaves_out_unset_optional_rules() -> None:
         {"name": "label", "dtype": "string"},
     ]
     assert (document["format_version"], document["classes"]) == (1, ["good", "bad"])
+    assert document["positive_class"] == "bad"
