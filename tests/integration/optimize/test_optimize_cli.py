@@ -169,3 +169,19 @@ def test_convert_of_xgboost_trained_on_a_named_frame_with_categoricals(
     out = capsys.readouterr().out
     assert "registered xgb-frame@2 (convert of xgb-frame@1)" in out
     assert "Fidelity: 100.0% of decisions unchanged" in out
+
+
+def test_a_speed_gate_refuses_a_slower_child_and_registers_nothing(
+    home: Path, holdout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _latest(home, "trees")
+    args = ["--home", str(home), "optimize", "trees@1", "--method", "prune", "--keep-trees", "5"]
+    # no child is a thousand times faster: the gate always refuses
+    assert main([*args, "--data", str(holdout), "--min-speedup", "1000"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: job ")
+    assert " failed: speed gate not met: the child serves " in error
+    assert error.endswith(" less than the ×1000 asked (min_speedup); no version was registered")
+    assert _latest(home, "trees") == before
+    assert main([*args, "--data", str(holdout), "--min-speedup", "0"]) == 1
+    assert capsys.readouterr().err.strip() == "error: min_speedup must be a number > 0, got 0.0"
