@@ -36,6 +36,13 @@ TargetOption = Annotated[
     str | None,
     typer.Option(help="Column of the outcome, for metrics and the gate (the model's classes)."),
 ]
+MinSpeedupOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Refuse the child if its rows/s at 64 rows are less than this multiple of its "
+        "parent's (e.g. 1.2)."
+    ),
+]
 
 
 def optimize(
@@ -50,6 +57,7 @@ def optimize(
             help="METRIC=DROP: refuse the child if it loses more (e.g. auc=0.005; repeatable)."
         ),
     ] = None,
+    min_speedup: MinSpeedupOption = None,
     mode: Annotated[str, typer.Option(help=f"quantize: {', '.join(MODES)}.")] = "dynamic",
     sparsity: Annotated[float, typer.Option(help="prune: share of units or weights.")] = 0.5,
     structure: Annotated[
@@ -85,6 +93,7 @@ def optimize(
         )
     options = {
         **_common(ctx, ref, data, target, max_metric_drop, tuning_share, seed),
+        "min_speedup": min_speedup,
         "method": method,
         "mode": mode,
         "sparsity": sparsity,
@@ -116,12 +125,14 @@ def convert(
         float, typer.Option(help="Share of the rows not used for the comparison report.")
     ] = 0.5,
     seed: Annotated[int, typer.Option(help="Random seed of the split.")] = 42,
+    min_speedup: MinSpeedupOption = None,
     detach: DetachOption = False,
 ) -> None:
     """Convert a LightGBM, XGBoost or scikit-learn version to ONNX as a new version,
     checked to score the data's rows within 1e-5 of the original."""
     options = {
         **_common(ctx, ref, data, target, None, tuning_share, seed),
+        "min_speedup": min_speedup,
         "method": "convert",
     }
     start_job(ctx, "optimize", options, detach)

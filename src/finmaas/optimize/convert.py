@@ -88,6 +88,10 @@ def _from_xgboost(data: bytes, width: int) -> Any:
 
     booster = xgboost.Booster()
     booster.load_model(bytearray(data))
+    # onnxmltools reads features by position (f0, f1, …): a model trained on a DataFrame
+    # keeps its column names, in the signature's order. Categorical splits stay, as chains
+    # of equality tests on the category codes, which are the signature's encoding.
+    booster.feature_names = None
     return onnxmltools.convert_xgboost(booster, initial_types=_initial_types(width))
 
 
@@ -97,6 +101,13 @@ def _from_sklearn(data: bytes, signature: ModelSignature, width: int) -> Any:
 
     predictor = SkopsPredictor(signature)
     predictor.load(data)
+    if predictor.reads_raw_frame:
+        raise Invalid(
+            "cannot convert a scikit-learn model fitted on the raw DataFrame (text categories): "
+            "the ONNX graphs finmaas serves take one tensor of numbers. Serve it as it is, or "
+            "fit it on finmaas.schema.encode_frame(signature, data), register that with "
+            "trained_on_encoded=True and convert it"
+        )
     estimator = predictor.estimator
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None

@@ -12,7 +12,9 @@ measures, on the same held-out rows:
 * fidelity: the share of rows whose decision is the same, and the mean and
   largest change of the score.
 
-:func:`check_gate` refuses a child that loses more of a metric than allowed.
+:func:`check_gate` refuses a child that loses more of a metric than allowed, and
+:func:`check_speedup` one that is slower than asked; :func:`cost_warning` says when
+a child is larger or slower than its parent, which :func:`render` prints.
 """
 
 from __future__ import annotations
@@ -89,6 +91,16 @@ class Report:
         """How much worse the child is on each metric (negative: better)."""
         return {k: -delta if k in HIGHER_IS_BETTER else delta for k, delta in self.deltas().items()}
 
+    @property
+    def speedup(self) -> float:
+        """The child's rows/s over its parent's, at :data:`BATCH` rows."""
+        return self.child.rows_per_second / self.parent.rows_per_second
+
+    @property
+    def size_ratio(self) -> float:
+        """The child's artifact size over its parent's."""
+        return self.child.size_bytes / self.parent.size_bytes
+
     def to_json(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
@@ -97,7 +109,7 @@ class Report:
             "child": asdict(self.child),
             "deltas": self.deltas(),
             "fidelity": asdict(self.fidelity),
-            "speedup": self.child.rows_per_second / self.parent.rows_per_second,
+            "speedup": self.speedup,
         }
 
 
@@ -189,6 +201,52 @@ def check_gate(report: Report, gate: Mapping[str, float]) -> None:
             )
 
 
+def check_min_speedup(min_speedup: object) -> float | None:
+    """Check a speed gate: ``None`` (none) or a finite number > 0."""
+    if min_speedup is None:
+        return None
+    if (
+        isinstance(min_speedup, bool)
+        or not isinstance(min_speedup, int | float)
+        or not math.isfinite(min_speedup)
+        or min_speedup <= 0
+    ):
+        raise Invalid(f"min_speedup must be a number > 0, got {min_speedup!r}")
+    return float(min_speedup)
+
+
+def check_speedup(report: Report, min_speedup: float | None) -> None:
+    """Refuse the child when it serves :data:`BATCH`-row batches at less than
+    ``min_speedup`` × its parent's rows/s (exactly the minimum passes)."""
+    if min_speedup is None or report.speedup >= min_speedup:
+        return
+    raise Invalid(
+        f"speed gate not met: the child serves {report.child.rows_per_second:,.0f} rows/s at "
+        f"{BATCH} rows, ×{report.speedup:.2f} its parent's {report.parent.rows_per_second:,.0f}, "
+        f"less than the ×{min_speedup:g} asked (min_speedup); no version was registered"
+    )
+
+
+def cost_warning(report: Report) -> str | None:
+    """A sentence when the child is larger or slower than its parent, else None."""
+    worse = []
+    if report.size_ratio > 1:
+        worse.append(f"larger ({report.child.size_bytes:,} B, ×{report.size_ratio:.2f} the size)")
+    if report.speedup < 1:
+        worse.append(
+            f"slower ({report.child.rows_per_second:,.0f} rows/s at {BATCH} rows, "
+            f"×{report.speedup:.2f} the speed)"
+        )
+    if not worse:
+        return None
+    gate = (
+        " A speed gate (--min-speedup, the job option min_speedup) refuses a slower child."
+        if report.speedup < 1
+        else ""
+    )
+    return f"Warning: this child is {' and '.join(worse)} than its parent.{gate}"
+
+
 def render(report: Report, parent: str, child: str) -> str:
     """The report as a Markdown table."""
     p, c = report.parent, report.child
@@ -238,6 +296,9 @@ def render(report: Report, parent: str, child: str) -> str:
         f"Fidelity: {f.agreement:.1%} of decisions unchanged; score change mean "
         f"{f.mean_abs_change:.4f}, largest {f.max_abs_change:.4f}.",
     ]
+    warning = cost_warning(report)
+    if warning is not None:
+        lines.append(warning)
     return "\n".join(lines)
 
 

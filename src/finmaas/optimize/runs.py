@@ -14,8 +14,9 @@
    personal data), so the caller brings them; rows the parent never saw give
    honest absolute figures, and the deltas are paired either way.
 3. The child is built, then :func:`finmaas.optimize.report.compare` measures
-   parent and child on the evaluation rows and :func:`check_gate` refuses a
-   child that loses more than ``max_metric_drop`` allows.
+   parent and child on the evaluation rows, :func:`check_gate` refuses a
+   child that loses more than ``max_metric_drop`` allows and
+   :func:`check_speedup` one slower than ``min_speedup`` × its parent.
 4. Only then is the child published as the next version of the same model:
    ``parent_version`` set, the method and its parameters in ``params``, the
    report in ``lineage["report"]`` and in its model card, and the parent's
@@ -51,6 +52,8 @@ from finmaas.optimize.report import (
     Artifact,
     Report,
     check_gate,
+    check_min_speedup,
+    check_speedup,
     compare,
     parse_gate,
     render,
@@ -84,6 +87,8 @@ class OptimizeRun:
     """The label column; needed for metrics, a gate and choosing a tree count."""
     max_metric_drop: dict[str, float] = field(default_factory=dict)
     """Metric → the most the child may lose of it (e.g. ``{"auc": 0.005}``)."""
+    min_speedup: float | None = None
+    """The least the child's rows/s may be, as a multiple of its parent's (e.g. 1.2)."""
     tuning_share: float = 0.5
     seed: int = 42
     mode: QuantizeMode = "dynamic"
@@ -171,6 +176,7 @@ def optimize_version(
     )
     markdown = render(report, f"parent ({parent.ref})", "this version")
     check_gate(report, gate)
+    check_speedup(report, run.min_speedup)
 
     say(f"registering the child of {parent.ref}")
     description = run.description or f"{parent.ref} after {run.method} ({_summary(run, facts)})."
@@ -192,6 +198,7 @@ def optimize_version(
         "evaluation_rows": len(rows.x_eval),
         "seed": run.seed,
         "gate": gate,
+        "min_speedup": run.min_speedup,
         "report": report.to_json(),
         "libraries": library_versions(),
     }
@@ -283,6 +290,7 @@ def _check_run(run: OptimizeRun) -> None:
     check_int("hidden", run.hidden, 1, 4_096)
     check_int("neighbours", run.neighbours, 0, 1_000)
     check_jitter(run.jitter)
+    check_min_speedup(run.min_speedup)
 
 
 def _check_applies(run: OptimizeRun, fmt: ModelFormat, ref: str) -> None:

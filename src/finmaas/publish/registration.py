@@ -24,6 +24,7 @@ from finmaas.publish.model_cards import CardContext
 from finmaas.publish.publishing import MAX_PROFILE_ROWS, publish_bytes
 from finmaas.registry import ArtifactStore, LocalArtifactStore, ModelVersion, NewModel, Registry
 from finmaas.runtimes import ModelFormat, load_predictor
+from finmaas.runtimes.skops import is_trusted_type
 from finmaas.schema import build_reference_profile, encode_frame, infer_signature
 from finmaas.schema.signature import ModelSignature, Task, missing_positive_class
 
@@ -58,7 +59,6 @@ def serialise_model(model: Any) -> SerialisedModel:
     if module == "onnx":
         return SerialisedModel(model.SerializeToString(), ModelFormat.ONNX, None, None)
     if module == "sklearn" or (hasattr(model, "fit") and hasattr(model, "get_params")):
-        import skops.io as sio
         from sklearn.base import is_classifier, is_regressor
 
         classes = _classes(model)
@@ -67,11 +67,40 @@ def serialise_model(model: Any) -> SerialisedModel:
             task = "binary" if len(classes) == 2 else "multiclass"
         elif is_regressor(model):
             task = "regression"
-        return SerialisedModel(sio.dumps(model), ModelFormat.SKOPS, task, classes)
+        return SerialisedModel(_skops_bytes(model), ModelFormat.SKOPS, task, classes)
     raise Invalid(
         f"cannot register a {type(model).__module__}.{type(model).__name__}: supported are "
         "LightGBM, XGBoost, scikit-learn estimators and ONNX ModelProto"
     )
+
+
+_SKOPS_WAY_OUT = (
+    "build it from scikit-learn's own estimators and transformers only (no lambdas, "
+    "functions or classes of your own), or train it on finmaas.schema.encode_frame(signature, "
+    "data), convert it to ONNX with skl2onnx and register the ModelProto"
+)
+
+
+def _skops_bytes(model: Any) -> bytes:
+    """``model`` saved with skops; refused, saying what to do, when finmaas would not load it."""
+    import skops.io as sio
+
+    kind = type(model).__name__
+    try:
+        data = bytes(sio.dumps(model))
+        listed = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # skops raises whatever the object it cannot save raises
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise Invalid(
+            f"cannot save the scikit-learn model ({kind}) with skops ({detail}); {_SKOPS_WAY_OUT}"
+        ) from exc
+    refused = sorted(name for name in listed if not is_trusted_type(name))
+    if refused:
+        raise Invalid(
+            f"the scikit-learn model ({kind}) holds types finmaas does not load from skops "
+            f"files ({', '.join(refused)}); {_SKOPS_WAY_OUT}"
+        )
+    return data
 
 
 def register(
@@ -106,9 +135,10 @@ def register(
 
     ``X_sample`` is a sample of the inputs (ideally the training data): it
     fixes the signature (unless ``signature`` is given) and the reference
-    profile. The model must have been trained on the signature's encoding
-    (``finmaas.schema.encode_frame``) or on a DataFrame whose categorical
-    columns are pandas categoricals in the same order. Unless
+    profile. The model may have been trained on the signature's encoding
+    (``finmaas.schema.encode_frame``), on a DataFrame whose categorical columns
+    are pandas categoricals in the same order, or (scikit-learn) on the raw
+    DataFrame, text categories and all: it is then served that frame. Unless
     ``trained_on_encoded`` says the model was fitted on ``encode_frame`` output,
     the model's own scores on the raw sample must equal the served scores.
 

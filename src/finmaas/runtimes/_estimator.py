@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from finmaas.errors import PredictorFailed
+from finmaas.runtimes._raw_frame import RawFrame, reads_raw_text
 from finmaas.runtimes.base import (
     ModelFormat,
     PredictorInfo,
@@ -30,6 +31,9 @@ class Estimator:
     """``feature_names_in_`` when the model was fitted on a DataFrame: the batch gets
     these names (positionally), so scikit-learn does not warn about missing names."""
     proba: bool
+    raw_frame: RawFrame | None = None
+    """Set when the model was fitted on a raw DataFrame (text categories): the batch is
+    turned back into that frame (:mod:`._raw_frame`), by column name."""
 
     @classmethod
     def wrap(cls, model: Any, signature: ModelSignature, fmt: ModelFormat) -> Estimator:
@@ -45,13 +49,17 @@ class Estimator:
         n_features = getattr(model, "n_features_in_", None)
         if not isinstance(n_features, int | np.integer):
             raise PredictorFailed(f"the {fmt} model ({kind}) has no n_features_in_; is it fitted?")
-        check_feature_count(signature, int(n_features), fmt)
-        classes = getattr(model, "classes_", None)
-        check_class_count(signature, None if classes is None else len(classes), fmt)
         names = getattr(model, "feature_names_in_", None)
         columns = None if names is None else tuple(str(name) for name in names)
-        info = PredictorInfo(fmt, int(n_features), library_of(model))
-        return cls(model, info, columns, proba)
+        raw_frame = None
+        if columns is not None and reads_raw_text(model):
+            raw_frame = RawFrame(signature, columns)  # checks the columns by name
+        else:
+            check_feature_count(signature, int(n_features), fmt)
+        classes = getattr(model, "classes_", None)
+        check_class_count(signature, None if classes is None else len(classes), fmt)
+        info = PredictorInfo(fmt, len(signature.inputs), library_of(model))
+        return cls(model, info, columns, proba, raw_frame)
 
     def score(self, x: np.ndarray, signature: ModelSignature) -> np.ndarray:
         """Score a checked, non-empty batch."""
@@ -60,7 +68,9 @@ class Estimator:
             # a signature with text inputs gives an object matrix, which stays one
             dtype = object if x.dtype == object else np.float64
             batch: Any = np.ascontiguousarray(x, dtype=dtype)
-            if self.columns is not None:
+            if self.raw_frame is not None:
+                batch = self.raw_frame.build(batch)
+            elif self.columns is not None:
                 import pandas as pd
 
                 batch = pd.DataFrame(batch, columns=self.columns, copy=False)

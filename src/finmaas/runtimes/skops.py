@@ -94,6 +94,12 @@ class SkopsPredictor(RuntimeBase[Estimator]):
         """The loaded scikit-learn estimator (for conversion to ONNX)."""
         return require_loaded(self._loaded).model
 
+    @property
+    def reads_raw_frame(self) -> bool:
+        """Whether the estimator was fitted on a raw DataFrame (text categories) and is
+        handed that frame rather than the encoded array (see :mod:`._raw_frame`)."""
+        return require_loaded(self._loaded).raw_frame is not None
+
 
 def is_trusted_type(name: str) -> bool:
     """Whether a type named by ``skops.io.get_untrusted_types`` is on our allow-list."""

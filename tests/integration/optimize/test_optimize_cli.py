@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import xgboost as xgb
 
 from finmaas.actor import Actor
 from finmaas.cli.main import main
@@ -139,3 +141,50 @@ def _latest(home: Path, name: str) -> int:
         return registry.get_model(name).latest_version
     finally:
         registry.close()
+
+
+def test_convert_of_xgboost_trained_on_a_named_frame_with_categoricals(
+    home: Path, holdout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = german()
+    names = list(data.signature.feature_names)
+    frame = data.train[names].copy()
+    for feature in data.signature.inputs:
+        if feature.dtype == "category":
+            frame[feature.name] = pd.Categorical(frame[feature.name], categories=feature.categories)
+    model = xgb.XGBClassifier(n_estimators=20, max_depth=3, enable_categorical=True)
+    model.fit(frame, data.y_train)
+    settings = Settings(home=home)
+    registry = Registry.open(settings)
+    try:
+        register(
+            "xgb-frame",
+            model,
+            frame,
+            classes=data.signature.classes,
+            registry=registry,
+            store=LocalArtifactStore(settings.resolved_artifacts_dir),
+            actor=Actor("local:tester"),
+        )
+    finally:
+        registry.close()
+    assert main(["--home", str(home), "convert", "xgb-frame@1", "--data", str(holdout)]) == 0
+    out = capsys.readouterr().out
+    assert "registered xgb-frame@2 (convert of xgb-frame@1)" in out
+    assert "Fidelity: 100.0% of decisions unchanged" in out
+
+
+def test_a_speed_gate_refuses_a_slower_child_and_registers_nothing(
+    home: Path, holdout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _latest(home, "trees")
+    args = ["--home", str(home), "optimize", "trees@1", "--method", "prune", "--keep-trees", "5"]
+    # no child is a thousand times faster: the gate always refuses
+    assert main([*args, "--data", str(holdout), "--min-speedup", "1000"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: job ")
+    assert " failed: speed gate not met: the child serves " in error
+    assert error.endswith(" less than the ×1000 asked (min_speedup); no version was registered")
+    assert _latest(home, "trees") == before
+    assert main([*args, "--data", str(holdout), "--min-speedup", "0"]) == 1
+    assert capsys.readouterr().err.strip() == "error: min_speedup must be a number > 0, got 0.0"

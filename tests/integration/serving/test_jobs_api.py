@@ -160,3 +160,41 @@ def test_the_sdk_optimizes_a_version_and_a_refused_request_keeps_no_upload(
         "int8 and float16 quantisation need an ONNX network; credit-risk@1 is lightgbm."
     )
     assert sorted(uploads.iterdir()) == before  # the refused upload was deleted
+
+
+def test_the_sdk_passes_a_speed_gate_and_a_bad_one_is_refused(server: InProcessServer) -> None:
+    german = Path(datasets.__file__).with_name("germancredit.csv")
+    with Client(server.url, transport=server.transport()) as client:
+        job = client.optimize(
+            "credit-risk",
+            1,
+            "distill",
+            german,
+            target="creditability",
+            trees=10,
+            neighbours=2,
+            min_speedup=1e9,  # no child is a billion times faster: always refused
+        )
+        assert job["options"]["min_speedup"] == 1e9
+        done = client.wait_job(job["id"], timeout=60, poll=0.2)
+    assert done["state"] == "failed", done
+    assert done["versions"] == []
+    assert done["error"].startswith("speed gate not met: the child serves ")
+    assert done["error"].endswith(
+        " less than the ×1e+09 asked (min_speedup); no version was registered"
+    )
+    with server.client() as http:
+        for value, message in (
+            (0, "min_speedup must be a number > 0, got 0"),
+            ("fast", "option 'min_speedup' must be a number, got 'fast'"),
+        ):
+            body = _body(german, template="optimize")
+            body["options"] = {
+                "name": "credit-risk",
+                "version": 1,
+                "method": "distill",
+                "min_speedup": value,
+            }
+            response = http.post("/api/jobs", json=body)
+            assert response.status_code == 400, response.text
+            assert response.json() == {"error": message}

@@ -3,15 +3,18 @@ synthetic neighbours a student learns from."""
 
 from __future__ import annotations
 
+import warnings
+
 import lightgbm as lgb
 import numpy as np
 import onnx
+import pandas as pd
 import pytest
 import xgboost as xgb
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from finmaas.errors import Invalid
 from finmaas.optimize.convert import convert
@@ -257,3 +260,65 @@ def test_conversion_refuses_onnx_and_a_graph_that_scores_differently(
         convert(text, ModelFormat.LIGHTGBM, data.signature, data.x_held)
     assert str(caught.value).startswith("the ONNX graph scores reference row ")
     assert str(caught.value).endswith(" over the 0 allowed; not registered")
+
+
+def _german_frame(part: pd.DataFrame) -> pd.DataFrame:
+    """The raw rows, named, with pandas categoricals in the signature's category order."""
+    signature = german().signature
+    frame = part[list(signature.feature_names)].copy()
+    for feature in signature.inputs:
+        if feature.dtype == "category":
+            frame[feature.name] = pd.Categorical(
+                frame[feature.name], categories=list(feature.categories or ())
+            )
+    return frame
+
+
+@pytest.mark.parametrize("max_cat_to_onehot", [1, 64])  # partition splits, one-hot splits
+def test_xgboost_trained_on_a_named_frame_with_categoricals_converts(
+    max_cat_to_onehot: int,
+) -> None:
+    data = german()
+    model = xgb.XGBClassifier(
+        n_estimators=30,
+        max_depth=3,
+        enable_categorical=True,
+        max_cat_to_onehot=max_cat_to_onehot,
+    ).fit(_german_frame(data.train), data.y_train)
+    raw = serialise_model(model).data
+    graph, facts = convert(raw, ModelFormat.XGBOOST_UBJ, data.signature, data.x_held)
+    assert facts["largest_difference"] <= 1e-5
+    np.testing.assert_allclose(
+        _scores(graph, ModelFormat.ONNX, data.x_held),
+        model.predict_proba(_german_frame(data.held))[:, 1],
+        atol=1e-5,
+    )
+
+
+def test_a_scikit_learn_pipeline_on_the_raw_frame_is_not_converted() -> None:
+    data = german()
+    frame = data.train[list(data.signature.feature_names)]
+    text = [f.name for f in data.signature.inputs if f.dtype == "category"]
+    pipeline = Pipeline(
+        [
+            (
+                "columns",
+                ColumnTransformer(
+                    [("text", OneHotEncoder(handle_unknown="ignore"), text)],
+                    remainder="passthrough",
+                ),
+            ),
+            ("model", LogisticRegression(max_iter=50)),
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline.fit(frame, data.y_train)
+    with pytest.raises(Invalid) as caught:
+        convert(serialise_model(pipeline).data, ModelFormat.SKOPS, data.signature, data.x_held)
+    assert str(caught.value) == (
+        "cannot convert a scikit-learn model fitted on the raw DataFrame (text categories): "
+        "the ONNX graphs finmaas serves take one tensor of numbers. Serve it as it is, or "
+        "fit it on finmaas.schema.encode_frame(signature, data), register that with "
+        "trained_on_encoded=True and convert it"
+    )

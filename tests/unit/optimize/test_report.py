@@ -14,7 +14,10 @@ from finmaas.optimize.report import (
     Measured,
     Report,
     check_gate,
+    check_min_speedup,
+    check_speedup,
     compare,
+    cost_warning,
     held_out_metrics,
     parse_gate,
     render,
@@ -30,6 +33,64 @@ def _measured(**metrics: float) -> Measured:
 
 def _report(parent: dict[str, float], child: dict[str, float]) -> Report:
     return Report(_measured(**parent), _measured(**child), Fidelity(0.99, 0.01, 0.1), 200, 0.3)
+
+
+def _timed(size_bytes: int, rows_per_second: float) -> Measured:
+    return Measured(size_bytes, 2.0, 20.0, 64 / rows_per_second * 1e6, rows_per_second, {})
+
+
+def _sized(parent: Measured, child: Measured) -> Report:
+    return Report(parent, child, Fidelity(1.0, 0.0, 0.0), 200, 0.3)
+
+
+def test_a_larger_slower_child_is_named_in_the_report() -> None:
+    report = _sized(_timed(100_000, 500_000.0), _timed(121_000, 400_000.0))
+    warning = (
+        "Warning: this child is larger (121,000 B, ×1.21 the size) and slower "
+        "(400,000 rows/s at 64 rows, ×0.80 the speed) than its parent. A speed gate "
+        "(--min-speedup, the job option min_speedup) refuses a slower child."
+    )
+    assert cost_warning(report) == warning
+    assert render(report, "m@1", "m@2").endswith("\n" + warning)
+
+
+def test_a_child_only_larger_or_only_slower_is_named_for_that() -> None:
+    larger = _sized(_timed(100_000, 500_000.0), _timed(150_000, 600_000.0))
+    assert cost_warning(larger) == (
+        "Warning: this child is larger (150,000 B, ×1.50 the size) than its parent."
+    )
+    slower = _sized(_timed(100_000, 500_000.0), _timed(50_000, 250_000.0))
+    assert cost_warning(slower) == (
+        "Warning: this child is slower (250,000 rows/s at 64 rows, ×0.50 the speed) than its "
+        "parent. A speed gate (--min-speedup, the job option min_speedup) refuses a slower child."
+    )
+
+
+def test_a_smaller_faster_child_gets_no_warning() -> None:
+    report = _sized(_timed(100_000, 500_000.0), _timed(100_000, 500_000.0))
+    assert cost_warning(report) is None
+    assert "Warning" not in render(report, "m@1", "m@2")
+
+
+def test_the_speed_gate_refuses_a_child_slower_than_asked_with_the_numbers() -> None:
+    report = _sized(_timed(100_000, 500_000.0), _timed(60_000, 600_000.0))
+    assert report.speedup == pytest.approx(1.2)
+    check_speedup(report, None)  # no gate
+    check_speedup(report, 1.2)  # exactly the minimum passes
+    check_speedup(report, 0.5)
+    with pytest.raises(Invalid) as caught:
+        check_speedup(report, 1.5)
+    assert str(caught.value) == (
+        "speed gate not met: the child serves 600,000 rows/s at 64 rows, ×1.20 its parent's "
+        "500,000, less than the ×1.5 asked (min_speedup); no version was registered"
+    )
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), True, "2"])
+def test_a_bad_speed_gate_is_refused(value: object) -> None:
+    with pytest.raises(Invalid) as caught:
+        check_min_speedup(value)
+    assert str(caught.value) == f"min_speedup must be a number > 0, got {value!r}"
 
 
 def test_held_out_metrics_decide_at_the_given_threshold() -> None:
