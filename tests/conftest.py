@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite, and one OpenMP thread per xdist worker.
+"""Fixtures shared by the whole suite, one OpenMP thread per xdist worker, and the
+guard that fails a test which leaves a process running.
 
 ``database_url`` runs a test on SQLite and, when ``FINMAAS_TEST_POSTGRES_URL``
 is set, again on PostgreSQL, each time in a fresh database (a fresh schema on
@@ -7,6 +8,7 @@ PostgreSQL, dropped afterwards), so xdist workers never share one.
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,6 +20,8 @@ import sqlalchemy as sa
 
 from finmaas.config import Settings
 from finmaas.registry import LocalArtifactStore, Registry
+from tests.processes import OWNER, ProcessInfo, kill_and_reap, processes_of, running
+from tests.waiting import wait_until
 
 POSTGRES_URL = os.environ.get("FINMAAS_TEST_POSTGRES_URL")
 
@@ -28,6 +32,63 @@ def pytest_configure(config: pytest.Config) -> None:
     other down far more than one thread each loses."""
     if config.getoption("numprocesses", default=None):
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ[OWNER] = str(os.getpid())  # marks every process the tests start
+
+
+EXIT_WITHIN = 10.0
+"""Seconds a process a test started may take to go away after the test."""
+
+
+def _left_behind(before: set[int]) -> dict[int, ProcessInfo]:
+    """Processes this test process started, beyond ``before``, that have not gone within
+    EXIT_WITHIN seconds; this process's own multiprocessing helper may stay."""
+
+    def left() -> dict[int, ProcessInfo]:
+        return {
+            pid: info
+            for pid, info in processes_of(os.getpid()).items()
+            if pid not in before
+            and not (
+                info.ppid == os.getpid() and "multiprocessing.resource_tracker" in info.command
+            )
+        }
+
+    wait_until(lambda: not left(), EXIT_WITHIN, interval=0.1)
+    return left()
+
+
+def _fail_if_left(before: set[int], what: str) -> None:
+    if left := _left_behind(before):
+        kill_and_reap(left)  # so they cannot disturb the tests that follow
+        wait_until(lambda: not running(set(left)), EXIT_WITHIN)
+        listed = "\n  ".join(str(info) for info in left.values())
+        pytest.fail(
+            f"{what} left {len(left)} process(es) behind (now killed); stop every process a "
+            f"test starts, even when it fails (tests.processes.stop_process):\n  {listed}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_by_the_session() -> Iterator[None]:
+    """After the last test: what module and session fixtures started is gone too."""
+    before = set(processes_of(os.getpid()))
+    yield
+    _fail_if_left(before, "the session's fixtures")
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_by_the_test() -> Iterator[None]:
+    """After each test: every process it started has exited and been waited for.
+
+    Fixtures of a wider scope start before this one, so their servers are not the
+    test's. The garbage collector runs first, so a ``Popen`` dropped while its process
+    still runs warns (``ResourceWarning``, an error here) in the test that dropped it.
+    """
+    before = set(processes_of(os.getpid()))
+    yield
+    gc.collect()
+    _fail_if_left(before, "this test")
 
 
 def _backends() -> list[object]:

@@ -4,18 +4,22 @@ the point: signals, workers, respawn, TLS, the access log on stdout, cold start.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from finmaas.config import Settings
+from tests.processes import descendants, has_exited, stop_process
+from tests.waiting import wait_until
+
+READY_WITHIN = 180.0
+"""Seconds a server may take to answer ready: each worker imports the model libraries
+and loads its models, which takes seconds on an idle machine and minutes on a busy one."""
 
 
 @dataclass
@@ -23,6 +27,8 @@ class LiveServer:
     url: str
     process: subprocess.Popen[bytes]
     settings: Settings
+    log: Path
+    """Where the server's stdout and stderr go."""
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
@@ -65,30 +71,50 @@ def start_server(
     ]
     log_path = settings.home.parent / f"server-{port}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"{scheme}://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"server exited with {process.returncode}: {output}")
-        try:
-            ready = httpx.get(f"{url}/v2/health/ready", timeout=1, verify=verify)
-            if ready.status_code == 200:
-                return LiveServer(url, process, settings)
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("server did not become ready in 30 s")
+        # Its own session, so stopping it stops its workers too (its process group).
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = LiveServer(f"{scheme}://127.0.0.1:{port}", process, settings, log_path)
+    try:
+        ready = wait_until(lambda: _ready(server, verify), READY_WITHIN, interval=0.1)
+    except BaseException:
+        stop_process(process, timeout=5)
+        raise
+    if has_exited(process):
+        code = stop_process(process)
+        output = log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"server exited with {code}: {output}")
+    if not ready:
+        code = stop_process(process, timeout=5)
+        output = log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(
+            f"server did not become ready in {READY_WITHIN:.0f} s (then stopped, {code}): {output}"
+        )
+    return server
 
 
-def stop_server(server: LiveServer, timeout: float = 20) -> int:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
-    return server.process.returncode
+def _ready(server: LiveServer, verify: ssl.SSLContext | bool) -> bool:
+    """Whether the server answers ready (or has exited: nothing left to wait for)."""
+    if has_exited(server.process):
+        return True  # nothing to wait for: start_server sees the exit
+    try:
+        ready = httpx.get(f"{server.url}/v2/health/ready", timeout=5, verify=verify)
+    except httpx.TransportError:
+        return False
+    return ready.status_code == 200
+
+
+def stop_server(server: LiveServer, timeout: float = 30) -> int:
+    """SIGTERM (a clean stop exits 0), then SIGKILL after ``timeout`` s; the server and
+    its workers are always gone, and reaped, when this returns."""
+    return stop_process(server.process, timeout)
+
+
+def worker_pids(server: LiveServer) -> set[int]:
+    """The uvicorn workers (spawned children) of a server's supervisor."""
+    return {
+        pid
+        for pid, info in descendants(server.process.pid).items()
+        if info.ppid == server.process.pid and "spawn_main" in info.command
+    }

@@ -4,7 +4,6 @@ clean stop of a real server under load loses none."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -21,6 +20,7 @@ from finmaas.security.policy import parse_grant
 from tests.integration.serving.homes import APPLICANT, copy_home
 from tests.integration.serving.in_process import InProcessServer, serve_in_process
 from tests.integration.serving.live import start_server, stop_server
+from tests.waiting import wait_until
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -65,12 +65,15 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _find(http: httpx.Client, request_id: str, token: str) -> httpx.Response:
-    deadline = time.monotonic() + 5
-    while True:
-        response = http.get(f"/api/decisions/{request_id}", headers=_bearer(token))
-        if response.status_code != 404 or time.monotonic() > deadline:
-            return response
-        time.sleep(0.1)
+    """The decision once it is written (records are written in the background)."""
+    responses: list[httpx.Response] = []
+
+    def written() -> bool:
+        responses.append(http.get(f"/api/decisions/{request_id}", headers=_bearer(token)))
+        return responses[-1].status_code != 404
+
+    wait_until(written, interval=0.1)
+    return responses[-1]
 
 
 def test_a_decision_is_recorded_with_a_pseudonym_and_reasons_and_found_again(
@@ -175,15 +178,18 @@ def test_a_clean_stop_under_load_loses_no_decision(served_home: Settings, tmp_pa
                         acknowledged.append((response.headers["x-request-id"], 4))
 
     threads = [threading.Thread(target=load) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 30  # both workers load the model on their first request,
-    while len(acknowledged) <= 50 and time.monotonic() < deadline:  # slowly on a busy machine
-        time.sleep(0.1)
-    assert stop_server(server) == 0  # SIGTERM while 8 clients keep sending
-    stop.set()
-    for thread in threads:
-        thread.join(10)
+    try:
+        for thread in threads:
+            thread.start()
+        # Both workers load the model on their first request, slowly on a busy machine.
+        assert wait_until(lambda: len(acknowledged) > 50, 120), len(acknowledged)
+    finally:
+        code = stop_server(server)  # SIGTERM while 8 clients keep sending
+        stop.set()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
+    assert code == 0
     registry = Registry.open(home)
     try:
         with registry.read() as conn:

@@ -3,7 +3,6 @@ the report's window checked with the app in process."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from finmaas.registry import Registry
 from tests.integration.serving.homes import copy_home
 from tests.integration.serving.in_process import InProcessServer, serve_in_process
 from tests.integration.serving.live import LiveServer, start_server, stop_server
+from tests.waiting import wait_until
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -32,15 +32,19 @@ def _applicants(shift: int) -> list[bytes]:
 
 
 def _drift(server: LiveServer, version: int, rows: int, **params: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
-    with server.client() as http:
-        while True:
+    """The drift report once it counts ``rows`` rows (the workers publish their counts
+    now and then), or the last one seen after a generous wait."""
+    reports: list[dict[str, Any]] = []
+
+    def counted() -> bool:
+        with server.client() as http:
             response = http.get(f"/api/models/credit-risk/versions/{version}/drift", params=params)
-            assert response.status_code == 200, response.text
-            report: dict[str, Any] = response.json()
-            if report["rows"] >= rows or time.monotonic() > deadline:
-                return report
-            time.sleep(0.3)
+        assert response.status_code == 200, response.text
+        reports.append(response.json())
+        return bool(reports[-1]["rows"] >= rows)
+
+    wait_until(counted, interval=0.3)
+    return reports[-1]
 
 
 @pytest.fixture

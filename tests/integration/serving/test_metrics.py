@@ -3,7 +3,6 @@ across the two workers of a real server."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from finmaas.security.key_secrets import issue_key
 from tests.integration.serving.homes import APPLICANT, copy_home
 from tests.integration.serving.in_process import InProcessServer, serve_in_process
 from tests.integration.serving.live import start_server, stop_server
+from tests.waiting import wait_until
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -158,15 +158,14 @@ def _wait_for_stored_rows(home: Settings, rows: int) -> None:
         version = registry.get_version("credit-risk", "production").version
         store = DriftStore(registry)
         today = datetime.now(UTC).date()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def stored() -> bool:
             counts = store.window("credit-risk", version, today, today + timedelta(days=1))
-            if sum(counts.get("duration_in_month", {}).values()) >= rows:
-                return
-            time.sleep(0.2)
+            return sum(counts.get("duration_in_month", {}).values()) >= rows
+
+        assert wait_until(stored, interval=0.2), f"the workers did not store {rows} rows"
     finally:
         registry.close()
-    raise AssertionError(f"the workers did not store {rows} rows of drift counts in 20 s")
 
 
 def test_two_workers_add_up_and_drift_shows_as_gauges(
@@ -187,7 +186,12 @@ def test_two_workers_add_up_and_drift_shows_as_gauges(
         # Workers store drift counts every 2 s: wait (bounded) until both have, however
         # busy the machine, before the first scrape (it caches drift for a minute).
         _wait_for_stored_rows(home, len(bodies) * 50)
-        time.sleep(1.5)  # and each worker publishes its counters every second
+
+        def published() -> bool:  # each worker publishes its counters every second
+            samples = _samples(httpx.get(server.url + "/metrics", timeout=10).text)
+            return _requests(samples, "credit-risk", "200") == len(bodies)
+
+        assert wait_until(published, interval=0.2), "the workers' counters were not published"
         scrapes = [_samples(httpx.get(server.url + "/metrics", timeout=10).text) for _ in range(4)]
     finally:
         stop_server(server)

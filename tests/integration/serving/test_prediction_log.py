@@ -27,6 +27,7 @@ from finmaas.registry.records import ModelUpdate
 from tests.integration.serving.homes import APPLICANT, copy_home, feature_tensors
 from tests.integration.serving.in_process import InProcessServer, serve_in_process
 from tests.integration.serving.live import LiveServer, start_server, stop_server
+from tests.waiting import wait_until
 
 PREDICT = "/v1/models/credit-risk:predict"
 
@@ -69,9 +70,7 @@ def served(logged_home: Settings) -> dict[str, Any]:
             v2 = http.post(
                 "/v2/models/credit-risk/infer", json={"inputs": feature_tensors(APPLICANT[3:5])}
             )
-            deadline = time.monotonic() + 5
-            while len(_logged(logged_home)) < 5 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            assert wait_until(lambda: len(_logged(logged_home)) == 5)
             metrics = http.get("/metrics").text
     finally:
         code = stop_server(server)
@@ -325,8 +324,11 @@ def test_each_worker_writes_its_own_files_and_export_merges_them(
         with ThreadPoolExecutor(4) as pool:
             for start in range(0, 400, 40):  # until both workers have written (bounded)
                 sent.extend(pool.map(predict, range(start, start + 40)))
-                time.sleep(FLUSH_INTERVAL + 0.3)  # each worker writes every interval
-                if len({_pid(path) for path in folder.glob("*.parquet")}) == 2:
+                # Each worker writes every interval, if it was sent a request.
+                if wait_until(
+                    lambda: len({_pid(path) for path in folder.glob("*.parquet")}) == 2,
+                    FLUSH_INTERVAL * 5,
+                ):
                     break
     finally:
         assert stop_server(server) == 0  # a clean stop writes what was pending
@@ -354,9 +356,8 @@ def test_json_lines_format_logs_the_same_rows(
     try:
         with server.client() as http:
             assert http.post(PREDICT, json={"instances": APPLICANT[:3]}).status_code == 200
-            deadline = time.monotonic() + 5
-            while len(_logged(settings)) < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)  # a JSON Lines file is readable while the server runs
+            # A JSON Lines file is readable while the server runs.
+            assert wait_until(lambda: len(_logged(settings)) == 3)
             lines = _logged(settings)
     finally:
         server.close()
@@ -379,9 +380,7 @@ def test_export_leaves_out_a_parquet_file_still_open_and_says_so(
     try:
         with server.client() as http:
             assert http.post(PREDICT, json={"instances": APPLICANT[:2]}).status_code == 200
-            deadline = time.monotonic() + 5
-            while not list(folder.glob("*.parquet.part")) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            assert wait_until(lambda: list(folder.glob("*.parquet.part")))
         code, out, err = _export(settings, "credit-risk", "-o", str(output), capsys=capsys)
     finally:
         server.close()

@@ -30,7 +30,7 @@ def two_workers(
         stop_server(server)
 
 
-def ready_by_worker(url: str, path: str, timeout: float = 20) -> dict[str, list[int]]:
+def ready_by_worker(url: str, path: str, timeout: float = 60) -> dict[str, list[int]]:
     """Fresh connections (so both workers answer) until each worker answered 3 times."""
     answers: dict[str, list[int]] = {}
     deadline = time.monotonic() + timeout
@@ -42,7 +42,7 @@ def ready_by_worker(url: str, path: str, timeout: float = 20) -> dict[str, list[
     return answers
 
 
-def settled(url: str, path: str, status: int, timeout: float = 20) -> dict[str, list[int]]:
+def settled(url: str, path: str, status: int, timeout: float = 60) -> dict[str, list[int]]:
     """Wait (within the alias refresh interval, generously) until every worker says
     ``status``; then one more round, which must say it everywhere."""
     deadline = time.monotonic() + timeout

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import pickle
 import shutil
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +32,7 @@ from finmaas.security.policy import parse_grant
 from tests.integration.serving.homes import APPLICANT
 from tests.integration.serving.in_process import InProcessServer, serve_in_process
 from tests.integration.serving.live import start_server, stop_server
+from tests.waiting import wait_until
 
 PREDICT = "/v1/models/credit-risk:predict"
 BODY = {"instances": APPLICANT[:2]}
@@ -145,36 +145,31 @@ def test_api2_x_api_key_header_works(http: httpx.Client, keys: Keys) -> None:
     assert len(response.json()["predictions"]) == 2
 
 
-def test_api2_revocation_reaches_the_server_within_a_second(
-    http: httpx.Client, home: Settings
-) -> None:
+def test_api2_revocation_reaches_the_running_server(http: httpx.Client, home: Settings) -> None:
+    """A new key is accepted and a revoked one refused without a restart. How stale the
+    server's keys may be is the refresh interval (0.5 s, ``test_guard`` and
+    ``test_background``); a loaded machine may take longer to run a refresh, so the test
+    waits for the outcome, not for a wall-clock figure."""
     registry = Registry.open(home)
     try:
         store = KeyStore(registry)
         token = _issue(store, "short-lived", "consumer")
         auth = {"authorization": f"Bearer {token}"}
-        deadline = time.monotonic() + 2
-        while http.post(PREDICT, json=BODY, headers=auth).status_code != 200:
-            assert time.monotonic() < deadline, "a new key was not accepted within 2 s"
-        key_id = token[4:20]
-        store.revoke(key_id, actor="local:setup")
-        revoked_at = time.monotonic()
-        while True:
-            response = http.post(PREDICT, json=BODY, headers=auth)
-            if response.status_code == 401:
-                break
-            assert time.monotonic() - revoked_at < 1.0, "revoked key still accepted after 1 s"
-        assert response.json() == {"error": "API key was revoked"}
+        assert wait_until(lambda: http.post(PREDICT, json=BODY, headers=auth).status_code == 200)
+        store.revoke(token[4:20], actor="local:setup")
+        assert wait_until(lambda: http.post(PREDICT, json=BODY, headers=auth).status_code == 401)
+        response = http.post(PREDICT, json=BODY, headers=auth)
+        assert (response.status_code, response.json()) == (401, {"error": "API key was revoked"})
     finally:
         registry.close()
 
 
 def test_api2_an_expired_key_is_refused(http: httpx.Client, keys: Keys) -> None:
-    auth = keys.auth("expiring")
-    deadline = time.monotonic() + 10
-    while (response := http.post(PREDICT, json=BODY, headers=auth)).status_code == 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    auth = keys.auth("expiring")  # for 4 s after the module's keys were issued
+    assert wait_until(
+        lambda: http.post(PREDICT, json=BODY, headers=auth).status_code != 200, interval=0.2
+    )
+    response = http.post(PREDICT, json=BODY, headers=auth)
     assert (response.status_code, response.json()) == (401, {"error": "API key has expired"})
 
 
@@ -610,11 +605,10 @@ def test_admin_creates_a_key_that_works_and_the_audit_trail_records_it(
     assert created.status_code == 201
     secret = created.json()["secret"]
     key_id = created.json()["key"]["id"]
-    deadline = time.monotonic() + 2
-    while (
-        response := http.post(PREDICT, json=BODY, headers={"authorization": f"Bearer {secret}"})
-    ).status_code != 200:
-        assert time.monotonic() < deadline, response.text
+    created_auth = {"authorization": f"Bearer {secret}"}
+    assert wait_until(
+        lambda: http.post(PREDICT, json=BODY, headers=created_auth).status_code == 200
+    )
     entries = http.get("/api/audit", params={"action": "key.*"}, headers=keys.auth("admin")).json()[
         "entries"
     ]
@@ -633,12 +627,11 @@ def test_usage_is_metered_per_key_and_scoped_to_the_caller(http: httpx.Client, k
     for _ in range(3):
         assert http.post(PREDICT, json=BODY, headers=auth).status_code == 200
     assert http.post(PREDICT, json={"instances": [{}]}, headers=auth).status_code == 400
-    deadline = time.monotonic() + 6
-    while True:
-        report = http.get("/api/usage", headers=auth).json()
-        if report["totals"]["requests"] >= 4 or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
+    assert wait_until(
+        lambda: http.get("/api/usage", headers=auth).json()["totals"]["requests"] >= 4,
+        interval=0.3,
+    )  # the counters are flushed now and then
+    report = http.get("/api/usage", headers=auth).json()
     totals = report["totals"]
     assert (totals["requests"], totals["rows"], totals["errors"]) == (4, 6, 1)
     assert totals["latency_us"] > 0

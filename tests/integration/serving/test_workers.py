@@ -5,40 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 
 from finmaas.config import Settings
 from tests.integration.serving.homes import APPLICANT
-from tests.integration.serving.live import start_server, stop_server
+from tests.integration.serving.live import start_server, stop_server, worker_pids
+from tests.waiting import wait_until
 
 PREDICT = "/v1/models/credit-risk:predict"
-
-
-def worker_pids(parent: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == parent and b"spawn_main" in command and b"resource_tracker" not in command:
-            found.add(int(entry.name))
-    return found
-
-
-def _until(condition: Callable[[], bool], timeout: float = 30) -> None:
-    """Wait for ``condition``, at most ``timeout`` seconds (a busy machine is slow)."""
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def test_killed_worker_is_replaced_without_errors_to_clients(served_home: Settings) -> None:
@@ -59,30 +35,25 @@ def test_killed_worker_is_replaced_without_errors_to_clients(served_home: Settin
                 with lock:
                     outcomes[type(exc).__name__] += 1
 
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
     try:
-        deadline = time.monotonic() + 10
-        while len(workers := worker_pids(server.process.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(workers) == 2
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        assert wait_until(lambda: len(worker_pids(server)) == 2), "two workers"
+        workers = worker_pids(server)
         for thread in threads:
             thread.start()
-        _until(lambda: outcomes["200"] >= 20)  # both workers have loaded the model
+        assert wait_until(lambda: outcomes["200"] >= 20), outcomes  # the model is loaded
         victim = sorted(workers)[0]
         os.kill(victim, signal.SIGKILL)
-        time.sleep(3.0)
-        _until(lambda: outcomes["200"] > 200)
+        # The supervisor checks its workers every 0.5 s; on a loaded machine the health
+        # ping to the surviving worker can take seconds, so wait for the replacement,
+        # then for clients to be served by both workers again.
+        assert wait_until(lambda: len(worker_pids(server) - {victim}) == 2, 120), outcomes
+        replaced = worker_pids(server)
+        served = outcomes["200"]
+        assert wait_until(lambda: outcomes["200"] > max(200, served + 100), 120), outcomes
         stop.set()
         for thread in threads:
-            thread.join(timeout=15)
-        # The supervisor checks its workers every 0.5 s; on a loaded machine the health
-        # ping to the surviving worker can take seconds, so wait for the replacement.
-        deadline = time.monotonic() + 20
-        while (
-            len(replaced := worker_pids(server.process.pid) - {victim}) < 2
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.2)
+            thread.join()
         with httpx.Client(base_url=server.url, timeout=10) as http:
             after = [
                 http.post(PREDICT, json={"instances": APPLICANT[:1]}).status_code for _ in range(20)
@@ -90,6 +61,9 @@ def test_killed_worker_is_replaced_without_errors_to_clients(served_home: Settin
     finally:
         stop.set()
         code = stop_server(server)
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
 
     assert victim not in replaced
     assert len(replaced) == 2

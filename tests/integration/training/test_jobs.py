@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ from finmaas.jobs.runner import (
 from finmaas.registry import Registry
 from finmaas.registry.tables import jobs
 from finmaas.training.runs import CreditRun
+from tests.processes import has_exited, stop_process
+from tests.waiting import wait_until
 
 ALICE = Actor("local:alice", role="developer", tenant="retail")
 
@@ -179,7 +180,13 @@ def _run_to_end(settings: Settings, template: str, options: dict[str, Any]) -> A
     try:
         store = JobStore(registry)
         job = store.create(template, options, ALICE)
-        assert launch(settings, job).wait(timeout=120) in (0, 1)
+        worker = launch(settings, job)
+        try:
+            ended = wait_until(lambda: has_exited(worker), 240)
+        finally:
+            code = stop_process(worker)
+        assert ended, "the job's worker did not end in 240 s"
+        assert code in (0, 1)
         return store.get(job.id), registry
     except BaseException:
         registry.close()
@@ -229,12 +236,11 @@ def test_a_killed_worker_fails_the_job_and_leaves_no_version(tmp_path: Path) -> 
         options = {"data": str(data), "target": "creditability", "name": "german"}
         job = store.create("credit", options, ALICE)
         worker = launch(settings, job)
-        deadline = time.monotonic() + 60
-        while "fold" not in store.get(job.id).message and time.monotonic() < deadline:
-            time.sleep(0.05)  # killed while it trains its first candidate
-        assert "fold" in store.get(job.id).message
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
+        try:  # killed while it trains its first candidate
+            assert wait_until(lambda: "fold" in store.get(job.id).message, 180)
+            worker.send_signal(signal.SIGKILL)
+        finally:
+            stop_process(worker)
         failed = store.get(job.id)
         assert failed.state == "failed"
         assert failed.error == (
