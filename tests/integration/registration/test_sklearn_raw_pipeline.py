@@ -61,7 +61,12 @@ def test_a_pipeline_fitted_on_the_raw_frame_registers_and_serves_its_own_scores(
     pipeline = _pipeline(FINALS[final](), frame).fit(frame, y)
 
     version = finmaas.register(
-        "credit-pipeline", pipeline, frame, classes=CLASSES, settings=sqlite_settings
+        "credit-pipeline",
+        pipeline,
+        frame,
+        classes=CLASSES,
+        positive_class="bad",
+        settings=sqlite_settings,
     )
 
     assert version.artifact_format == "skops"
@@ -99,7 +104,14 @@ def test_an_unknown_category_is_refused_by_the_signature_not_the_pipeline(
 ) -> None:
     frame, y = _data()
     pipeline = _pipeline(LogisticRegression(max_iter=1000), frame).fit(frame, y)
-    finmaas.register("credit-pipeline", pipeline, frame, classes=CLASSES, settings=sqlite_settings)
+    finmaas.register(
+        "credit-pipeline",
+        pipeline,
+        frame,
+        classes=CLASSES,
+        positive_class="bad",
+        settings=sqlite_settings,
+    )
     record = {**frame.head(1).to_dict(orient="records")[0], "purpose": "boat"}
     server = serve_in_process(sqlite_settings)
     try:
@@ -128,6 +140,7 @@ def test_a_sample_without_a_column_the_pipeline_reads_is_refused(
             pipeline,
             frame.drop(columns=["telephone"]),
             classes=CLASSES,
+            positive_class="bad",
             settings=sqlite_settings,
         )
     assert str(err.value) == (
@@ -148,6 +161,7 @@ def test_a_sample_with_a_column_the_pipeline_never_saw_is_refused(
             pipeline,
             frame.assign(branch="north"),
             classes=CLASSES,
+            positive_class="bad",
             settings=sqlite_settings,
         )
     assert str(err.value) == (
@@ -187,7 +201,14 @@ def test_a_pipeline_skops_would_not_load_is_refused_saying_what_to_do(
         warnings.simplefilter("ignore")
         pipeline = make_pipeline(step, LogisticRegression(max_iter=1000)).fit(numbers, y)
     with pytest.raises(Invalid) as err:
-        finmaas.register("own", pipeline, numbers, classes=CLASSES, settings=sqlite_settings)
+        finmaas.register(
+            "own",
+            pipeline,
+            numbers,
+            classes=CLASSES,
+            positive_class="bad",
+            settings=sqlite_settings,
+        )
     assert str(err.value) == (
         f"the scikit-learn model (Pipeline) holds types finmaas does not load from skops "
         f"files ({named}); {WAY_OUT}"

@@ -157,12 +157,13 @@ def test_a_few_rows_give_no_drift_figure_anywhere(
                 PREDICT, content=body, headers={"content-type": "application/json"}
             )
             assert response.status_code == 200
-            deadline = time.monotonic() + 20
-            while True:  # the worker stores its counts every 2 s
-                report = http.get(f"/api/models/credit-risk/versions/{version}/drift").json()
-                if report["rows"] >= 2 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
+            path = f"/api/models/credit-risk/versions/{version}/drift"
+
+            def stored() -> bool:  # the worker stores its counts every 2 s
+                return bool(http.get(path).json()["rows"] >= 2)
+
+            wait_until(stored, interval=0.2)
+            report = http.get(path).json()
             scrape = http.get("/metrics").text
     finally:
         server.close()

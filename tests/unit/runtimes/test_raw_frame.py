@@ -42,7 +42,7 @@ def test_a_pipeline_fitted_on_text_categories_reads_the_raw_frame() -> None:
 
 def test_a_model_fitted_on_the_encoding_does_not() -> None:
     frame, y = _frame()
-    signature = infer_signature(frame, task="binary", classes=("0", "1"))
+    signature = infer_signature(frame, task="binary", classes=("0", "1"), positive_class="1")
     codes = encode_frame(signature, frame)
     assert not reads_raw_text(LogisticRegression().fit(codes, y))
     named = pd.DataFrame(codes, columns=list(signature.feature_names))
@@ -62,7 +62,7 @@ def test_an_encoder_inside_a_model_counts() -> None:
 
 def test_the_frame_has_the_models_columns_by_name_and_the_category_texts() -> None:
     frame, _ = _frame(6)
-    signature = infer_signature(frame, task="binary", classes=("0", "1"))
+    signature = infer_signature(frame, task="binary", classes=("0", "1"), positive_class="1")
     codes = encode_frame(signature, frame)
     codes[1, 0] = np.nan  # a missing category
     built = RawFrame(signature, ["income", "purpose"]).build(codes)
@@ -77,7 +77,7 @@ def test_the_frame_has_the_models_columns_by_name_and_the_category_texts() -> No
 def test_the_skops_runtime_scores_a_raw_pipeline_as_the_pipeline_does() -> None:
     frame, y = _frame()
     model = make_pipeline(_one_hot(), LogisticRegression()).fit(frame, y)
-    signature = infer_signature(frame, task="binary", classes=("0", "1"))
+    signature = infer_signature(frame, task="binary", classes=("0", "1"), positive_class="1")
     predictor = SkopsPredictor(signature)
     predictor.load(bytes(sio.dumps(model)))
     served = predictor.predict(encode_frame(signature, frame))
