@@ -49,7 +49,10 @@ def test_a_card_writes_intervals_in_brackets() -> None:
     p_bad = np.r_[rng.uniform(0.3, 1.0, 200), rng.uniform(0.0, 0.7, 200)]
     report = fairness_report("age_in_years", groups, y, p_bad, 0.5, seed=1)
     signature = ModelSignature(
-        task="binary", classes=("good", "bad"), inputs=(Feature(name="x", dtype="float"),)
+        task="binary",
+        classes=("good", "bad"),
+        positive_class="bad",
+        inputs=(Feature(name="x", dtype="float"),),
     )
     card = build_model_card(
         "m",
