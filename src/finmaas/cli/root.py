@@ -13,7 +13,6 @@ import typer
 
 from finmaas import __version__
 from finmaas.cli.commands import LazyCommands
-from finmaas.config import Settings
 
 app = typer.Typer(
     name="finmaas",
@@ -60,6 +59,7 @@ def root(
         "artifacts_dir": artifacts_dir,
     }
     from finmaas.cli.context import CliContext  # the registry, for a command that runs
+    from finmaas.config import Settings  # pydantic-settings: not for --help or --version
 
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     state = CliContext(settings=settings, debug=debug)
