@@ -92,3 +92,20 @@ def stop_server(server: LiveServer, timeout: float = 20) -> int:
             server.process.kill()
             server.process.wait()
     return server.process.returncode
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The uvicorn workers (spawned children) of the ``finmaas serve`` process."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == supervisor and b"spawn_main" in command:
+            found.add(int(entry.name))
+    return found

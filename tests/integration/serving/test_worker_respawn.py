@@ -9,13 +9,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from finmaas.config import Settings
-from tests.integration.serving.live import LiveServer, start_server, stop_server
+from tests.integration.serving.live import LiveServer, start_server, stop_server, worker_pids
 
 LOAD_SECONDS = 20
 """Each busy process ends by itself after this long, whatever happens to the test."""
@@ -25,23 +24,6 @@ serves (uvicorn's 5 s health check killed replacement after replacement)."""
 BUSY = f"import time\nend = time.monotonic() + {LOAD_SECONDS}\nwhile time.monotonic() < end: pass\n"
 
 pytestmark = pytest.mark.slow
-
-
-def worker_pids(supervisor: int) -> set[int]:
-    """The uvicorn workers (spawned children) of the ``finmaas serve`` process."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == supervisor and b"spawn_main" in command:
-            found.add(int(entry.name))
-    return found
 
 
 def answering_worker(url: str) -> str | None:
