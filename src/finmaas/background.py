@@ -1,6 +1,7 @@
 """Work beside the request path: the loop every periodic background task (writers,
 refreshers) runs and how it stops, whether another process (a worker, a job) still
-runs, and giving freed heap memory back to the operating system."""
+runs, a worker that stops with its parent, and giving freed heap memory back to the
+operating system."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import threading
+import time
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("finmaas.background")
@@ -104,6 +110,47 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def stop_with_parent(grace: float) -> bool:
+    """Stop this process when the process that started it exits, however it exits
+    (SIGKILL included); True when the watch is armed, False (and nothing done) in a
+    process :mod:`multiprocessing` did not start.
+
+    A server worker serves the port its supervisor bound; a worker that outlived a
+    killed supervisor kept answering, and kept the port from a new server. A daemon
+    thread waits on the parent's sentinel: a pipe made when the process was started,
+    whose other end only the parent holds, so the kernel closes it when the parent
+    dies, and a parent that died before the watch was armed is seen at once. The
+    thread then sends this process SIGTERM, the graceful stop (drain, flush usage and
+    records), and ends it with ``os._exit`` if it still runs ``grace`` seconds later.
+
+    Not Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG)``): it fires when the
+    parent *thread* that started the child exits, it can only be set by the child
+    once it runs (a parent killed before that is missed unless the child compares
+    ``getppid()`` with a pid it was told), and it is Linux only. The pipe is none of
+    these, and works the same on every platform multiprocessing runs on.
+    """
+    parent = multiprocessing.parent_process()
+    sentinel = None if parent is None else parent.sentinel
+    if parent is None or sentinel is None:
+        return False
+    threading.Thread(
+        target=_stop_when_gone,
+        args=(parent.pid, sentinel, grace),
+        name="finmaas-parent-watch",
+        daemon=True,
+    ).start()
+    return True
+
+
+def _stop_when_gone(parent: int | None, sentinel: int, grace: float) -> None:
+    multiprocessing.connection.wait([sentinel])
+    log.warning("the supervisor (pid %s) is gone: this worker stops", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(grace)  # a daemon thread: a worker that stops in time never wakes it
+    log.error("this worker did not stop %.0f s after its supervisor: exiting now", grace)
+    os._exit(1)
 
 
 TRIM_INTERVAL = 30.0

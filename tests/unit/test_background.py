@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from finmaas.background import HeapTrimmer, _glibc_trim, cancel, every
+from finmaas.background import HeapTrimmer, _glibc_trim, cancel, every, stop_with_parent
 
 log = logging.getLogger("finmaas.tests.background")
 
@@ -258,3 +258,7 @@ def test_a_fixed_threshold_keeps_large_blocks_mapped() -> None:
         return int(out)
 
     assert mapped("fixed") == mapped("default") + 1
+
+
+def test_a_process_multiprocessing_did_not_start_has_no_parent_to_watch() -> None:
+    assert stop_with_parent(grace=1.0) is False

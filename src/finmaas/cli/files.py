@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pandas as pd
 
 from finmaas.errors import Invalid, NotFound
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def read_file(path: Path, what: str) -> bytes:
@@ -48,6 +50,8 @@ def parse_pairs(items: list[str], option: str, *, number: bool = False) -> dict[
 
 
 def read_csv(path: Path, what: str) -> pd.DataFrame:
+    import pandas as pd  # only the commands that read a CSV pay for pandas
+
     try:
         return pd.read_csv(path)
     except FileNotFoundError:

@@ -14,8 +14,6 @@ from finmaas.cli.context import cli_context
 from finmaas.cli.files import parse_day, parse_pairs, read_csv, read_file, read_json_object
 from finmaas.cli.render import console, echo_json, metric, size, table, when
 from finmaas.errors import Invalid
-from finmaas.publish.loading import load_artifact
-from finmaas.publish.publishing import split_target
 from finmaas.registry import ModelVersion, NewModel
 from finmaas.registry.compare import compare_versions
 from finmaas.registry.records import Model, ModelUpdate
@@ -180,6 +178,8 @@ def push(
     ] = False,
 ) -> None:
     """Publish a model file as the next version of NAME."""
+    from finmaas.publish.publishing import split_target  # numpy, the runtimes: not for `list`
+
     state = cli_context(ctx)
     sig = signature_from_json(read_file(signature, "signature"))
     metrics: dict[str, Any] = read_json_object(metrics_file, "metrics") if metrics_file else {}
@@ -417,6 +417,8 @@ def verify(
     ] = None,
 ) -> None:
     """Check artifacts against their sha256 digests and load them with their runtime."""
+    from finmaas.publish.loading import load_artifact  # numpy, the runtimes: not for `list`
+
     state = cli_context(ctx)
     registry = state.registry
     if version is None:

@@ -14,7 +14,6 @@ from pydantic import SecretStr
 
 from finmaas import __version__
 from finmaas.cli.commands import LazyCommands
-from finmaas.config import RemoteSettings, Settings
 
 app = typer.Typer(
     name="finmaas",
@@ -75,6 +74,7 @@ def root(
         "artifacts_dir": artifacts_dir,
     }
     from finmaas.cli.context import CliContext  # the registry, for a command that runs
+    from finmaas.config import RemoteSettings, Settings  # pydantic-settings: not for --help
 
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     remote = RemoteSettings() if server is None else RemoteSettings(server=server)

@@ -1,19 +1,36 @@
-"""``finmaas serve``: the HTTP data plane (KServe V1, Open Inference Protocol V2)."""
+"""``finmaas serve``: the HTTP data plane (KServe V1, Open Inference Protocol V2).
+
+This process binds the port, then serves on it itself (one worker) or supervises
+workers that share it (uvicorn's ``Multiprocess``); each worker stops when this
+process exits, even when it was killed (see :func:`create_worker_app`).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
+import socket
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from finmaas.background import process_alive
-from finmaas.cli.context import cli_context
+from finmaas.background import process_alive, stop_with_parent
+from finmaas.cli.context import CliContext, cli_context
 from finmaas.config import Settings
+from finmaas.errors import Conflict, Invalid
+
+if TYPE_CHECKING:
+    from finmaas.app import FinmaasApp
+
+APP = "finmaas.app:create_app"
+WORKER_APP = "finmaas.cli.serve:create_worker_app"
+"""The app factory each of several workers runs (uvicorn imports it by this name)."""
+STOP_MARGIN = 15.0
+"""Seconds beyond ``shutdown_timeout`` an orphaned worker gets to stop gracefully."""
 
 
 def serve(
@@ -71,8 +88,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve registered models over HTTP until stopped (SIGTERM drains in-flight requests)."""
-    import uvicorn
-
     state = cli_context(ctx)
     flags: dict[str, Any] = {
         "host": host,
@@ -95,6 +110,14 @@ def serve(
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
         raise typer.BadParameter("give both --ssl-certfile and --ssl-keyfile, or neither")
     state.registry.list_models()  # fail fast: database reachable, fresh home created
+    sock = _listen(settings.host, settings.port)  # a port in use: before the audit and banner
+    try:
+        _serve(state, settings, sock)
+    finally:
+        sock.close()
+
+
+def _serve(state: CliContext, settings: Settings, sock: socket.socket) -> None:
     relaxed = {
         name: True for name in ("insecure_no_auth", "single_approver") if getattr(settings, name)
     }
@@ -113,27 +136,62 @@ def serve(
         settings = settings.model_copy(update={"metrics_dir": _metrics_dir(settings.home)})
     os.environ.update(settings.to_env())  # each worker builds the same Settings from these
     scheme = "https" if settings.ssl_certfile else "http"
-    typer.echo(
-        f"finmaas serving {scheme}://{settings.host}:{settings.port} "
-        f"with {settings.workers} worker(s); home {settings.home}"
-    )
+    url = f"{scheme}://{_address(settings.host, settings.port)}"
+    typer.echo(f"finmaas serving {url} with {settings.workers} worker(s); home {settings.home}")
     # uvicorn drains on SIGTERM/SIGINT, restores the handlers it found and re-raises the
     # signal; these no-op handlers turn that into a normal return, so a clean stop exits 0.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stopped)
     try:
-        _run(uvicorn, settings)
+        _run(settings, sock)
     finally:
         if settings.metrics_dir is not None:
             shutil.rmtree(settings.metrics_dir, ignore_errors=True)
+    typer.echo(f"finmaas stopped serving {url}")
 
 
-def _run(uvicorn: Any, settings: Settings) -> None:
-    uvicorn.run(
-        "finmaas.app:create_app",
+def create_worker_app() -> FinmaasApp:
+    """The app of one of several workers, which stops when its supervisor (the
+    ``finmaas serve`` process) exits, however it exits (:func:`stop_with_parent`)."""
+    from finmaas.app import create_app
+
+    app = create_app()
+    stop_with_parent(grace=app.settings.shutdown_timeout + STOP_MARGIN)
+    return app
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything is printed or recorded; the workers
+    inherit it (uvicorn calls ``listen`` in each)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: past TIME_WAIT
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise Conflict(
+                f"port {_address(host, port)} is already in use (another finmaas serve?)"
+            ) from None
+        raise Invalid(f"cannot listen on {_address(host, port)}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _run(settings: Settings, sock: socket.socket) -> None:
+    """Serve on ``sock``: in this process for one worker, else in supervised workers."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        WORKER_APP if settings.workers > 1 else APP,
         factory=True,
-        host=settings.host,
-        port=settings.port,
         workers=settings.workers,
         loop="uvloop",
         http="httptools",
@@ -146,6 +204,13 @@ def _run(uvicorn: Any, settings: Settings) -> None:
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )
+    if settings.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)  # as uvicorn.run: the app failed to start
 
 
 def _metrics_dir(home: Path) -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from finmaas.registry.records import ModelVersion
-from finmaas.schema.output_rule import decision_threshold
 from finmaas.schema.signature import ModelSignature
 
 MEANING_FIELDS = ("task", "classes", "positive class")
@@ -122,6 +121,8 @@ def _one(value: str | None) -> tuple[str, ...]:
 def _threshold(version: ModelVersion) -> tuple[str, ...]:
     if version.signature.task != "binary":
         return ()
+    from finmaas.schema.output_rule import decision_threshold  # numpy: not for `models list`
+
     return (f"{decision_threshold(version.metrics, version.params):.4g}",)
 
 

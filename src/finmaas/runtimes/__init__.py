@@ -2,7 +2,9 @@
 
 Each format has its own module (:mod:`.onnx`, :mod:`.lightgbm`,
 :mod:`.xgboost`, :mod:`.skops`, :mod:`.pickle`); the model libraries are
-imported only when a model is loaded, so importing this package is cheap.
+imported only when a model is loaded, so importing this package is cheap. Its
+names are imported on first use (PEP 562): naming a :class:`ModelFormat` (a CLI
+option) does not even import numpy.
 
     predictor = load_predictor(data, check_format(data, None, filename="m.onnx"), signature)
     scores = predictor.predict(encoded_rows)
@@ -10,17 +12,14 @@ imported only when a model is loaded, so importing this package is cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from finmaas.runtimes.base import SAFE_FORMATS, ModelFormat, Predictor, PredictorInfo
-from finmaas.runtimes.detect import check_format, detect_format
-from finmaas.runtimes.lightgbm import LightGBMPredictor
-from finmaas.runtimes.onnx import OnnxPredictor
-from finmaas.runtimes.pickle import PicklePredictor
-from finmaas.runtimes.skops import SkopsPredictor
-from finmaas.runtimes.xgboost import XGBoostPredictor
-from finmaas.schema.signature import ModelSignature
+if TYPE_CHECKING:
+    from finmaas.runtimes.base import Predictor, PredictorInfo
+    from finmaas.runtimes.detect import check_format, detect_format
+    from finmaas.runtimes.factory import RUNTIMES, create_predictor, load_predictor
+    from finmaas.runtimes.formats import SAFE_FORMATS, ModelFormat
 
 __all__ = [
     "RUNTIMES",
@@ -34,47 +33,23 @@ __all__ = [
     "load_predictor",
 ]
 
-RuntimeFactory = Callable[[ModelSignature, Mapping[str, object]], Predictor]
-
-RUNTIMES: Mapping[ModelFormat, RuntimeFactory] = MappingProxyType(
-    {
-        ModelFormat.ONNX: OnnxPredictor.from_options,
-        ModelFormat.LIGHTGBM: LightGBMPredictor.from_options,
-        ModelFormat.XGBOOST_JSON: XGBoostPredictor.json_from_options,
-        ModelFormat.XGBOOST_UBJ: XGBoostPredictor.ubj_from_options,
-        ModelFormat.SKOPS: SkopsPredictor.from_options,
-    }
-)
-"""The safe formats' runtimes; pickle is built apart, because it needs ``allow_pickle``."""
-
-
-def create_predictor(
-    fmt: ModelFormat,
-    signature: ModelSignature,
-    *,
-    allow_pickle: bool = False,
-    options: Mapping[str, object] | None = None,
-) -> Predictor:
-    """Build the (not yet loaded) predictor for ``fmt``; ``options`` are runtime specific.
-
-    ``onnx`` takes ``threads`` and ``output``; ``lightgbm`` and ``xgboost-*``
-    take ``threads``. Pickle is refused on load unless ``allow_pickle``.
-    """
-    options = options or {}
-    if fmt is ModelFormat.PICKLE:
-        return PicklePredictor.from_options(signature, options, allow_pickle=allow_pickle)
-    return RUNTIMES[fmt](signature, options)
+_HOMES = {
+    "RUNTIMES": "finmaas.runtimes.factory",
+    "SAFE_FORMATS": "finmaas.runtimes.formats",
+    "ModelFormat": "finmaas.runtimes.formats",
+    "Predictor": "finmaas.runtimes.base",
+    "PredictorInfo": "finmaas.runtimes.base",
+    "check_format": "finmaas.runtimes.detect",
+    "create_predictor": "finmaas.runtimes.factory",
+    "detect_format": "finmaas.runtimes.detect",
+    "load_predictor": "finmaas.runtimes.factory",
+}
 
 
-def load_predictor(
-    data: bytes,
-    fmt: ModelFormat,
-    signature: ModelSignature,
-    *,
-    allow_pickle: bool = False,
-    options: Mapping[str, object] | None = None,
-) -> Predictor:
-    """Build the predictor for ``fmt`` and load ``data`` (already digest-verified) into it."""
-    predictor = create_predictor(fmt, signature, allow_pickle=allow_pickle, options=options)
-    predictor.load(data)
-    return predictor
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'finmaas.runtimes' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value

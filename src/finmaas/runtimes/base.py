@@ -19,28 +19,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from finmaas.errors import FinmaasError, PredictorFailed, SchemaMismatch
+
+# Re-exported: every runtime module names its format from here.
+from finmaas.runtimes.formats import SAFE_FORMATS as SAFE_FORMATS
+from finmaas.runtimes.formats import ModelFormat as ModelFormat
 from finmaas.schema.signature import ModelSignature
 
 T = TypeVar("T")
-
-
-class ModelFormat(StrEnum):
-    ONNX = "onnx"
-    LIGHTGBM = "lightgbm"
-    XGBOOST_JSON = "xgboost-json"
-    XGBOOST_UBJ = "xgboost-ubj"
-    SKOPS = "skops"
-    PICKLE = "pickle"
-    """Python pickle or joblib: executes code on load; admins only, explicitly allowed."""
-
-
-SAFE_FORMATS = tuple(f for f in ModelFormat if f is not ModelFormat.PICKLE)
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,28 @@
 """Signatures, record encoding and reference profiles (no I/O).
 
-``infer_signature`` reads a DataFrame, so it (and pandas) is imported on first use:
-a server worker needs signatures but never pandas.
+The public names are imported on first use (PEP 562): the registry needs
+signatures but not numpy (encoding and profiles), so ``finmaas models list``
+does not pay for it, and ``infer_signature`` reads a DataFrame, so a server
+worker never pays for pandas.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from finmaas.schema.encoding import RecordEncoder, encode_frame, encode_records
-from finmaas.schema.profile import ReferenceProfile, build_reference_profile
-from finmaas.schema.signature import (
-    Feature,
-    ModelSignature,
-    Output,
-    signature_from_dict,
-    signature_from_json,
-    signature_from_stored,
-)
-
 if TYPE_CHECKING:
+    from finmaas.schema.encoding import RecordEncoder, encode_frame, encode_records
     from finmaas.schema.infer import infer_signature
+    from finmaas.schema.profile import ReferenceProfile, build_reference_profile
+    from finmaas.schema.signature import (
+        Feature,
+        ModelSignature,
+        Output,
+        signature_from_dict,
+        signature_from_json,
+        signature_from_stored,
+    )
 
 __all__ = [
     "Feature",
@@ -35,10 +39,26 @@ __all__ = [
     "signature_from_stored",
 ]
 
+_HOMES = {
+    "Feature": "finmaas.schema.signature",
+    "ModelSignature": "finmaas.schema.signature",
+    "Output": "finmaas.schema.signature",
+    "RecordEncoder": "finmaas.schema.encoding",
+    "ReferenceProfile": "finmaas.schema.profile",
+    "build_reference_profile": "finmaas.schema.profile",
+    "encode_frame": "finmaas.schema.encoding",
+    "encode_records": "finmaas.schema.encoding",
+    "infer_signature": "finmaas.schema.infer",
+    "signature_from_dict": "finmaas.schema.signature",
+    "signature_from_json": "finmaas.schema.signature",
+    "signature_from_stored": "finmaas.schema.signature",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name == "infer_signature":
-        from finmaas.schema.infer import infer_signature
-
-        return infer_signature
-    raise AttributeError(f"module 'finmaas.schema' has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'finmaas.schema' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value

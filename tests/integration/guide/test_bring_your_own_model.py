@@ -118,7 +118,7 @@ def test_a_pipeline_fitted_on_the_labels_scores_good_and_declaring_bad_is_refuse
     """The guide's note: fitted on the labels, scikit-learn sorts them and the pipeline
     returns P(good); declaring 'bad' positive is refused on the labelled sample."""
     data = load_german_credit()
-    X = data.drop(columns=[GERMAN_CREDIT_TARGET])  # noqa: N806
+    X = data.drop(columns=[GERMAN_CREDIT_TARGET])
     text = list(X.select_dtypes(exclude="number").columns)
     numbers = list(X.select_dtypes(include="number").columns)
     model = make_pipeline(

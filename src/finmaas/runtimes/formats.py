@@ -1,0 +1,19 @@
+"""The model file formats finmaas knows (no numpy, no model library: the CLI's
+options and the registry name them without loading a runtime)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ModelFormat(StrEnum):
+    ONNX = "onnx"
+    LIGHTGBM = "lightgbm"
+    XGBOOST_JSON = "xgboost-json"
+    XGBOOST_UBJ = "xgboost-ubj"
+    SKOPS = "skops"
+    PICKLE = "pickle"
+    """Python pickle or joblib: executes code on load; admins only, explicitly allowed."""
+
+
+SAFE_FORMATS = tuple(f for f in ModelFormat if f is not ModelFormat.PICKLE)
