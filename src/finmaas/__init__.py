@@ -7,8 +7,9 @@ worker imports only what serving needs (see ``tests/unit/test_worker_imports.py`
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from finmaas.lazy import lazy_names
 
 if TYPE_CHECKING:
     from finmaas.client import Client
@@ -27,11 +28,4 @@ _HOMES = {
     "register": "finmaas.publish.registration",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'finmaas' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES)

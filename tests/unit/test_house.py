@@ -16,6 +16,7 @@ import finmaas
 
 FLOORS = {  # a higher number is a higher floor
     "errors": 0,
+    "lazy": 0,
     "config": 0,
     "schema": 0,
     "actor": 0,

@@ -12,8 +12,9 @@ option) does not even import numpy.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from finmaas.lazy import lazy_names
 
 if TYPE_CHECKING:
     from finmaas.runtimes.base import Predictor, PredictorInfo
@@ -45,11 +46,4 @@ _HOMES = {
     "load_predictor": "finmaas.runtimes.factory",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'finmaas.runtimes' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES)

@@ -8,8 +8,9 @@ worker never pays for pandas.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from finmaas.lazy import lazy_names
 
 if TYPE_CHECKING:
     from finmaas.schema.encoding import RecordEncoder, encode_frame, encode_records
@@ -54,11 +55,4 @@ _HOMES = {
     "signature_from_stored": "finmaas.schema.signature",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'finmaas.schema' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES)
