@@ -73,7 +73,7 @@ _PHONE_NANP_RE = re.compile(  # North American: (415) 555-1234, 415-555-1234, 41
     + r"(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .-])[2-9]\d\d[ .-]\d{4}"
     + _NOT_AFTER_NUMBER
 )
-_DATE_START_RE = re.compile(r"^\(?(\d{1,2})\)?[ -](\d{1,2})[ -](\d{2}|\d{4})(?!\d)")
+_DATE_START_RE = re.compile(r"^\(?(\d{1,2})\)?[ -](\d{1,2})[ -](?:19|20)\d\d(?!\d)")
 _NON_DIGIT_RE = re.compile(r"\D")
 _NON_ALNUM_RE = re.compile(r"[^A-Za-z0-9]")
 
@@ -208,6 +208,7 @@ def find_phones(text: str) -> Iterator[Finding]:
     a trunk 0 and a separator (``020 7946 0958``, 10 to 12 digits), North American
     (``(415) 555-1234``). An unbroken national digit run is left alone: it reads like an
     account number."""
+    taken: list[tuple[int, int]] = []
     for pattern, low, high in (
         (_PHONE_INTERNATIONAL_RE, 8, 15),
         (_PHONE_NATIONAL_RE, 10, 12),
@@ -220,5 +221,8 @@ def find_phones(text: str) -> Iterator[Finding]:
                 continue
             if pattern is _PHONE_NATIONAL_RE and _looks_like_date(span):
                 continue
+            if any(start < match.end() and match.start() < end for start, end in taken):
+                continue  # +1 (415) 555-1234 is not also (415) 555-1234
+            taken.append(match.span())
             key = ("+" if span.startswith("+") else "") + digits
             yield Finding(PHONE, match.start(), match.end(), key)

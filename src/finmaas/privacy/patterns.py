@@ -20,8 +20,11 @@ from finmaas.privacy.detectors import BUILT_IN_KINDS, Finding
 MAX_PATTERNS = 16
 MAX_PATTERN_LENGTH = 200
 _NAME_RE = re.compile(r"[A-Z][A-Z0-9_]{0,23}")
-# A group holding a quantifier, itself quantified: (\d+)+, (a*)*, (?:x{2,}){3}, (a|b+)*
-_NESTED_QUANTIFIER_RE = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*}]|\\[dDwWsS.]\+)\)(?:[+*]|\{\d*,)")
+# A group holding an open quantifier, itself repeated without bound: (\d+)+, (a*)*,
+# (\d+\s)+, (a|b{1,3}){2,}; a bounded repeat of a fixed group, (\d{3}\.){2}, is fine.
+_NESTED_QUANTIFIER_RE = re.compile(
+    r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)"
+)
 
 
 @dataclass(frozen=True)
