@@ -52,7 +52,7 @@ _CURRENCY_AFTER = re.compile(r"^\s?" + _CURRENCY)
 
 # A digit run with single spaces or dashes between digits, not glued to a word, a sign,
 # or a decimal part: 4111 1111 1111 1111, 4111-1111-1111-1111, 4111111111111111.
-_CARD_RE = re.compile(r"(?<![\w+])(?<!\d[.,])\d(?:[ -]?\d){12,18}(?!\w)(?![.,]\d)")
+_CARD_RE = re.compile(r"\d(?<![\w+]\d)(?<!\d[.,]\d)(?:[ -]?\d){12,18}(?!\w)(?![.,]\d)")
 _IBAN_START_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?= ?[A-Za-z0-9])")
 _EMAIL_RE = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
@@ -60,18 +60,24 @@ _EMAIL_RE = re.compile(
 )
 _NOT_BEFORE_NUMBER = r"(?<![\w$€£¥+.,/#:=-])"
 _NOT_AFTER_NUMBER = r"(?!\w)(?![.,/:-]?\d)(?!\s?%)"
-_PHONE_INTERNATIONAL_RE = re.compile(
+_PHONE_RE = re.compile(
     _NOT_BEFORE_NUMBER
-    + r"\+[1-9]\d{0,2}(?:[ .-]?\(0?\d{1,5}\))?(?:[ .-]?\d{1,6}){1,6}"
+    + r"(?:(?P<international>\+[1-9]\d{0,2}(?:[ .-]?\(0?\d{1,5}\))?(?:[ .-]?\d{1,6}){1,6})"
+    # a trunk 0 and at least one separator: 020 7946 0958, (020) 7946 0958
+    + r"|(?P<national>(?:\(0\d{1,5}\)|0\d{1,5})(?:[ -]\d{2,8}){1,4})"
+    # North American: (415) 555-1234, 415-555-1234, 415.555.1234
+    + r"|(?P<nanp>(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .-])[2-9]\d\d[ .-]\d{4}))"
     + _NOT_AFTER_NUMBER
 )
-_PHONE_NATIONAL_RE = re.compile(  # a trunk 0 and at least one separator: 020 7946 0958
-    _NOT_BEFORE_NUMBER + r"(?:\(0\d{1,5}\)|0\d{1,5})(?:[ -]\d{2,8}){1,4}" + _NOT_AFTER_NUMBER
-)
-_PHONE_NANP_RE = re.compile(  # North American: (415) 555-1234, 415-555-1234, 415.555.1234
-    _NOT_BEFORE_NUMBER
-    + r"(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .-])[2-9]\d\d[ .-]\d{4}"
-    + _NOT_AFTER_NUMBER
+_PHONE_DIGITS = {"international": (8, 15), "national": (10, 12), "nanp": (10, 10)}
+# Where a card or a phone number can be: a digit run with separators, at least 8 long.
+# Scanning for it first is cheap (it starts with a digit), so the detailed expressions
+# run only on these few stretches of a text.
+_NUMBERISH_RE = re.compile(r"\d[\d ().-]{6,}\d")
+_REFERENCE_LABEL_RE = re.compile(
+    r"\b(?:order|ref|reference|invoice|inv|case|ticket|transaction|txn|trade|account|acct|"
+    r"a/c|batch|loan|contract|policy|isin|cusip|sedol|id)\.?(?:\s*(?:no\.?|number|#|:)){0,2}\s*$",
+    re.IGNORECASE,
 )
 _DATE_START_RE = re.compile(r"^\(?(\d{1,2})\)?[ -](\d{1,2})[ -](?:19|20)\d\d(?!\d)")
 _NON_DIGIT_RE = re.compile(r"\D")
@@ -128,6 +134,20 @@ def _card_grouping_ok(text: str) -> bool:
     return all(size == 4 for size in groups[:-1]) and 1 <= groups[-1] <= 4
 
 
+def _numberish(text: str) -> Iterator[tuple[int, int]]:
+    """Bounds to search a card or a phone number in: each digit run, with the two
+    characters before it (``+(``) and three after it (what the lookaheads read)."""
+    size = len(text)
+    for match in _NUMBERISH_RE.finditer(text):
+        yield max(0, match.start() - 2), min(size, match.end() + 3)
+
+
+def _after_reference_label(text: str, start: int) -> bool:
+    """Whether a number follows a label that makes it a reference (``Order``,
+    ``Transaction reference``, ``Account no.``), not a card or a phone number."""
+    return _REFERENCE_LABEL_RE.search(text, max(0, start - 24), start) is not None
+
+
 def _next_to_currency(text: str, start: int, end: int) -> bool:
     return bool(
         _CURRENCY_BEFORE.search(text, max(0, start - 5), start)
@@ -138,8 +158,10 @@ def _next_to_currency(text: str, start: int, end: int) -> bool:
 def find_cards(text: str) -> Iterator[Finding]:
     """Payment card numbers: 13 to 19 digits, Luhn-valid, of a known network's range and
     length, unbroken or in the printed grouping, not next to a currency."""
-    for match in _CARD_RE.finditer(text):
+    for match in (m for bounds in _numberish(text) for m in _CARD_RE.finditer(text, *bounds)):
         span = match.group()
+        if _after_reference_label(text, match.start()):
+            continue
         # A run that fails as a whole may still start with a card: 4111 1111 1111 1111 12
         cuts = [len(span)] + [i for i in range(len(span) - 1, 12, -1) if not span[i].isdigit()]
         for cut in cuts:
@@ -191,8 +213,20 @@ def find_ibans(text: str) -> Iterator[Finding]:
 
 def find_emails(text: str) -> Iterator[Finding]:
     """E-mail addresses: a local part, ``@``, and a domain with a top-level label."""
-    for match in _EMAIL_RE.finditer(text):
-        yield Finding(EMAIL, match.start(), match.end(), match.group().lower())
+    # Search only around each "@": scanning a whole text costs more than finding them.
+    position = text.find("@")
+    searched_to = 0
+    while position != -1:
+        if position >= searched_to:
+            start = max(searched_to, position - 64)  # a local part is at most 64 characters
+            end = min(len(text), position + 260)  # a domain at most 253
+            match = _EMAIL_RE.search(text, start, end)
+            while match is not None and match.end() <= position:
+                match = _EMAIL_RE.search(text, match.end(), end)
+            if match is not None and match.start() <= position:
+                yield Finding(EMAIL, match.start(), match.end(), match.group().lower())
+                searched_to = match.end()
+        position = text.find("@", position + 1)
 
 
 def _looks_like_date(span: str) -> bool:
@@ -208,21 +242,18 @@ def find_phones(text: str) -> Iterator[Finding]:
     a trunk 0 and a separator (``020 7946 0958``, 10 to 12 digits), North American
     (``(415) 555-1234``). An unbroken national digit run is left alone: it reads like an
     account number."""
-    taken: list[tuple[int, int]] = []
-    for pattern, low, high in (
-        (_PHONE_INTERNATIONAL_RE, 8, 15),
-        (_PHONE_NATIONAL_RE, 10, 12),
-        (_PHONE_NANP_RE, 10, 10),
-    ):
-        for match in pattern.finditer(text):
+    for bounds in _numberish(text):
+        for match in _PHONE_RE.finditer(text, *bounds):
+            form = match.lastgroup or ""
             span = match.group()
             digits = _NON_DIGIT_RE.sub("", span)
-            if not low <= len(digits) <= high or _next_to_currency(text, *match.span()):
+            low, high = _PHONE_DIGITS[form]
+            if (
+                not low <= len(digits) <= high
+                or _after_reference_label(text, match.start())
+                or _next_to_currency(text, *match.span())
+                or (form == "national" and _looks_like_date(span))
+            ):
                 continue
-            if pattern is _PHONE_NATIONAL_RE and _looks_like_date(span):
-                continue
-            if any(start < match.end() and match.start() < end for start, end in taken):
-                continue  # +1 (415) 555-1234 is not also (415) 555-1234
-            taken.append(match.span())
-            key = ("+" if span.startswith("+") else "") + digits
+            key = ("+" if form == "international" else "") + digits
             yield Finding(PHONE, match.start(), match.end(), key)

@@ -64,6 +64,8 @@ NOT_CARDS = [
     "12345678901234567890123",  # a long run
     "ISIN US0378331005",
     "amount 1,234,567.89",
+    "transaction reference 4111111111111111",  # after a reference label
+    "Order no. 5555555555554444",
 ]
 
 
@@ -135,6 +137,11 @@ def test_email_found_in_a_sentence(email: str) -> None:
     assert _found(find_emails, text) == [email]
 
 
+def test_emails_next_to_each_other_and_after_a_stray_at() -> None:
+    text = "cc: a@b.com,c.d@e.org; re @ noon x@y.io" + " pad" * 100 + " last@example.com"
+    assert _found(find_emails, text) == ["a@b.com", "c.d@e.org", "x@y.io", "last@example.com"]
+
+
 @pytest.mark.parametrize(
     "text", ["user@localhost", "follow @acmebank", "price@ 5 EUR", "a@b.c", "x@-bad.com"]
 )
@@ -189,6 +196,8 @@ NOT_PHONES = [
     "Q3 2024 results",
     "order 123-456-7890",  # area codes do not start with 1
     "1 234 567,89",
+    "Order 415-555-1234 of 1,000 shares",  # after a reference label
+    "case #: (415) 555-1234",
 ]
 
 
