@@ -8,7 +8,8 @@ status codes in one place, and the CLI prints ``error: <message>``.
      │    ├── InvalidName        a model or alias name that is not a safe slug
      │    ├── InvalidSignature   a signature document that is not well formed
      │    ├── SchemaMismatch     records or arrays that do not fit a signature
-     │    └── FormatMismatch     an artifact that is not in the format it claims
+     │    ├── FormatMismatch     an artifact that is not in the format it claims
+     │    └── PersonalDataBlocked  a prompt holds personal data its model's policy blocks
      ├── NotFound                no such model, version or alias
      ├── Conflict                the request contradicts the registry's state
      ├── Unauthenticated         no API key, or one that is unknown, revoked or expired
@@ -54,6 +55,15 @@ class SchemaMismatch(Invalid):
 
 class FormatMismatch(Invalid):
     pass
+
+
+class PersonalDataBlocked(Invalid):
+    """A prompt holds personal data that its model's privacy policy blocks; the message
+    names the kinds found and their counts, never a value (``counts``: kind → how many)."""
+
+    def __init__(self, message: str, *, counts: dict[str, int]) -> None:
+        super().__init__(message)
+        self.counts = counts
 
 
 class NotFound(FinmaasError):

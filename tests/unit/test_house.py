@@ -27,6 +27,7 @@ FLOORS = {  # a higher number is a higher floor
     "explain": 2,
     "monitoring": 2,
     "security": 2,
+    "privacy": 2,
     "publish": 3,
     "training": 4,
     "optimize": 4,
