@@ -41,6 +41,10 @@ class KeyRecord:
     requests_per_minute: int | None = None
     rows_per_minute: int | None = None
     monthly_quota: int | None = None
+    tokens_per_minute: int | None = None
+    """Prompt + completion tokens per minute, for generative models (a token bucket)."""
+    monthly_token_quota: int | None = None
+    """Prompt + completion tokens per calendar month (UTC), for generative models."""
     expires_at: datetime | None = None
     created_by: str = ""
     created_at: datetime | None = None
@@ -61,6 +65,8 @@ class KeyRecord:
             "requests_per_minute": self.requests_per_minute,
             "rows_per_minute": self.rows_per_minute,
             "monthly_quota": self.monthly_quota,
+            "tokens_per_minute": self.tokens_per_minute,
+            "monthly_token_quota": self.monthly_token_quota,
             "expires_at": _iso(self.expires_at),
             "created_by": self.created_by,
             "created_at": _iso(self.created_at),
@@ -201,6 +207,8 @@ def _row(key: KeyRecord) -> dict[str, Any]:
         "requests_per_minute": key.requests_per_minute,
         "rows_per_minute": key.rows_per_minute,
         "monthly_quota": key.monthly_quota,
+        "tokens_per_minute": key.tokens_per_minute,
+        "monthly_token_quota": key.monthly_token_quota,
         "expires_at": None if key.expires_at is None else key.expires_at.astimezone(UTC),
         "created_by": key.created_by,
         "created_at": key.created_at,
@@ -219,6 +227,8 @@ def _record(row: RowMapping) -> KeyRecord:
         requests_per_minute=row["requests_per_minute"],
         rows_per_minute=row["rows_per_minute"],
         monthly_quota=row["monthly_quota"],
+        tokens_per_minute=row["tokens_per_minute"],
+        monthly_token_quota=row["monthly_token_quota"],
         expires_at=_utc(row["expires_at"]),
         created_by=row["created_by"],
         created_at=_utc(row["created_at"]),

@@ -123,6 +123,9 @@ api_keys = sa.Table(
     sa.Column("requests_per_minute", sa.Integer, nullable=True),
     sa.Column("rows_per_minute", sa.Integer, nullable=True),
     sa.Column("monthly_quota", sa.BigInteger, nullable=True),
+    # Token limits for generative models (revision 0008).
+    sa.Column("tokens_per_minute", sa.Integer, nullable=True),
+    sa.Column("monthly_token_quota", sa.BigInteger, nullable=True),
     sa.Column("expires_at", Timestamp, nullable=True),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),

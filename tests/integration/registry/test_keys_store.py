@@ -67,6 +67,8 @@ def test_create_and_get_round_trip(keys: KeyStore, timed: Registry) -> None:
         requests_per_minute=60,
         rows_per_minute=6000,
         monthly_quota=10**10,
+        tokens_per_minute=2_000_000,
+        monthly_token_quota=10**11,
         expires_at=T0 + timedelta(days=90),
         created_by="ignored",
     )
@@ -79,6 +81,7 @@ def test_create_and_get_round_trip(keys: KeyStore, timed: Registry) -> None:
         Grant("fraud", ("explain", "metadata")),
     )
     assert created.monthly_quota == 10**10
+    assert (created.tokens_per_minute, created.monthly_token_quota) == (2_000_000, 10**11)
     assert created.public() == {
         "id": new.id,
         "name": "scoring",
@@ -92,6 +95,8 @@ def test_create_and_get_round_trip(keys: KeyStore, timed: Registry) -> None:
         "requests_per_minute": 60,
         "rows_per_minute": 6000,
         "monthly_quota": 10**10,
+        "tokens_per_minute": 2_000_000,
+        "monthly_token_quota": 10**11,
         "expires_at": "2026-08-02T09:30:15.123456+00:00",
         "created_by": "local:alice",
         "created_at": "2026-05-04T09:30:15.123456+00:00",
@@ -263,3 +268,26 @@ def test_every_key_write_is_chained(keys: KeyStore, timed: Registry) -> None:
     ]
     report = timed.verify_audit()
     assert (report.ok, report.checked) == (True, 7)
+
+
+def test_migration_0008_gives_existing_keys_no_token_limits(database_url: str) -> None:
+    from finmaas.registry.database import create_engine
+    from finmaas.registry.migrate import upgrade
+    from finmaas.registry.tables import api_keys
+
+    engine = create_engine(database_url)
+    upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(api_keys).values(
+                id="a1a1a1a1a1a1a1a1", name="old", owner="", tenant="default",
+                role="consumer", secret_hash="0" * 64, grants=[], requests_per_minute=60,
+                created_by="local:setup", created_at=T0, changed_at=T0,
+            )
+        )  # fmt: skip
+    assert upgrade(engine) == "0007"
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(api_keys)).mappings().one()
+    engine.dispose()
+    assert (row["requests_per_minute"], row["tokens_per_minute"]) == (60, None)
+    assert row["monthly_token_quota"] is None
