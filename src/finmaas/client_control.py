@@ -120,8 +120,9 @@ class ControlCalls:
 
     def create_key(self, name: str, role: str, **fields: Any) -> dict[str, Any]:
         """Issue a key (an admin key): ``fields`` are ``tenant``, ``owner``, ``grants``,
-        ``expires_at`` (ISO 8601), ``requests_per_minute``, ``rows_per_minute`` and
-        ``monthly_quota``. Returns ``key`` (its record) and ``secret``, shown this once."""
+        ``expires_at`` (ISO 8601), ``requests_per_minute``, ``rows_per_minute``,
+        ``monthly_quota``, ``tokens_per_minute`` and ``monthly_token_quota``. Returns
+        ``key`` (its record) and ``secret``, shown this once."""
         return self._object("POST", "/api/keys", json={"name": name, "role": role, **fields})
 
     def keys(self, *, include_revoked: bool = False) -> list[dict[str, Any]]:

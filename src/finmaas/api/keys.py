@@ -29,6 +29,8 @@ KEY_FIELDS = frozenset(
         "requests_per_minute",
         "rows_per_minute",
         "monthly_quota",
+        "tokens_per_minute",
+        "monthly_token_quota",
     }
 )
 
@@ -96,7 +98,13 @@ def _key_spec(body: dict[str, Any]) -> dict[str, Any]:
                 raise Invalid(f"'{field}' must be text")
             spec[field] = body[field]
     spec["grants"] = check_grants(body.get("grants"))
-    for field in ("requests_per_minute", "rows_per_minute", "monthly_quota"):
+    for field in (
+        "requests_per_minute",
+        "rows_per_minute",
+        "monthly_quota",
+        "tokens_per_minute",
+        "monthly_token_quota",
+    ):
         value = body.get(field)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise Invalid(f"'{field}' must be a whole number")

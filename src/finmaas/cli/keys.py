@@ -63,6 +63,16 @@ def create(
     monthly_quota: Annotated[
         int | None, typer.Option(help="Most predicted rows per calendar month (UTC).")
     ] = None,
+    tokens_per_minute: Annotated[
+        int | None,
+        typer.Option(
+            help="Most prompt + completion tokens per minute, generative models (token bucket)."
+        ),
+    ] = None,
+    monthly_token_quota: Annotated[
+        int | None,
+        typer.Option(help="Most prompt + completion tokens per calendar month (UTC)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a key and print its secret, once: only its sha256 digest is stored."""
@@ -77,6 +87,8 @@ def create(
         requests_per_minute=requests_per_minute,
         rows_per_minute=rows_per_minute,
         monthly_quota=monthly_quota,
+        tokens_per_minute=tokens_per_minute,
+        monthly_token_quota=monthly_token_quota,
     )
     _print_issued("created", issued, as_json)
 
@@ -191,6 +203,10 @@ def _limits(key: KeyRecord) -> str:
         parts.append(f"{key.rows_per_minute} rows/min")
     if key.monthly_quota is not None:
         parts.append(f"{key.monthly_quota} rows/month")
+    if key.tokens_per_minute is not None:
+        parts.append(f"{key.tokens_per_minute} tokens/min")
+    if key.monthly_token_quota is not None:
+        parts.append(f"{key.monthly_token_quota} tokens/month")
     return ", ".join(parts)
 
 

@@ -66,6 +66,8 @@ def issue_key(
     requests_per_minute: int | None = None,
     rows_per_minute: int | None = None,
     monthly_quota: int | None = None,
+    tokens_per_minute: int | None = None,
+    monthly_token_quota: int | None = None,
 ) -> IssuedKey:
     """Check the fields, make a secret and record the key (audited)."""
     if not _NAME.fullmatch(name):
@@ -76,6 +78,8 @@ def issue_key(
         ("requests per minute", requests_per_minute, 2**31 - 1),
         ("rows per minute", rows_per_minute, 2**31 - 1),
         ("monthly quota", monthly_quota, 10**12),
+        ("tokens per minute", tokens_per_minute, 2**31 - 1),
+        ("monthly token quota", monthly_token_quota, 10**12),
     ):
         if value is not None and not 1 <= value <= most:
             raise Invalid(f"{label} must be a whole number from 1 to {most}, got {value}")
@@ -93,6 +97,8 @@ def issue_key(
         requests_per_minute=requests_per_minute,
         rows_per_minute=rows_per_minute,
         monthly_quota=monthly_quota,
+        tokens_per_minute=tokens_per_minute,
+        monthly_token_quota=monthly_token_quota,
         expires_at=expires_at,
     )
     return IssuedKey(store.create(record, actor=actor), secret.token)

@@ -92,6 +92,33 @@ def test_key_secret_is_printed_once_and_stored_only_as_its_hash(
     assert key["created_by"].startswith("local:")
 
 
+def test_a_key_with_token_limits_shows_them(cli: Cli) -> None:
+    created = cli(
+        "keys",
+        "create",
+        "assistant",
+        "--role",
+        "consumer",
+        "--requests-per-minute",
+        "60",
+        "--tokens-per-minute",
+        "90000",
+        "--monthly-token-quota",
+        "50000000",
+        "--json",
+    )
+    assert created.code == 0, created.err
+    key = as_json(created.out)["key"]  # type: ignore[index,call-overload]
+    assert (key["tokens_per_minute"], key["monthly_token_quota"]) == (90000, 50000000)
+    assert (key["rows_per_minute"], key["monthly_quota"]) == (None, None)
+    shown = cli("keys", "show", key["id"])
+    assert shown.code == 0, shown.err
+    assert "limits:     60 req/min, 90000 tokens/min, 50000000 tokens/month\n" in shown.out
+    again = as_json(cli("keys", "show", key["id"], "--json").out)
+    assert isinstance(again, dict)
+    assert (again["tokens_per_minute"], again["monthly_token_quota"]) == (90000, 50000000)
+
+
 def test_revoke_and_rotate(cli: Cli) -> None:
     first = _secret(cli("keys", "create", "svc", "--role", "consumer").out)
     key_id = first[4:20]
@@ -156,6 +183,22 @@ def test_revoke_and_rotate(cli: Cli) -> None:
         (
             ["--monthly-quota", str(10**13)],
             f"monthly quota must be a whole number from 1 to {10**12}, got {10**13}",
+        ),
+        (
+            ["--tokens-per-minute", "0"],
+            "tokens per minute must be a whole number from 1 to 2147483647, got 0",
+        ),
+        (
+            ["--tokens-per-minute", str(2**31)],
+            f"tokens per minute must be a whole number from 1 to 2147483647, got {2**31}",
+        ),
+        (
+            ["--monthly-token-quota", "-5"],
+            "monthly token quota must be a whole number from 1 to 1000000000000, got -5",
+        ),
+        (
+            ["--monthly-token-quota", str(10**12 + 1)],
+            f"monthly token quota must be a whole number from 1 to {10**12}, got {10**12 + 1}",
         ),
         (["--tenant", "a/b"], None),
     ],

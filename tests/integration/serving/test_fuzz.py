@@ -152,6 +152,8 @@ def _routes(app: InProcess, key_id: str) -> list[Route]:
                 "requests_per_minute": 10,
                 "rows_per_minute": 10,
                 "monthly_quota": 10,
+                "tokens_per_minute": 10,
+                "monthly_token_quota": 10,
             },
         ),
         Route("GET", "/api/keys"),

@@ -240,6 +240,15 @@ REFUSALS: list[tuple[str, str, str, dict[str, Any] | None, int, str, str | None]
      403, _role("admin", "validator"), None),
     ("a_auditor", "POST", "/api/keys", {"name": "x", "role": "admin"},
      403, _role("admin", "auditor"), None),
+    # token limits: still only admins, whatever the values (checked after the role)
+    ("b_validator", "POST", "/api/keys", {"name": "x", "role": "consumer", "tenant": "tenant-a",
+     "tokens_per_minute": 10**6, "monthly_token_quota": 10**9}, 403, _role("admin", "validator"), None),
+    ("a_developer", "POST", "/api/keys", {"name": "x", "role": "consumer", "tokens_per_minute": 0},
+     403, _role("admin", "developer"), None),
+    ("a_auditor", "POST", "/api/keys", {"name": "x", "role": "consumer", "monthly_token_quota": "x"},
+     403, _role("admin", "auditor"), None),
+    ("b_consumer", "POST", "/api/keys", {"name": "x", "role": "consumer", "tokens_per_minute": 5},
+     403, _role("admin", "consumer"), None),
     ("b_validator", "GET", "/api/keys", None, 403, _role("auditor", "validator"), None),
     ("b_auditor", "GET", "/api/keys/{a_validator}", None, 404, "key '{a_validator}' not found", None),
     ("b_validator", "POST", "/api/keys/{a_validator}/revoke", None, 403, _role("admin", "validator"), None),
@@ -367,6 +376,63 @@ def test_a_grant_lets_another_tenant_read_but_each_tenant_sees_only_its_own(
     assert {row["key_id"] for row in own.json()["usage"]} == {world.ids["b_consumer"]}
     decisions = api.call("a_auditor", "GET", "/api/decisions/req-a")
     assert decisions.status_code == 200
+
+
+# -- token limits on keys, over /api -------------------------------------------------------
+
+
+def test_an_admins_key_with_token_limits_is_shown_to_its_tenant_only(world: World) -> None:
+    api = world.api
+    body = {
+        "name": "b-assistant",
+        "role": "consumer",
+        "tenant": "tenant-b",
+        "tokens_per_minute": 90_000,
+        "monthly_token_quota": 50_000_000,
+    }
+    created = api.call("admin", "POST", "/api/keys", body)
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    assert (key["tokens_per_minute"], key["monthly_token_quota"]) == (90_000, 50_000_000)
+    shown = api.call("b_auditor", "GET", f"/api/keys/{key['id']}").json()
+    assert (shown["tokens_per_minute"], shown["monthly_token_quota"]) == (90_000, 50_000_000)
+    listed = {k["id"]: k for k in api.call("b_auditor", "GET", "/api/keys").json()["keys"]}
+    assert listed[key["id"]]["monthly_token_quota"] == 50_000_000
+    assert all(k["tokens_per_minute"] is None for i, k in listed.items() if i != key["id"])
+    hidden = api.call("a_auditor", "GET", f"/api/keys/{key['id']}")
+    assert _error(hidden) == (404, f"key {key['id']!r} not found")
+    [entry] = _audit(world, "b_auditor", action="key.create", target=f"key:{key['id']}")
+    assert (entry["after"]["tokens_per_minute"], entry["after"]["monthly_token_quota"]) == (
+        90_000,
+        50_000_000,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("tokens_per_minute", 0, "tokens per minute must be a whole number from 1 to 2147483647, got 0"),
+        ("tokens_per_minute", -1, "tokens per minute must be a whole number from 1 to 2147483647, got -1"),
+        ("tokens_per_minute", 2**31,
+         "tokens per minute must be a whole number from 1 to 2147483647, got 2147483648"),
+        ("tokens_per_minute", "1000", "'tokens_per_minute' must be a whole number"),
+        ("tokens_per_minute", 1.5, "'tokens_per_minute' must be a whole number"),
+        ("tokens_per_minute", True, "'tokens_per_minute' must be a whole number"),
+        ("monthly_token_quota", 0,
+         "monthly token quota must be a whole number from 1 to 1000000000000, got 0"),
+        ("monthly_token_quota", 10**12 + 1,
+         "monthly token quota must be a whole number from 1 to 1000000000000, got 1000000000001"),
+        ("monthly_token_quota", [1], "'monthly_token_quota' must be a whole number"),
+    ],
+)  # fmt: skip
+def test_bad_token_limits_in_a_key_body_are_400_and_create_nothing(
+    world: World, field: str, value: object, message: str
+) -> None:
+    api = world.api
+    before = api.call("admin", "GET", "/api/keys").json()["keys"]
+    body = {"name": "bad-limits", "role": "consumer", "tenant": "tenant-b", field: value}
+    assert _error(api.call("admin", "POST", "/api/keys", body)) == (400, message)
+    assert api.call("admin", "GET", "/api/keys").json()["keys"] == before
 
 
 # -- the audit trail belongs to the object's tenant ------------------------------------------

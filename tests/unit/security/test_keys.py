@@ -70,6 +70,8 @@ def test_issue_key_records_only_the_hash(registry: Registry, keys: KeyStore) -> 
         requests_per_minute=600,
         rows_per_minute=60_000,
         monthly_quota=1_000_000,
+        tokens_per_minute=200_000,
+        monthly_token_quota=50_000_000,
     )
     record = issued.record
     match = TOKEN.fullmatch(issued.token)
@@ -89,6 +91,7 @@ def test_issue_key_records_only_the_hash(registry: Registry, keys: KeyStore) -> 
         60_000,
         1_000_000,
     )
+    assert (record.tokens_per_minute, record.monthly_token_quota) == (200_000, 50_000_000)
     assert record.expires_at == expires
     assert record.created_by == "local:alice"
     assert record.revoked_at is None
@@ -118,6 +121,7 @@ def test_issue_key_defaults(keys: KeyStore) -> None:
         None,
         None,
     )
+    assert (record.tokens_per_minute, record.monthly_token_quota) == (None, None)
     assert record.expires_at is None
 
 
@@ -132,10 +136,18 @@ def test_issue_key_accepts_the_boundary_values(keys: KeyStore) -> None:
         requests_per_minute=1,
         rows_per_minute=1,
         monthly_quota=10**12,
+        tokens_per_minute=2**31 - 1,
+        monthly_token_quota=10**12,
     ).record
     assert record.name == name
     assert record.tenant == "t" * 64
     assert keys.get(record.id).monthly_quota == 10**12
+    stored = keys.get(record.id)
+    assert (stored.tokens_per_minute, stored.monthly_token_quota) == (2**31 - 1, 10**12)
+    low = issue_key(
+        keys, name="low", role="consumer", actor="x", tokens_per_minute=1, monthly_token_quota=1
+    ).record
+    assert (low.tokens_per_minute, low.monthly_token_quota) == (1, 1)
 
 
 @pytest.mark.parametrize("hours", [2, -5])
@@ -209,6 +221,26 @@ def test_an_expiry_with_a_utc_offset_keeps_its_instant(
             "monthly quota must be a whole number from 1 to 1000000000000, got 1000000000001",
         ),
         (
+            {"tokens_per_minute": 0},
+            "tokens per minute must be a whole number from 1 to 2147483647, got 0",
+        ),
+        (
+            {"tokens_per_minute": -1},
+            "tokens per minute must be a whole number from 1 to 2147483647, got -1",
+        ),
+        (
+            {"tokens_per_minute": 2**31},
+            "tokens per minute must be a whole number from 1 to 2147483647, got 2147483648",
+        ),
+        (
+            {"monthly_token_quota": 0},
+            "monthly token quota must be a whole number from 1 to 1000000000000, got 0",
+        ),
+        (
+            {"monthly_token_quota": 10**12 + 1},
+            "monthly token quota must be a whole number from 1 to 1000000000000, got 1000000000001",
+        ),
+        (
             {"expires_at": datetime(2030, 1, 1)},  # naive
             "expiry must carry a time zone",
         ),
@@ -261,6 +293,8 @@ def test_rotate_key_revokes_the_old_key_and_keeps_its_settings(
         requests_per_minute=10,
         rows_per_minute=1000,
         monthly_quota=50_000,
+        tokens_per_minute=90_000,
+        monthly_token_quota=10**9,
     )
     rotator = Actor(name="key:admin1", role="admin", origin="10.0.0.7")
     new = rotate_key(keys, old.record.id, actor=rotator)
@@ -281,6 +315,8 @@ def test_rotate_key_revokes_the_old_key_and_keeps_its_settings(
         "requests_per_minute",
         "rows_per_minute",
         "monthly_quota",
+        "tokens_per_minute",
+        "monthly_token_quota",
         "expires_at",
     )
     for field in kept:
