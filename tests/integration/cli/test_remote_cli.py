@@ -204,11 +204,16 @@ def test_four_eyes_from_one_machine(
 
 def test_keys_over_the_server(remote: Remote, as_key: RemoteCli) -> None:
     run = as_key
-    created = run("admin", "keys", "create", "ci-bot", "--role", "consumer", "--json")
+    created = run(
+        "admin", "keys", "create", "ci-bot", "--role", "consumer", "--json",
+        "--tokens-per-minute", "6000", "--monthly-token-quota", "1000000",
+    )  # fmt: skip
     assert created.code == 0, created.err
     key_id = created.out.split('"id": "')[1].split('"')[0]
     shown = run("admin", "keys", "show", key_id)
     assert "role:       consumer" in shown.out
+    assert "6000 tokens/min" in shown.out
+    assert "1000000 tokens/month" in shown.out
     rotated = run("admin", "keys", "rotate", key_id)
     assert rotated.out.startswith(f"rotated key {key_id}; the old secret no longer works. New")
     new_id = rotated.out.split(" key ")[2].split(":")[0]
