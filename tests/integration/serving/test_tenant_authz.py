@@ -364,6 +364,8 @@ def test_a_grant_lets_another_tenant_read_but_each_tenant_sees_only_its_own(
     assert [m["name"] for m in api.call("b_auditor", "GET", "/api/models").json()["models"]] == [
         "tb-credit"
     ]
+    everything = api.call("b_auditor", "GET", "/api/models?all=1").json()["models"]
+    assert [m["name"] for m in everything] == ["tb-credit"]  # archived too, still its own
     keys = api.call("b_auditor", "GET", "/api/keys").json()["keys"]
     assert {k["tenant"] for k in keys} == {"tenant-b"}
     assert api.call("b_auditor", "GET", "/api/jobs").json() == {"jobs": []}
