@@ -17,6 +17,8 @@ status codes in one place, and the CLI prints ``error: <message>``.
      ├── RateLimited             over a rate limit, a quota or a concurrency cap
      ├── ArtifactCorrupted       stored bytes no longer match their sha256 digest
      ├── PredictorFailed         a runtime raised while loading or predicting
+     ├── UpstreamFailed          an LLM engine finmaas calls answered with an error, or not at all
+     │    └── UpstreamTimeout    an LLM engine did not answer within its timeout
      └── Unavailable             a dependency (the database) cannot be used now
           ├── QueueFull          a model's queue is full
           ├── Busy               the server is at a capacity bound; retry after a moment
@@ -108,6 +110,15 @@ class ArtifactCorrupted(FinmaasError):
 
 class PredictorFailed(FinmaasError):
     pass
+
+
+class UpstreamFailed(FinmaasError):
+    """An engine finmaas forwards to (vLLM, llama.cpp, a vendor API) failed or was unreachable;
+    the message names the engine's model and what went wrong, never its credentials."""
+
+
+class UpstreamTimeout(UpstreamFailed):
+    """An engine did not answer (or stream the next token) within the version's timeout."""
 
 
 class Unavailable(FinmaasError):

@@ -18,6 +18,8 @@ from finmaas.errors import (
     RateLimited,
     Unauthenticated,
     Unavailable,
+    UpstreamFailed,
+    UpstreamTimeout,
 )
 from finmaas.web.http import BodyTooLarge, UnsupportedMediaType
 
@@ -37,6 +39,8 @@ STATUS: Mapping[type[FinmaasError], int] = MappingProxyType(
         # so a client retries on another replica (whose store may be intact).
         ArtifactCorrupted: 503,
         PredictorFailed: 500,
+        UpstreamTimeout: 504,
+        UpstreamFailed: 502,
         FinmaasError: 500,
     }
 )
