@@ -205,6 +205,58 @@ class Client(ControlCalls):
             metadata["reason_codes"] = dict(reason_codes)
         return self._upload(f"/api/models/{name}/versions", metadata, "artifact", file)
 
+    def publish_endpoint(
+        self,
+        name: str,
+        url: str,
+        upstream_model: str,
+        *,
+        credential: str | None = None,
+        price_prompt: str | None = None,
+        price_completion: str | None = None,
+        context_length: int | None = None,
+        params: Mapping[str, float | int] | None = None,
+        check: bool = True,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_version: int | None = None,
+        description: str = "",
+        owner: str = "",
+        model_card: str = "",
+    ) -> dict[str, Any]:
+        """Register an OpenAI-compatible upstream as the next (``llm``) version of ``name``
+        (needs a developer key).
+
+        ``url`` is the upstream's OpenAI base URL; ``credential`` a *reference* the server
+        resolves, ``env:FINMAAS_UPSTREAM_<NAME>`` (never the key itself); prices are per
+        million tokens, as decimal strings; ``params`` the default ``temperature``,
+        ``top_p`` and ``max_tokens``. Unless ``check`` is false the server checks the
+        upstream lists the model and completes one token, and refuses the push if not.
+        Returns the server's answer: ``model``, ``version``, ``upstream_check``, ….
+        """
+        endpoint: dict[str, Any] = {"url": url, "upstream_model": upstream_model}
+        for key, value in (
+            ("credential", credential),
+            ("price_prompt", price_prompt),
+            ("price_completion", price_completion),
+            ("context_length", context_length),
+        ):
+            if value is not None:
+                endpoint[key] = value
+        endpoint["params"] = dict(params or {})
+        body = {
+            "endpoint": endpoint,
+            "check": check,
+            "metrics": dict(metrics or {}),
+            "tags": dict(tags or {}),
+            "parent_version": parent_version,
+            "description": description,
+            "owner": owner,
+            "model_card": model_card,
+        }
+        result: dict[str, Any] = self._request("POST", f"/api/models/{name}/versions", json=body)
+        return result
+
     def models(self) -> list[str]:
         """Names of the active models the server knows."""
         return list(self._request("GET", "/v1/models")["models"])

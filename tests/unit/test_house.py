@@ -24,6 +24,7 @@ FLOORS = {  # a higher number is a higher floor
     "datasets": 0,
     "registry": 1,
     "runtimes": 1,
+    "engines": 1,
     "explain": 2,
     "monitoring": 2,
     "security": 2,

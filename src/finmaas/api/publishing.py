@@ -43,6 +43,19 @@ PUBLISH_FIELDS = frozenset(
         "reason_codes",
     }
 )
+ENDPOINT_FIELDS = frozenset(
+    {
+        "endpoint",
+        "check",
+        "metrics",
+        "tags",
+        "parent_version",
+        "model_card",
+        "description",
+        "owner",
+    }
+)
+"""The fields of a JSON publish of an LLM endpoint (``endpoint`` instead of a file)."""
 MAX_REFERENCE_ROWS = 100_000
 
 
@@ -50,7 +63,11 @@ async def publish_version(api: Services, call: Call) -> Response:
     name, request, principal = call.params["name"], call.request, call.principal
     upload: UploadedFile | None = None
     if not isinstance(request, UploadRequest):
-        body = upload_json_object(request, PUBLISH_FIELDS)
+        body = upload_json_object(request, PUBLISH_FIELDS | ENDPOINT_FIELDS)
+        if "endpoint" in body:
+            return await _publish_endpoint(api, call, body)
+        if "check" in body:
+            raise Invalid("'check' is for an 'endpoint' publish; a model file is always checked")
         data = base64_field(body, "artifact", "the model file")
     else:
         body, upload = form_document(request.form, PUBLISH, PUBLISH_FIELDS - {"artifact"})
@@ -93,19 +110,81 @@ async def publish_version(api: Services, call: Call) -> Response:
     )
 
 
-def _publish_spec(body: dict[str, Any], filename: str = "") -> dict[str, Any]:
+async def _publish_endpoint(api: Services, call: Call, body: dict[str, Any]) -> Response:
+    """Register an LLM endpoint; its credential reference is resolved here, on the
+    server, and only from a variable named for upstreams
+    (:func:`~finmaas.engines.credentials.check_server_reference`)."""
+    from finmaas.engines.credentials import check_server_reference
+    from finmaas.publish.llm_endpoints import publish_endpoint
+    from finmaas.schema.llm_endpoint import endpoint_spec_from_dict
+
+    unknown = sorted(set(body) - ENDPOINT_FIELDS)
+    if unknown:
+        raise Invalid(
+            f"field {unknown[0]!r} is for a model file; an 'endpoint' publish takes "
+            f"{', '.join(sorted(ENDPOINT_FIELDS))}"
+        )
+    spec = endpoint_spec_from_dict(body["endpoint"])
+    if spec.credential is not None:
+        check_server_reference(spec.credential)
+    check = body.get("check", True)
+    if not isinstance(check, bool):
+        raise Invalid("'check' must be true or false")
+    fields = _publish_spec(body, signature=False)
+    principal, registry, store = call.principal, api.registry, api.store
+    model_spec = NewModel(
+        description=fields["description"], owner=fields["owner"], tenant=principal.tenant
+    )
+    version: ModelVersion = await asyncio.to_thread(
+        lambda: publish_endpoint(
+            registry,
+            store,
+            call.params["name"],
+            spec,
+            actor=principal.actor,
+            check=check,
+            metrics=fields["metrics"],
+            tags=fields["tags"],
+            parent_version=fields["parent_version"],
+            lineage={"produced_by": "POST /api/models/{name}/versions (endpoint)"},
+            model_card=fields["model_card"],
+            model_spec=model_spec,
+        )
+    )
+    if version.version == 1:
+        await api.guard.refresh()
+    return json_response(
+        {
+            "model": version.model,
+            "version": version.version,
+            "ref": version.ref,
+            "artifact_format": version.artifact_format,
+            "artifact_size": version.artifact_size,
+            "artifact_digest": version.artifact_digest,
+            "created_by": version.created_by,
+            "endpoint": version.params["endpoint"],
+            "upstream_check": version.params["upstream_check"],
+        },
+        201,
+    )
+
+
+def _publish_spec(
+    body: dict[str, Any], filename: str = "", *, signature: bool = True
+) -> dict[str, Any]:
     """Check a publish body's fields (the file aside; ``filename``: the upload's name
-    for it, the default of the field); the registry checks their contents."""
-    if "signature" not in body:
-        raise Invalid("'signature' is required: the model's inputs and task")
-    fmt = body.get("format")
-    formats = [f.value for f in SAFE_FORMATS]
-    if fmt is not None and fmt not in formats:
-        raise Invalid(f"'format' must be one of {', '.join(formats)}")
-    spec: dict[str, Any] = {
-        "signature": signature_from_dict(body["signature"]),
-        "fmt": ModelFormat(fmt) if fmt is not None else None,
-    }
+    for it, the default of the field); the registry checks their contents.
+    ``signature``: whether the body has one (an endpoint's is fixed)."""
+    spec: dict[str, Any] = {}
+    if signature:
+        if "signature" not in body:
+            raise Invalid("'signature' is required: the model's inputs and task")
+        fmt = body.get("format")
+        formats = [f.value for f in SAFE_FORMATS]
+        if fmt is not None and fmt not in formats:
+            raise Invalid(f"'format' must be one of {', '.join(formats)}")
+        spec["signature"] = signature_from_dict(body["signature"])
+        spec["fmt"] = ModelFormat(fmt) if fmt is not None else None
     for field in ("filename", "model_card", "description", "owner"):
         value = body.get(field, (filename or "upload") if field == "filename" else "")
         if not isinstance(value, str):

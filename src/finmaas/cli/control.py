@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from finmaas.registry.key_store import KeyRecord
     from finmaas.registry.records import Approval, Model, ModelVersion
     from finmaas.registry.usage import UsageRow
+    from finmaas.schema.llm_endpoint import EndpointSpec
     from finmaas.security.key_secrets import IssuedKey
 
 REMOTE_COMMANDS = frozenset(
@@ -95,6 +96,15 @@ class ControlPlane(Protocol):
         """Publish ``file`` as the next version of ``name``; ``fields``: the keyword
         arguments of :func:`finmaas.publish.publishing.publish_file` but the stores,
         the actor and the size limit."""
+        ...
+
+    def publish_endpoint(
+        self, name: str, spec: EndpointSpec, *, check: bool, **fields: Any
+    ) -> ModelVersion:
+        """Register ``spec`` as the next (``llm``) version of ``name``, after checking the
+        upstream unless ``check`` is false; ``fields``: ``metrics``, ``tags``,
+        ``parent_version``, ``model_card``, ``model_spec``. Locally the credential is
+        resolved here; against a server, on the server."""
         ...
 
     def decide(self, name: str, version: int, decision: str, note: str) -> Approval: ...

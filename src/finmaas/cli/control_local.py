@@ -15,6 +15,7 @@ from finmaas.registry.audit import AuditEntry, AuditFilter, ChainReport
 from finmaas.registry.key_store import KeyRecord, KeyStore
 from finmaas.registry.records import Approval, Model, ModelVersion
 from finmaas.registry.usage import UsageRow, UsageStore
+from finmaas.schema.llm_endpoint import EndpointSpec
 from finmaas.security.key_secrets import IssuedKey, issue_key, rotate_key
 
 
@@ -60,6 +61,23 @@ class LocalControl:
         limit = self.settings.max_artifact_bytes
         return publish_file(
             self.registry, self.store, name, file, actor=self.actor, max_bytes=limit, **fields
+        )
+
+    def publish_endpoint(
+        self, name: str, spec: EndpointSpec, *, check: bool, **fields: Any
+    ) -> ModelVersion:
+        from finmaas.publish.llm_endpoints import publish_endpoint  # httpx
+
+        lineage = {"produced_by": "finmaas models push --endpoint"}
+        return publish_endpoint(
+            self.registry,
+            self.store,
+            name,
+            spec,
+            actor=self.actor,
+            check=check,
+            lineage=lineage,
+            **fields,
         )
 
     def decide(self, name: str, version: int, decision: str, note: str) -> Approval:

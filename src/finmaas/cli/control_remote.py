@@ -20,6 +20,7 @@ from finmaas.registry.audit import AuditEntry, AuditFilter, ChainReport
 from finmaas.registry.key_store import Grant, KeyRecord
 from finmaas.registry.records import Approval, Model, ModelVersion, MonitoringPolicy
 from finmaas.registry.usage import UsageRow
+from finmaas.schema.llm_endpoint import EndpointSpec
 from finmaas.security.key_secrets import IssuedKey
 
 _PUBLISH_FIELDS = {
@@ -112,6 +113,31 @@ class RemoteControl:
             reference_target=None if labels is None else target,
             explain_reference=fields.get("explanation_reference", "sample"),
             reason_codes=fields.get("reason_codes"),
+        )
+        return self.get_version(name, int(published["version"]))
+
+    def publish_endpoint(
+        self, name: str, spec: EndpointSpec, *, check: bool, **fields: Any
+    ) -> ModelVersion:
+        model_spec = fields.get("model_spec")
+        published = self.client.publish_endpoint(
+            name,
+            spec.url,
+            spec.upstream_model,
+            credential=spec.credential,
+            price_prompt=None if spec.price_prompt is None else str(spec.price_prompt),
+            price_completion=(
+                None if spec.price_completion is None else str(spec.price_completion)
+            ),
+            context_length=spec.context_length,
+            params=spec.params,
+            check=check,
+            metrics=fields.get("metrics"),
+            tags=fields.get("tags"),
+            parent_version=fields.get("parent_version"),
+            model_card=fields.get("model_card", ""),
+            description=model_spec.description if model_spec is not None else "",
+            owner=model_spec.owner if model_spec is not None else "",
         )
         return self.get_version(name, int(published["version"]))
 

@@ -123,9 +123,15 @@ def push(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name (created on its first push).")],
     file: Annotated[
-        Path, typer.Argument(help="Model file: ONNX, LightGBM text, XGBoost JSON/UBJ or skops.")
-    ],
-    signature: Annotated[Path, typer.Option("--signature", "-s", help="Signature JSON file.")],
+        Path | None,
+        typer.Argument(
+            help="Model file: ONNX, LightGBM text, XGBoost JSON/UBJ or skops (none with "
+            "--endpoint)."
+        ),
+    ] = None,
+    signature: Annotated[
+        Path | None, typer.Option("--signature", "-s", help="Signature JSON file.")
+    ] = None,
     fmt: Annotated[
         ModelFormat | None,
         typer.Option("--format", "-f", help="Expected format (checked against the file)."),
@@ -176,8 +182,83 @@ def push(
             "--allow-pickle", help="Admins only: accept a pickle/joblib file (runs code on load)."
         ),
     ] = False,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="An llm version backed by an OpenAI-compatible upstream: its base URL "
+            "(http://gpu-node:8000/v1), instead of a FILE."
+        ),
+    ] = None,
+    upstream_model: Annotated[
+        str | None, typer.Option(help="With --endpoint: the model id the upstream serves.")
+    ] = None,
+    credential: Annotated[
+        str | None,
+        typer.Option(
+            help="With --endpoint: where the upstream's key is, env:VAR or file:PATH "
+            "(the registry keeps this reference, never the key)."
+        ),
+    ] = None,
+    price_prompt: Annotated[
+        str | None, typer.Option(help="With --endpoint: price per million prompt tokens.")
+    ] = None,
+    price_completion: Annotated[
+        str | None, typer.Option(help="With --endpoint: price per million completion tokens.")
+    ] = None,
+    context_length: Annotated[
+        int | None, typer.Option(help="With --endpoint: the model's context length in tokens.")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --endpoint: a default request parameter, KEY=VALUE (temperature, "
+            "top_p, max_tokens); repeatable."
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="With --endpoint: check the upstream lists the model and completes one "
+            "token (--no-check: register an endpoint not up yet, recorded as unchecked).",
+        ),
+    ] = True,
 ) -> None:
-    """Publish a model file as the next version of NAME."""
+    """Publish a model file, or an LLM endpoint (--endpoint), as the next version of NAME."""
+    endpoint_options = {
+        "--upstream-model": upstream_model,
+        "--credential": credential,
+        "--price-prompt": price_prompt,
+        "--price-completion": price_completion,
+        "--context-length": context_length,
+        "--param": param,
+    }
+    if endpoint is not None:
+        if file is not None or signature is not None:
+            raise Invalid("--endpoint registers an upstream: pass no FILE and no --signature")
+        _push_endpoint(
+            ctx,
+            name,
+            endpoint,
+            upstream_model,
+            credential=credential,
+            price_prompt=price_prompt,
+            price_completion=price_completion,
+            context_length=context_length,
+            params=param or [],
+            check=check,
+            tags=parse_pairs(tag or [], "--tag"),
+            metrics=parse_pairs(metric_values or [], "--metric", number=True),
+            parent=parent,
+            model_card=read_file(model_card, "model card").decode() if model_card else "",
+            spec=NewModel(description=description, owner=owner),
+        )
+        return
+    given = [option for option, value in endpoint_options.items() if value]
+    if given:
+        raise Invalid(f"{given[0]} describes an --endpoint; pass --endpoint URL")
+    if file is None or signature is None:
+        raise Invalid("pass a model FILE and its --signature, or --endpoint URL for an LLM")
     from finmaas.publish.publishing import split_target  # numpy, the runtimes: not for `list`
 
     state = cli_context(ctx)
@@ -219,6 +300,59 @@ def push(
             f"AUC of P({sig.positive_class}) on the labelled reference: "
             f"{version.metrics['reference_auc']:.3f}"
         )
+
+
+def _push_endpoint(
+    ctx: typer.Context,
+    name: str,
+    url: str,
+    upstream_model: str | None,
+    *,
+    credential: str | None,
+    price_prompt: str | None,
+    price_completion: str | None,
+    context_length: int | None,
+    params: list[str],
+    check: bool,
+    tags: dict[str, str],
+    metrics: dict[str, Any],
+    parent: int | None,
+    model_card: str,
+    spec: NewModel,
+) -> None:
+    from finmaas.schema.llm_endpoint import endpoint_spec, parse_param_pairs
+
+    if upstream_model is None:
+        raise Invalid("--endpoint needs --upstream-model: the model id the upstream serves")
+    endpoint = endpoint_spec(
+        url,
+        upstream_model,
+        credential=credential,
+        price_prompt=price_prompt,
+        price_completion=price_completion,
+        context_length=context_length,
+        params=parse_param_pairs(params),
+    )
+    state = cli_context(ctx)
+    doing = f"checking {endpoint.url}…" if check else "registering…"
+    with console.status(doing):
+        version = state.control.publish_endpoint(
+            name,
+            endpoint,
+            check=check,
+            metrics=metrics,
+            tags=tags,
+            parent_version=parent,
+            model_card=model_card,
+            model_spec=spec,
+        )
+    typer.echo(
+        f"published {version.ref} (llm endpoint {endpoint.url}, model "
+        f"{endpoint.upstream_model!r}, sha256:{version.artifact_digest[:12]})"
+    )
+    from finmaas.publish.llm_endpoints import check_summary
+
+    typer.echo(check_summary(version.params))
 
 
 @app.command()
@@ -426,6 +560,12 @@ def verify(
     else:
         versions = [registry.get_version(name, version)]
     for found in versions:
+        if found.artifact_format == ModelFormat.LLM_ENDPOINT:
+            from finmaas.schema.llm_endpoint import endpoint_spec_from_bytes
+
+            endpoint_spec_from_bytes(state.store.read(found.artifact_digest))
+            typer.echo(f"{found.ref}: sha256 verified, an llm endpoint spec")
+            continue
         load_artifact(state.store, found, allow_pickle=state.settings.allow_pickle)
         typer.echo(f"{found.ref}: sha256 verified, loads as {found.artifact_format}")
 

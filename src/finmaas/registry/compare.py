@@ -85,6 +85,7 @@ def compare_versions(left: ModelVersion, right: ModelVersion) -> VersionComparis
     fields = (
         *signature_fields(left.signature, right.signature),
         SignatureField.of("decision threshold", _threshold(left), _threshold(right)),
+        *endpoint_fields(left, right),
     )
     return VersionComparison(
         left, right, metrics, tuple(_feature_changes(left, right)), tuple(fields)
@@ -112,6 +113,36 @@ def meaning_changes(left: ModelSignature, right: ModelSignature) -> list[Signatu
         for field in signature_fields(left, right)
         if field.name in MEANING_FIELDS and field.change
     ]
+
+
+ENDPOINT_FIELDS = (
+    ("endpoint", "url"),
+    ("upstream model", "upstream_model"),
+    ("credential", "credential"),
+    ("price prompt", "price_prompt"),
+    ("price completion", "price_completion"),
+    ("context length", "context_length"),
+    ("parameters", "params"),
+)
+"""An endpoint version's facts (its ``endpoint`` param, the spec that is its artifact):
+row name and key. ``credential`` is the reference (``env:VAR``); no value is stored."""
+
+
+def endpoint_fields(left: ModelVersion, right: ModelVersion) -> list[SignatureField]:
+    """The endpoint facts of two ``llm-endpoint`` versions, side by side (none for others)."""
+    a, b = left.params.get("endpoint"), right.params.get("endpoint")
+    if not isinstance(a, dict) and not isinstance(b, dict):
+        return []
+    return [SignatureField.of(name, _fact(a, key), _fact(b, key)) for name, key in ENDPOINT_FIELDS]
+
+
+def _fact(spec: object, key: str) -> tuple[str, ...]:
+    value = spec.get(key) if isinstance(spec, dict) else None
+    if value is None or value == {}:
+        return ()
+    if isinstance(value, dict):
+        return (", ".join(f"{k}={v}" for k, v in sorted(value.items())),)
+    return (str(value),)
 
 
 def _one(value: str | None) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from finmaas.errors import NotSupported
 from finmaas.runtimes.base import Predictor
 from finmaas.runtimes.formats import ModelFormat
 from finmaas.runtimes.lightgbm import LightGBMPredictor
@@ -41,6 +42,11 @@ def create_predictor(
     take ``threads``. Pickle is refused on load unless ``allow_pickle``.
     """
     options = options or {}
+    if fmt is ModelFormat.LLM_ENDPOINT:
+        raise NotSupported(
+            "this version is an LLM endpoint (llm-endpoint): it is served by the OpenAI-"
+            "compatible routes, not by the tabular data plane (predict, V1, V2, MLflow, gRPC)"
+        )
     if fmt is ModelFormat.PICKLE:
         return PicklePredictor.from_options(signature, options, allow_pickle=allow_pickle)
     return RUNTIMES[fmt](signature, options)

@@ -14,6 +14,11 @@ class ModelFormat(StrEnum):
     SKOPS = "skops"
     PICKLE = "pickle"
     """Python pickle or joblib: executes code on load; admins only, explicitly allowed."""
+    LLM_ENDPOINT = "llm-endpoint"
+    """Not a model file: the canonical JSON spec of an OpenAI-compatible upstream
+    (``finmaas models push NAME --endpoint URL``), served by the OpenAI routes."""
 
 
-SAFE_FORMATS = tuple(f for f in ModelFormat if f is not ModelFormat.PICKLE)
+FILE_FORMATS = tuple(f for f in ModelFormat if f is not ModelFormat.LLM_ENDPOINT)
+"""The formats of model files (a push of a file names one of these)."""
+SAFE_FORMATS = tuple(f for f in FILE_FORMATS if f is not ModelFormat.PICKLE)

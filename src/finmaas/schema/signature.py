@@ -24,7 +24,9 @@ from finmaas.errors import InvalidSignature
 
 FeatureType = Literal["float", "int", "bool", "category", "string"]
 OutputType = Literal["float", "int", "bool", "string"]
-Task = Literal["binary", "multiclass", "regression"]
+Task = Literal["binary", "multiclass", "regression", "llm"]
+"""``llm``: a generative model (chat messages in, text out), served by the OpenAI
+routes; its signature is :data:`LLM_SIGNATURE`, the tabular data plane refuses it."""
 
 MAX_FEATURES = 10_000
 MAX_CATEGORIES = 10_000
@@ -32,7 +34,7 @@ MAX_NAME_LENGTH = 128
 DEFAULT_MAX_STRING_LENGTH = 4_096
 
 _NAME = r"^[^\x00-\x1f\x7f]+$"
-_TASKS = ("binary", "multiclass", "regression")
+_TASKS = ("binary", "multiclass", "regression", "llm")
 
 
 class Feature(BaseModel):
@@ -101,6 +103,8 @@ class Output(BaseModel):
 def default_outputs(task: Task) -> tuple[Output, ...]:
     if task == "regression":
         return (Output(name="value", dtype="float"),)
+    if task == "llm":
+        return (Output(name="text", dtype="string"),)
     return (Output(name="probability", dtype="float"), Output(name="label", dtype="string"))
 
 
@@ -145,7 +149,7 @@ class ModelSignature(BaseModel):
             if output.name in seen:
                 raise ValueError(f"output name {output.name!r} appears twice")
             seen.add(output.name)
-        if self.task == "regression":
+        if self.task in ("regression", "llm"):
             if self.classes is not None:
                 raise ValueError("'classes' is only allowed on binary and multiclass tasks")
         else:
@@ -194,6 +198,16 @@ class ModelSignature(BaseModel):
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2)
+
+
+LLM_SIGNATURE = ModelSignature(
+    task="llm",
+    inputs=(Feature(name="messages", dtype="string"),),
+    outputs=(Output(name="text", dtype="string"),),
+)
+"""The signature of every ``llm`` version: chat messages in, text out. Fixed, so
+aliases, diff and the change of meaning checks treat LLM versions like any other;
+what an LLM version really takes is the OpenAI request its routes decode."""
 
 
 def signature_from_dict(data: object) -> ModelSignature:

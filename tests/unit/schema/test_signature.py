@@ -209,7 +209,7 @@ BAD_DOCUMENTS = [
     ),
     pytest.param(
         {"task": "clustering", "inputs": [X]},
-        "task: Input should be 'binary', 'multiclass' or 'regression'",
+        "task: Input should be 'binary', 'multiclass', 'regression' or 'llm'",
         id="bad-task",
     ),
     pytest.param({"inputs": [X]}, "task: Field required", id="missing-task"),
