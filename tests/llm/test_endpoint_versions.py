@@ -365,3 +365,63 @@ def test_the_tabular_data_plane_refuses_an_endpoint_version(cli: Cli, settings: 
         "this version is an LLM endpoint (llm-endpoint): it is served by the OpenAI-"
         "compatible routes, not by the tabular data plane (predict, V1, V2, MLflow, gRPC)"
     )
+
+
+def test_a_push_through_a_server_is_checked_there_and_keeps_only_the_reference(
+    llama_server: LlamaServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``finmaas --server URL models push … --endpoint``: the developer's key publishes, the
+    server resolves an ``env:FINMAAS_UPSTREAM_*`` reference and checks the upstream."""
+    from finmaas.registry.key_store import KeyStore
+    from finmaas.security.key_secrets import issue_key
+    from tests.integration.serving.live import start_server, stop_server
+
+    settings = Settings(home=tmp_path / "home")
+    registry = Registry.open(settings)
+    try:
+        token = issue_key(
+            KeyStore(registry), name="dana", role="developer", actor="local:setup"
+        ).token
+    finally:
+        registry.close()
+    server = start_server(settings, auth=True, env={KEY_VAR: MARKER})
+    try:
+        monkeypatch.setenv("FINMAAS_API_KEY", token)
+
+        def remote(*args: str) -> Result:
+            capsys.readouterr()
+            code = main(["--server", server.url, *args])
+            captured = capsys.readouterr()
+            return Result(code, captured.out, captured.err)
+
+        refused = remote(
+            "models", "push", "memo-llm", "--endpoint", llama_server.base_url,
+            "--upstream-model", "tiny-llama", "--credential", "file:/etc/hostname",
+        )  # fmt: skip
+        assert (refused.code, refused.err) == (
+            1,
+            "error: over /api a credential must be env:FINMAAS_UPSTREAM_<NAME>, a variable the "
+            "server's operator set for upstreams; other variables and files stay on the server "
+            "(register such an endpoint with the local CLI there)\n",
+        )
+        pushed = remote(
+            "models", "push", "memo-llm", "--endpoint", llama_server.base_url,
+            "--upstream-model", "tiny-llama", "--credential", f"env:{KEY_VAR}",
+        )  # fmt: skip
+        assert pushed.code == 0, pushed.err
+        assert pushed.out.startswith(
+            f"published memo-llm@1 (llm endpoint {llama_server.base_url}, model 'tiny-llama', "
+        )
+        shown = remote("models", "show", "memo-llm", "--version", "1", "--json")
+        params = orjson.loads(shown.out)["params"]
+        assert params["endpoint"]["credential"] == f"env:{KEY_VAR}"
+        assert params["upstream_check"]["status"] == "ok"
+        for text in (refused.out, refused.err, pushed.out, pushed.err, shown.out):
+            assert MARKER not in text
+            assert token not in text
+    finally:
+        stop_server(server)
+    assert MARKER not in server.log.read_text()

@@ -3,7 +3,7 @@ one-token ``POST {base}/chat/completions``, with bounded timeouts.
 
 :func:`check_upstream` is what a push of an endpoint version runs: it returns an
 :class:`UpstreamCheck` when the upstream lists the model and answers, and raises
-:class:`UpstreamFailed` with a one-line message naming the URL and what failed
+:class:`UpstreamCheckFailed` with a one-line message naming the URL and what failed
 otherwise. The credential (already resolved by the caller) is only ever sent as
 ``Authorization: Bearer``; it is never part of a message or a result.
 """
@@ -27,7 +27,7 @@ MAX_ERROR_TEXT = 200
 """Characters of an upstream's error body kept in a message."""
 
 
-class UpstreamFailed(Invalid):
+class UpstreamCheckFailed(Invalid):
     """The upstream did not answer as an OpenAI-compatible server serving the model."""
 
 
@@ -70,7 +70,7 @@ def check_upstream(
         listed = _model_ids(listing, f"{base}/models")
         if model not in listed:
             shown = ", ".join(listed[:10]) or "none"
-            raise UpstreamFailed(
+            raise UpstreamCheckFailed(
                 f"upstream {base}/models does not list model {model!r} (it lists: {shown})"
             )
         body = {
@@ -82,7 +82,7 @@ def check_upstream(
     latency = (time.perf_counter() - started) * 1000
     reported = answer.get("model") if isinstance(answer, dict) else None
     if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
-        raise UpstreamFailed(
+        raise UpstreamCheckFailed(
             f"upstream {base}/chat/completions did not answer a chat completion (no 'choices')"
         )
     return UpstreamCheck(latency, tuple(listed), str(reported) if reported else "")
@@ -94,27 +94,27 @@ def _call(
     try:
         response = client.request(method, url, json=body)
     except httpx.ConnectTimeout:
-        raise UpstreamFailed(f"upstream {url}: connect timed out") from None
+        raise UpstreamCheckFailed(f"upstream {url}: connect timed out") from None
     except httpx.ConnectError as exc:
-        raise UpstreamFailed(f"upstream {url}: cannot connect ({_reason(exc)})") from None
+        raise UpstreamCheckFailed(f"upstream {url}: cannot connect ({_reason(exc)})") from None
     except httpx.TimeoutException:
-        raise UpstreamFailed(f"upstream {url}: no answer within {timeout:g} s") from None
+        raise UpstreamCheckFailed(f"upstream {url}: no answer within {timeout:g} s") from None
     except httpx.HTTPError as exc:
-        raise UpstreamFailed(f"upstream {url}: {type(exc).__name__}") from None
+        raise UpstreamCheckFailed(f"upstream {url}: {type(exc).__name__}") from None
     if response.status_code != 200:
         text = " ".join(response.text.split())[:MAX_ERROR_TEXT]
         detail = f": {text}" if text else ""
-        raise UpstreamFailed(f"upstream {url} answered HTTP {response.status_code}{detail}")
+        raise UpstreamCheckFailed(f"upstream {url} answered HTTP {response.status_code}{detail}")
     try:
         return response.json()
     except ValueError:
-        raise UpstreamFailed(f"upstream {url} did not answer JSON") from None
+        raise UpstreamCheckFailed(f"upstream {url} did not answer JSON") from None
 
 
 def _model_ids(listing: Any, url: str) -> list[str]:
     data = listing.get("data") if isinstance(listing, dict) else None
     if not isinstance(data, list):
-        raise UpstreamFailed(f"upstream {url} did not answer an OpenAI model list (no 'data')")
+        raise UpstreamCheckFailed(f"upstream {url} did not answer an OpenAI model list (no 'data')")
     return [str(entry["id"]) for entry in data if isinstance(entry, dict) and "id" in entry]
 
 
