@@ -94,20 +94,7 @@ async def publish_version(api: Services, call: Call) -> Response:
         version = await asyncio.to_thread(
             lambda: publish_file(registry, store, name, path, max_bytes=limit, **fields)
         )
-    if version.version == 1:  # a new model: let this worker see its tenant at once
-        await api.guard.refresh()
-    return json_response(
-        {
-            "model": version.model,
-            "version": version.version,
-            "ref": version.ref,
-            "artifact_format": version.artifact_format,
-            "artifact_size": version.artifact_size,
-            "artifact_digest": version.artifact_digest,
-            "created_by": version.created_by,
-        },
-        201,
-    )
+    return await _published(api, version)
 
 
 async def _publish_endpoint(api: Services, call: Call, body: dict[str, Any]) -> Response:
@@ -151,22 +138,28 @@ async def _publish_endpoint(api: Services, call: Call, body: dict[str, Any]) -> 
             model_spec=model_spec,
         )
     )
-    if version.version == 1:
-        await api.guard.refresh()
-    return json_response(
-        {
-            "model": version.model,
-            "version": version.version,
-            "ref": version.ref,
-            "artifact_format": version.artifact_format,
-            "artifact_size": version.artifact_size,
-            "artifact_digest": version.artifact_digest,
-            "created_by": version.created_by,
-            "endpoint": version.params["endpoint"],
-            "upstream_check": version.params["upstream_check"],
-        },
-        201,
+    return await _published(
+        api,
+        version,
+        endpoint=version.params["endpoint"],
+        upstream_check=version.params["upstream_check"],
     )
+
+
+async def _published(api: Services, version: ModelVersion, **extra: Any) -> Response:
+    """201 with the new version's facts (and ``extra``)."""
+    if version.version == 1:  # a new model: let this worker see its tenant at once
+        await api.guard.refresh()
+    answer = {
+        "model": version.model,
+        "version": version.version,
+        "ref": version.ref,
+        "artifact_format": version.artifact_format,
+        "artifact_size": version.artifact_size,
+        "artifact_digest": version.artifact_digest,
+        "created_by": version.created_by,
+    }
+    return json_response({**answer, **extra}, 201)
 
 
 def _publish_spec(

@@ -24,6 +24,7 @@ import httpx
 from finmaas.actor import Actor
 from finmaas.engines.credentials import resolve_credential
 from finmaas.engines.upstream import UpstreamCheck, check_upstream
+from finmaas.publish.publishing import record_version
 from finmaas.registry import ArtifactStore, ModelVersion, NewModel, NewVersion, Registry
 from finmaas.registry.names import check_model_name
 from finmaas.runtimes.formats import ModelFormat
@@ -70,28 +71,19 @@ def publish_endpoint(
         )
     data = spec.canonical_bytes()
     stored = store.put_bytes(data)
-    try:
-        return registry.publish_version(
-            name,
-            NewVersion(
-                artifact_digest=stored.digest,
-                artifact_format=ModelFormat.LLM_ENDPOINT.value,
-                artifact_size=stored.size,
-                signature=LLM_SIGNATURE,
-                metrics=metrics,
-                params=params,
-                tags=tags or {},
-                parent_version=parent_version,
-                lineage=lineage,
-                model_card=model_card,
-            ),
-            actor=actor,
-            model_spec=model_spec or NewModel(tenant=actor.tenant),
-        )
-    except BaseException:
-        if not registry.versions_using_artifact(stored.digest):
-            store.delete(stored.digest)
-        raise
+    version = NewVersion(
+        artifact_digest=stored.digest,
+        artifact_format=ModelFormat.LLM_ENDPOINT.value,
+        artifact_size=stored.size,
+        signature=LLM_SIGNATURE,
+        metrics=metrics,
+        params=params,
+        tags=tags or {},
+        parent_version=parent_version,
+        lineage=lineage,
+        model_card=model_card,
+    )
+    return record_version(registry, store, name, version, actor=actor, model_spec=model_spec)
 
 
 def check_summary(params: Mapping[str, Any]) -> str:

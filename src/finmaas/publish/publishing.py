@@ -186,29 +186,41 @@ def publish_bytes(
         stored = store.put_bytes(data)
     else:
         stored = _put_file(registry, store, stored_from, data)
+    version = NewVersion(
+        artifact_digest=stored.digest,
+        artifact_format=detected.value,
+        artifact_size=stored.size,
+        signature=signature,
+        metrics=metrics,
+        params=params,
+        tags=tags or {},
+        parent_version=parent_version,
+        lineage=lineage,
+        reference_profile=reference_profile,
+        explanation=explanation,
+        model_card=model_card,
+    )
+    return record_version(registry, store, name, version, actor=actor, model_spec=model_spec)
+
+
+def record_version(
+    registry: Registry,
+    store: ArtifactStore,
+    name: str,
+    version: NewVersion,
+    *,
+    actor: Actor,
+    model_spec: NewModel | None,
+) -> ModelVersion:
+    """Record ``version``, whose artifact is already stored, as the next version of
+    ``name``; if the record fails, the artifact is deleted unless another version uses it."""
     try:
         return registry.publish_version(
-            name,
-            NewVersion(
-                artifact_digest=stored.digest,
-                artifact_format=detected.value,
-                artifact_size=stored.size,
-                signature=signature,
-                metrics=metrics,
-                params=params,
-                tags=tags or {},
-                parent_version=parent_version,
-                lineage=lineage,
-                reference_profile=reference_profile,
-                explanation=explanation,
-                model_card=model_card,
-            ),
-            actor=actor,
-            model_spec=model_spec or NewModel(tenant=actor.tenant),
+            name, version, actor=actor, model_spec=model_spec or NewModel(tenant=actor.tenant)
         )
     except BaseException:
-        if not registry.versions_using_artifact(stored.digest):
-            store.delete(stored.digest)
+        if not registry.versions_using_artifact(version.artifact_digest):
+            store.delete(version.artifact_digest)
         raise
 
 
