@@ -129,25 +129,34 @@ class LocalLimiter:
         self._held: dict[str, _Held] = {}
         self._in_flight: dict[str, int] = {}
 
+    def _check(
+        self,
+        buckets: dict[str, _Bucket],
+        key_id: str,
+        limit: int | None,
+        amount: int,
+        now: float,
+        refusals: _Refusals,
+    ) -> float | None:
+        """What ``key_id``'s bucket would hold after taking ``amount`` (None without a
+        limit), or RateLimited, taking nothing; the caller stores the value once every
+        check of the request has passed."""
+        if not limit:
+            return None
+        if amount > limit:
+            raise refusals.at_once(amount, limit)
+        capacity = max(1.0, limit * self.share)
+        left = self._take(buckets, key_id, capacity, amount, now)
+        # More than this worker's share passes on a full bucket and leaves it in debt, so
+        # the rate over time stays within the share.
+        if left < 0 and not (amount > capacity and left + amount >= capacity):
+            raise refusals.too_many(limit, -left * 60 / capacity)
+        return left
+
     async def admit(self, key: KeyRecord, rows: int, month_used: int) -> None:
         now = self.clock()
-        request_limit = key.requests_per_minute
-        row_limit = key.rows_per_minute
-        requests = rows_bucket = None
-        if request_limit:
-            capacity = max(1.0, request_limit * self.share)
-            requests = self._take(self._requests, key.id, capacity, 1, now)
-            if requests < 0:
-                raise _too_many_requests(request_limit, -requests * 60 / capacity)
-        if row_limit:
-            if rows > row_limit:
-                raise _too_many_rows_at_once(rows, row_limit)
-            capacity = max(1.0, row_limit * self.share)
-            rows_bucket = self._take(self._rows, key.id, capacity, rows, now)
-            # A request larger than this worker's share passes on a full bucket and leaves
-            # it in debt, so the rate over time stays within the share.
-            if rows_bucket < 0 and not (rows > capacity and rows_bucket + rows >= capacity):
-                raise _too_many_rows(row_limit, -rows_bucket * 60 / capacity)
+        requests = self._check(self._requests, key.id, key.requests_per_minute, 1, now, _REQUESTS)
+        rows_bucket = self._check(self._rows, key.id, key.rows_per_minute, rows, now, _ROWS)
         if key.monthly_quota is not None and month_used + rows > key.monthly_quota:
             raise quota_exceeded(key, month_used, rows)
         # Only now that every check passed are the tokens taken.
@@ -162,22 +171,8 @@ class LocalLimiter:
         check_token_count("token estimate", estimate)
         now = self.clock()
         self._lapse(now)
-        request_limit = key.requests_per_minute
-        token_limit = key.tokens_per_minute
-        requests = tokens = None
-        if request_limit:
-            capacity = max(1.0, request_limit * self.share)
-            requests = self._take(self._requests, key.id, capacity, 1, now)
-            if requests < 0:
-                raise _too_many_requests(request_limit, -requests * 60 / capacity)
-        if token_limit:
-            if estimate > token_limit:
-                raise _too_many_tokens_at_once(estimate, token_limit)
-            capacity = max(1.0, token_limit * self.share)
-            tokens = self._take(self._tokens, key.id, capacity, estimate, now)
-            # As for rows: an estimate beyond this worker's share passes on a full bucket.
-            if tokens < 0 and not (estimate > capacity and tokens + estimate >= capacity):
-                raise _too_many_tokens(token_limit, -tokens * 60 / capacity)
+        requests = self._check(self._requests, key.id, key.requests_per_minute, 1, now, _REQUESTS)
+        tokens = self._check(self._tokens, key.id, key.tokens_per_minute, estimate, now, _TOKENS)
         quota = key.monthly_token_quota
         if quota is not None and month_used + estimate > quota:
             raise token_quota_exceeded(key, month_used, estimate)
@@ -591,3 +586,20 @@ def at_capacity(model: str, cap: int) -> RateLimited:
         retry_after=1,
         reason="concurrency",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusals:
+    """How one bucket refuses: an amount beyond the whole limit, and an empty bucket."""
+
+    at_once: Callable[[int, int], RateLimited]
+    too_many: Callable[[int, float], RateLimited]
+
+
+def _one_request_at_once(amount: int, limit: int) -> RateLimited:
+    raise AssertionError("one request is never more than a requests-per-minute limit of 1+")
+
+
+_REQUESTS = _Refusals(_one_request_at_once, _too_many_requests)
+_ROWS = _Refusals(_too_many_rows_at_once, _too_many_rows)
+_TOKENS = _Refusals(_too_many_tokens_at_once, _too_many_tokens)
