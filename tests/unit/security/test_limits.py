@@ -32,6 +32,8 @@ def key(
     requests_per_minute: int | None = None,
     rows_per_minute: int | None = None,
     monthly_quota: int | None = None,
+    tokens_per_minute: int | None = None,
+    monthly_token_quota: int | None = None,
     key_id: str = "0123456789abcdef",
 ) -> KeyRecord:
     return KeyRecord(
@@ -44,6 +46,8 @@ def key(
         requests_per_minute=requests_per_minute,
         rows_per_minute=rows_per_minute,
         monthly_quota=monthly_quota,
+        tokens_per_minute=tokens_per_minute,
+        monthly_token_quota=monthly_token_quota,
     )
 
 

@@ -19,39 +19,7 @@ from finmaas.security.limits import (
     RedisLimiter,
     TokenReservation,
 )
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def key(
-    *,
-    tokens_per_minute: int | None = None,
-    monthly_token_quota: int | None = None,
-    requests_per_minute: int | None = None,
-    key_id: str = "0123456789abcdef",
-) -> KeyRecord:
-    return KeyRecord(
-        id=key_id,
-        name="k",
-        owner="",
-        tenant="acme",
-        role="consumer",
-        secret_hash="0" * 64,
-        requests_per_minute=requests_per_minute,
-        tokens_per_minute=tokens_per_minute,
-        monthly_token_quota=monthly_token_quota,
-    )
+from tests.unit.security.test_limits import FakeClock, key
 
 
 def reserve(
